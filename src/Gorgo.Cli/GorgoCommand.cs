@@ -1,0 +1,25 @@
+using System.CommandLine;
+using Gorgo.Cli.Route;
+
+namespace Gorgo.Cli;
+
+/// <summary>The <c>gorgo</c> root command and its subcommands.</summary>
+public static class GorgoCommand
+{
+    /// <summary>Exit code for success.</summary>
+    public const int Ok = 0;
+
+    /// <summary>Exit code when the request could not be served (e.g. no replica can take it).</summary>
+    public const int Failed = 1;
+
+    /// <summary>Exit code for bad input: unreadable or invalid files and arguments.</summary>
+    public const int BadInput = 2;
+
+    /// <summary>Builds the command tree.</summary>
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("Gorgo.Mesh: cross-region LLM request routing by estimated time to first token (GORGO).");
+        root.Subcommands.Add(RouteCommand.Create());
+        return root;
+    }
+}

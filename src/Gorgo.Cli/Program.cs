@@ -1,0 +1,3 @@
+using Gorgo.Cli;
+
+return await GorgoCommand.Create().Parse(args).InvokeAsync();

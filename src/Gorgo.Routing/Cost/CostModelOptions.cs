@@ -1,0 +1,23 @@
+using Gorgo.Routing.Options;
+
+namespace Gorgo.Routing.Cost;
+
+/// <summary>Parameters of the GORGO TTFT cost model.</summary>
+public sealed record CostModelOptions
+{
+    /// <summary>q̂: fraction of a running request's prompt work still ahead of a new arrival (the paper's code uses 0.5).</summary>
+    public double RunningWorkFraction { get; init; } = 0.5;
+
+    /// <summary>Fixed per-request time on every replica (scheduling and the first decode step); CALIBRATION.md puts it at 10–20 ms.</summary>
+    public double FixedOverheadMs { get; init; } = 15;
+
+    /// <summary>Added to the estimate of a replica reported <c>Degraded</c>.</summary>
+    public double DegradedPenaltyMs { get; init; } = 250;
+
+    /// <summary>Problems with these options, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(double.IsFinite(RunningWorkFraction) && RunningWorkFraction is >= 0 and <= 1, $"RunningWorkFraction must be between 0 and 1 (got {RunningWorkFraction}).")
+        .Finite(FixedOverheadMs, nameof(FixedOverheadMs))
+        .Finite(DegradedPenaltyMs, nameof(DegradedPenaltyMs))
+        .Errors;
+}

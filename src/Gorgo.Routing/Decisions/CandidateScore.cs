@@ -1,0 +1,29 @@
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Fleet;
+
+namespace Gorgo.Routing.Decisions;
+
+/// <summary>Everything the router knew and estimated about one candidate replica for one request.</summary>
+/// <param name="ReplicaId">The replica.</param>
+/// <param name="Region">Its region.</param>
+/// <param name="IsHome">Whether it is in the deciding router's own region.</param>
+/// <param name="Health">Its reported health.</param>
+/// <param name="MatchedTokens">Prompt tokens the router believes are in its prefix cache.</param>
+/// <param name="UncachedTokens">Prompt tokens it would have to prefill.</param>
+/// <param name="OutstandingRequests">Running + queued requests, plus those just routed there and not yet reported.</param>
+/// <param name="OutstandingTokens">Running + queued prompt tokens, plus those just routed there and not yet reported.</param>
+/// <param name="PendingRequests">Requests this router sent there that its last report does not reflect yet.</param>
+/// <param name="StateAgeMs">Age of the replica's load snapshot at decision time.</param>
+/// <param name="Estimate">Estimated TTFT with its terms.</param>
+public readonly record struct CandidateScore(
+    string ReplicaId,
+    string Region,
+    bool IsHome,
+    ReplicaHealth Health,
+    int MatchedTokens,
+    int UncachedTokens,
+    int OutstandingRequests,
+    long OutstandingTokens,
+    int PendingRequests,
+    double StateAgeMs,
+    TtftEstimate Estimate);

@@ -1,0 +1,86 @@
+namespace Gorgo.Routing.Fleet;
+
+/// <summary>An immutable snapshot of one replica's identity, health, load and capacity, stamped with when it was taken.</summary>
+public sealed record ReplicaView
+{
+    /// <summary>Unique replica id across the fleet.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>Region the replica runs in (a name in the RTT matrix).</summary>
+    public required string Region { get; init; }
+
+    /// <summary>Model served, as clients name it.</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Health at <see cref="TakenAtMs"/>.</summary>
+    public ReplicaHealth Health { get; init; } = ReplicaHealth.Healthy;
+
+    /// <summary>Requests in the running batch.</summary>
+    public int RunningRequests { get; init; }
+
+    /// <summary>Requests waiting for a batch slot.</summary>
+    public int QueuedRequests { get; init; }
+
+    /// <summary>Prompt tokens of running requests.</summary>
+    public long RunningTokens { get; init; }
+
+    /// <summary>Prompt tokens of queued requests.</summary>
+    public long QueuedTokens { get; init; }
+
+    /// <summary>Fraction of KV-cache blocks in use, 0 to 1.</summary>
+    public double KvCacheUtilization { get; init; }
+
+    /// <summary>Prefill cost t_p in milliseconds per uncached prompt token (0.094 for Mistral-7B on an A100 in the paper).</summary>
+    public double PrefillMsPerToken { get; init; } = 0.094;
+
+    /// <summary>Cap on running requests (the engine's batch size limit).</summary>
+    public int MaxRunningRequests { get; init; } = 64;
+
+    /// <summary>Cap on queued requests before the replica refuses work; 0 means unbounded.</summary>
+    public int MaxQueuedRequests { get; init; }
+
+    /// <summary>Longest prompt plus output the model accepts, in tokens; 0 means unknown.</summary>
+    public int MaxContextTokens { get; init; }
+
+    /// <summary>When the snapshot was taken, in milliseconds on the router's clock (Unix epoch).</summary>
+    public long TakenAtMs { get; init; }
+
+    /// <summary>Whether routing may choose this replica at all.</summary>
+    public bool IsRoutable => Health is ReplicaHealth.Healthy or ReplicaHealth.Degraded;
+
+    /// <summary>Problems with this view, empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        string who = string.IsNullOrEmpty(Id) ? "replica" : $"replica '{Id}'";
+        void Check(bool ok, string message)
+        {
+            if (!ok)
+            {
+                errors.Add($"{who}: {message}");
+            }
+        }
+
+        Check(!string.IsNullOrWhiteSpace(Id), "id is empty.");
+        Check(!string.IsNullOrWhiteSpace(Region), "region is empty.");
+        Check(!string.IsNullOrWhiteSpace(Model), "model is empty.");
+        Check(Enum.IsDefined(Health), $"health {(int)Health} is not a known value.");
+        Check(RunningRequests >= 0, $"running requests cannot be negative (got {RunningRequests}).");
+        Check(QueuedRequests >= 0, $"queued requests cannot be negative (got {QueuedRequests}).");
+        Check(RunningTokens >= 0, $"running tokens cannot be negative (got {RunningTokens}).");
+        Check(QueuedTokens >= 0, $"queued tokens cannot be negative (got {QueuedTokens}).");
+        Check(double.IsFinite(KvCacheUtilization) && KvCacheUtilization is >= 0 and <= 1, $"KV-cache utilisation must be between 0 and 1 (got {KvCacheUtilization}).");
+        Check(double.IsFinite(PrefillMsPerToken) && PrefillMsPerToken > 0, $"prefill ms per token must be a positive finite number (got {PrefillMsPerToken}).");
+        Check(MaxRunningRequests >= 1, $"max running requests must be at least 1 (got {MaxRunningRequests}).");
+        Check(MaxQueuedRequests >= 0, $"max queued requests cannot be negative (got {MaxQueuedRequests}).");
+        Check(MaxContextTokens >= 0, $"max context tokens cannot be negative (got {MaxContextTokens}).");
+        return errors;
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every problem when the view is invalid.</summary>
+    public ReplicaView EnsureValid()
+    {
+        IReadOnlyList<string> errors = Validate();
+        return errors.Count == 0 ? this : throw new ArgumentException(string.Join(" ", errors));
+    }
+}

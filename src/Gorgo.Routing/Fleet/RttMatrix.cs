@@ -1,0 +1,158 @@
+using System.Globalization;
+
+namespace Gorgo.Routing.Fleet;
+
+/// <summary>Round-trip times in milliseconds between named regions (row = from, column = to); immutable.</summary>
+public sealed class RttMatrix
+{
+    private readonly Dictionary<string, int> _indexOf;
+    private readonly double[] _ms;
+
+    private RttMatrix(string[] regions, double[] ms)
+    {
+        Regions = regions;
+        _ms = ms;
+        _indexOf = new Dictionary<string, int>(regions.Length, StringComparer.Ordinal);
+        for (int i = 0; i < regions.Length; i++)
+        {
+            if (string.IsNullOrWhiteSpace(regions[i]))
+            {
+                throw new ArgumentException($"Region {i} has an empty name.", nameof(regions));
+            }
+
+            if (!_indexOf.TryAdd(regions[i], i))
+            {
+                throw new ArgumentException($"Region '{regions[i]}' appears twice.", nameof(regions));
+            }
+        }
+    }
+
+    /// <summary>Region names, in index order.</summary>
+    public IReadOnlyList<string> Regions { get; }
+
+    /// <summary>Number of regions.</summary>
+    public int Count => Regions.Count;
+
+    /// <summary>RTT from region index <paramref name="from"/> to <paramref name="to"/>.</summary>
+    public double this[int from, int to] => _ms[(from * Regions.Count) + to];
+
+    /// <summary>Builds a matrix from a square array; every value must be finite and non-negative.</summary>
+    public static RttMatrix Create(IReadOnlyList<string> regions, double[,] ms)
+    {
+        ArgumentNullException.ThrowIfNull(regions);
+        ArgumentNullException.ThrowIfNull(ms);
+        int n = regions.Count;
+        if (n == 0)
+        {
+            throw new ArgumentException("An RTT matrix needs at least one region.", nameof(regions));
+        }
+
+        if (ms.GetLength(0) != n || ms.GetLength(1) != n)
+        {
+            throw new ArgumentException($"The RTT matrix must be {n}×{n} for {n} regions (got {ms.GetLength(0)}×{ms.GetLength(1)}).", nameof(ms));
+        }
+
+        var flat = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                flat[(i * n) + j] = CheckRtt(ms[i, j], regions[i], regions[j]);
+            }
+        }
+
+        return new RttMatrix(regions.ToArray(), flat);
+    }
+
+    /// <summary>
+    /// Builds a matrix from (from, to, ms) pairs. A missing direction takes the reverse pair's value; a missing
+    /// diagonal takes <paramref name="defaultIntraRegionMs"/>; any other missing pair is an error.
+    /// </summary>
+    public static RttMatrix FromPairs(IEnumerable<(string From, string To, double Ms)> pairs, double defaultIntraRegionMs = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        CheckRtt(defaultIntraRegionMs, "(default)", "(default)");
+        var list = pairs.ToList();
+        var regions = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string from, string to, _) in list)
+        {
+            if (seen.Add(from))
+            {
+                regions.Add(from);
+            }
+
+            if (seen.Add(to))
+            {
+                regions.Add(to);
+            }
+        }
+
+        int n = regions.Count;
+        var ms = new double[n, n];
+        var set = new bool[n, n];
+        var index = regions.Select((r, i) => (r, i)).ToDictionary(x => x.r, x => x.i, StringComparer.Ordinal);
+        foreach ((string from, string to, double value) in list)
+        {
+            int i = index[from];
+            int j = index[to];
+            ms[i, j] = CheckRtt(value, from, to);
+            set[i, j] = true;
+        }
+
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                if (set[i, j])
+                {
+                    continue;
+                }
+
+                if (set[j, i])
+                {
+                    ms[i, j] = ms[j, i];
+                }
+                else if (i == j)
+                {
+                    ms[i, j] = defaultIntraRegionMs;
+                }
+                else
+                {
+                    throw new ArgumentException($"No RTT given between '{regions[i]}' and '{regions[j]}'.", nameof(pairs));
+                }
+            }
+        }
+
+        return Create(regions, ms);
+    }
+
+    /// <summary>Index of a region, or -1 when unknown.</summary>
+    public int IndexOf(string region) => _indexOf.TryGetValue(region, out int i) ? i : -1;
+
+    /// <summary>Whether the region is in the matrix.</summary>
+    public bool Contains(string region) => _indexOf.ContainsKey(region);
+
+    /// <summary>RTT between two named regions; throws for an unknown region.</summary>
+    public double Get(string from, string to) => this[Require(from), Require(to)];
+
+    /// <summary>A copy with one directed value changed (e.g. a new smoothed probe).</summary>
+    public RttMatrix With(string from, string to, double ms)
+    {
+        int i = Require(from);
+        int j = Require(to);
+        var copy = (double[])_ms.Clone();
+        copy[(i * Count) + j] = CheckRtt(ms, from, to);
+        return new RttMatrix((string[])Regions, copy);
+    }
+
+    private int Require(string region) =>
+        _indexOf.TryGetValue(region ?? throw new ArgumentNullException(nameof(region)), out int i)
+            ? i
+            : throw new ArgumentException($"Unknown region '{region}'. Known regions: {string.Join(", ", Regions)}.", nameof(region));
+
+    private static double CheckRtt(double ms, string from, string to) =>
+        double.IsFinite(ms) && ms >= 0
+            ? ms
+            : throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"RTT from '{from}' to '{to}' must be a finite, non-negative number of milliseconds (got {ms})."));
+}

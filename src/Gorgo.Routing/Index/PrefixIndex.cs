@@ -1,0 +1,375 @@
+using System.Buffers;
+using System.Numerics;
+using Gorgo.Routing.Options;
+
+namespace Gorgo.Routing.Index;
+
+/// <summary>Which block hashes each replica holds, answering "matched prefix length per replica" in one walk of a prompt.</summary>
+/// <remarks>
+/// A map from block hash to the set of replicas holding it (a bitset over replica slots), plus a bounded LRU per replica.
+/// Knowledge comes from routing decisions (approximate), replica cache events (exact) or gossip (summaries).
+/// Not thread-safe: callers serialise access (the <see cref="Router"/> does).
+/// </remarks>
+public sealed class PrefixIndex
+{
+    private readonly Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
+    private readonly Stack<int> _freeSlots = new();
+    private readonly HashSlotMap _entryOf = new(1024);
+    private readonly Stack<int> _freeEntries = new();
+    private string?[] _replicaOf = new string?[64];
+    private LruSet?[] _lru = new LruSet?[64];
+    private ulong[] _occupied = new ulong[1];
+    private ulong[] _bits = new ulong[1024];
+    private int _words = 1;
+    private int _entryHighWater;
+    private int _slotHighWater;
+
+    /// <summary>Creates an empty index with the given bounds.</summary>
+    public PrefixIndex(PrefixIndexOptions? options = null)
+    {
+        Options = options ?? new PrefixIndexOptions();
+        new OptionsErrors().Include(Options.Validate()).ThrowIfAny("prefix index options");
+    }
+
+    /// <summary>The bounds in force.</summary>
+    public PrefixIndexOptions Options { get; }
+
+    /// <summary>Number of replicas known.</summary>
+    public int ReplicaCount => _slotOf.Count;
+
+    /// <summary>Length a span passed to <see cref="Match(ReadOnlySpan{ulong}, Span{int})"/> must have: one entry per slot.</summary>
+    public int SlotCapacity => _words * 64;
+
+    /// <summary>Distinct block hashes held by at least one replica.</summary>
+    public int DistinctBlocks => _entryOf.Count;
+
+    /// <summary>Approximate bytes used by the index's tables.</summary>
+    public long EstimatedBytes
+    {
+        get
+        {
+            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L);
+            foreach (LruSet? lru in _lru)
+            {
+                bytes += lru?.EstimatedBytes ?? 0;
+            }
+
+            return bytes;
+        }
+    }
+
+    /// <summary>Known replica ids.</summary>
+    public IEnumerable<string> Replicas => _slotOf.Keys;
+
+    /// <summary>The slot of a replica, registering it if new. Slots are dense and stable until the replica is removed.</summary>
+    public int Register(string replicaId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(replicaId);
+        if (_slotOf.TryGetValue(replicaId, out int slot))
+        {
+            return slot;
+        }
+
+        if (_slotOf.Count >= Options.MaxReplicas)
+        {
+            throw new InvalidOperationException($"The prefix index already tracks its maximum of {Options.MaxReplicas} replicas; cannot add '{replicaId}'.");
+        }
+
+        slot = _freeSlots.Count > 0 ? _freeSlots.Pop() : _slotHighWater++;
+        if (slot >= SlotCapacity)
+        {
+            GrowWords(_words * 2);
+        }
+
+        if (slot >= _replicaOf.Length)
+        {
+            Array.Resize(ref _replicaOf, Math.Max(slot + 1, _replicaOf.Length * 2));
+            Array.Resize(ref _lru, _replicaOf.Length);
+        }
+
+        _slotOf[replicaId] = slot;
+        _replicaOf[slot] = replicaId;
+        _lru[slot] = new LruSet(Options.MaxBlocksPerReplica);
+        _occupied[slot >> 6] |= 1UL << (slot & 63);
+        return slot;
+    }
+
+    /// <summary>The slot of a known replica, or -1.</summary>
+    public int SlotOf(string replicaId) => _slotOf.TryGetValue(replicaId, out int slot) ? slot : -1;
+
+    /// <summary>The replica in a slot, or null when the slot is free.</summary>
+    public string? ReplicaAt(int slot) => (uint)slot < (uint)_replicaOf.Length ? _replicaOf[slot] : null;
+
+    /// <summary>Blocks held by a replica (0 when unknown).</summary>
+    public int BlockCount(string replicaId) => _slotOf.TryGetValue(replicaId, out int slot) ? _lru[slot]!.Count : 0;
+
+    /// <summary>Whether the index believes <paramref name="replicaId"/> holds block <paramref name="hash"/>.</summary>
+    public bool Contains(string replicaId, ulong hash) => _slotOf.TryGetValue(replicaId, out int slot) && _lru[slot]!.Contains(hash);
+
+    /// <summary>Records that a replica holds a prompt's blocks (e.g. it was just routed there).</summary>
+    /// <remarks>Blocks are touched last to first, so the prompt's head is the most recently used and is evicted last, as engines evict a chain from its tail.</remarks>
+    /// <returns>Number of blocks evicted from the replica to stay within its bound.</returns>
+    public int Record(string replicaId, ReadOnlySpan<ulong> hashes) => Record(Register(replicaId), hashes);
+
+    /// <summary>As <see cref="Record(string, ReadOnlySpan{ulong})"/> for a known slot.</summary>
+    public int Record(int slot, ReadOnlySpan<ulong> hashes)
+    {
+        LruSet lru = LruAt(slot);
+        int evictions = 0;
+        for (int i = hashes.Length - 1; i >= 0; i--)
+        {
+            if (lru.Touch(hashes[i], out bool evicted, out ulong evictedKey))
+            {
+                SetBit(hashes[i], slot);
+            }
+
+            if (evicted)
+            {
+                ClearBit(evictedKey, slot);
+                evictions++;
+            }
+        }
+
+        return evictions;
+    }
+
+    /// <summary>Forgets blocks a replica reported removed; returns how many were known.</summary>
+    public int Remove(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        if (!_slotOf.TryGetValue(replicaId, out int slot))
+        {
+            return 0;
+        }
+
+        LruSet lru = _lru[slot]!;
+        int removed = 0;
+        foreach (ulong hash in hashes)
+        {
+            if (lru.Remove(hash))
+            {
+                ClearBit(hash, slot);
+                removed++;
+            }
+        }
+
+        return removed;
+    }
+
+    /// <summary>Forgets a replica and all its blocks; returns false when it was unknown.</summary>
+    public bool RemoveReplica(string replicaId)
+    {
+        if (!_slotOf.Remove(replicaId, out int slot))
+        {
+            return false;
+        }
+
+        foreach (ulong hash in _lru[slot]!.LeastRecentFirst())
+        {
+            ClearBit(hash, slot);
+        }
+
+        _lru[slot] = null;
+        _replicaOf[slot] = null;
+        _occupied[slot >> 6] &= ~(1UL << (slot & 63));
+        _freeSlots.Push(slot);
+        return true;
+    }
+
+    /// <summary>
+    /// Matched prefix length, in blocks, of <paramref name="prompt"/> for every slot, in one walk of the chain: the walk
+    /// keeps the set of replicas holding every block so far and stops when it is empty.
+    /// </summary>
+    /// <param name="prompt">The prompt's chained block hashes.</param>
+    /// <param name="matchedBlocksBySlot">Receives, per slot, the number of leading blocks held; length at least <see cref="SlotCapacity"/>.</param>
+    /// <returns>The longest match over all replicas, in blocks.</returns>
+    public int Match(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot)
+    {
+        int words = _words;
+        if (matchedBlocksBySlot.Length < words * 64)
+        {
+            throw new ArgumentException($"The span needs {words * 64} entries (SlotCapacity).", nameof(matchedBlocksBySlot));
+        }
+
+        matchedBlocksBySlot[..(words * 64)].Clear();
+        ulong[]? rented = null;
+        Span<ulong> active = words <= 64 ? stackalloc ulong[64] : (rented = ArrayPool<ulong>.Shared.Rent(words));
+        active = active[..words];
+        _occupied.AsSpan(0, words).CopyTo(active);
+        try
+        {
+            ulong[] bits = _bits;
+            int i = 0;
+            for (; i < prompt.Length; i++)
+            {
+                if (!_entryOf.TryGetValue(prompt[i], out int entry))
+                {
+                    break;
+                }
+
+                int offset = entry * words;
+                ulong any = 0;
+                for (int w = 0; w < words; w++)
+                {
+                    ulong before = active[w];
+                    ulong after = before & bits[offset + w];
+                    ulong dropped = before & ~after;
+                    while (dropped != 0)
+                    {
+                        matchedBlocksBySlot[(w << 6) + BitOperations.TrailingZeroCount(dropped)] = i;
+                        dropped &= dropped - 1;
+                    }
+
+                    active[w] = after;
+                    any |= after;
+                }
+
+                if (any == 0)
+                {
+                    return i;
+                }
+            }
+
+            for (int w = 0; w < words; w++)
+            {
+                ulong remaining = active[w];
+                while (remaining != 0)
+                {
+                    matchedBlocksBySlot[(w << 6) + BitOperations.TrailingZeroCount(remaining)] = i;
+                    remaining &= remaining - 1;
+                }
+            }
+
+            return i;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<ulong>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Matched prefix length, in blocks, of <paramref name="prompt"/> on one replica (0 when unknown).</summary>
+    public int MatchedBlocks(string replicaId, ReadOnlySpan<ulong> prompt)
+    {
+        if (!_slotOf.TryGetValue(replicaId, out int slot))
+        {
+            return 0;
+        }
+
+        LruSet lru = _lru[slot]!;
+        int i = 0;
+        while (i < prompt.Length && lru.Contains(prompt[i]))
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    /// <summary>The hottest <paramref name="maxBlocks"/> blocks of a replica, hottest first (empty when unknown).</summary>
+    public PrefixSummary Summarize(string replicaId, int maxBlocks = int.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxBlocks);
+        if (!_slotOf.TryGetValue(replicaId, out int slot))
+        {
+            return new PrefixSummary(replicaId, []);
+        }
+
+        LruSet lru = _lru[slot]!;
+        var hashes = new ulong[Math.Min(maxBlocks, lru.Count)];
+        lru.CopyMostRecentFirst(hashes);
+        return new PrefixSummary(replicaId, hashes);
+    }
+
+    /// <summary>A summary of every replica, each bounded to its <paramref name="maxBlocksPerReplica"/> hottest blocks.</summary>
+    public IReadOnlyList<PrefixSummary> Snapshot(int maxBlocksPerReplica = int.MaxValue) =>
+        _slotOf.Keys.Order(StringComparer.Ordinal).Select(id => Summarize(id, maxBlocksPerReplica)).ToArray();
+
+    /// <summary>Merges a summary (from a snapshot, a replica report or gossip) into the index.</summary>
+    public void Apply(PrefixSummary summary, PrefixMergeMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        ArgumentNullException.ThrowIfNull(summary.Hashes);
+        if (mode == PrefixMergeMode.Replace)
+        {
+            RemoveReplica(summary.ReplicaId);
+        }
+
+        int slot = Register(summary.ReplicaId);
+        LruSet lru = _lru[slot]!;
+
+        // Hottest first in the summary: touch coldest first so the hottest ends most recent.
+        ReadOnlySpan<ulong> hashes = summary.Hashes;
+        for (int i = hashes.Length - 1; i >= 0; i--)
+        {
+            if (lru.Touch(hashes[i], out bool evicted, out ulong evictedKey))
+            {
+                SetBit(hashes[i], slot);
+            }
+
+            if (evicted)
+            {
+                ClearBit(evictedKey, slot);
+            }
+        }
+    }
+
+    private LruSet LruAt(int slot) =>
+        (uint)slot < (uint)_lru.Length && _lru[slot] is { } lru
+            ? lru
+            : throw new ArgumentOutOfRangeException(nameof(slot), slot, "No replica is registered in this slot.");
+
+    private void SetBit(ulong hash, int slot)
+    {
+        if (!_entryOf.TryGetValue(hash, out int entry))
+        {
+            entry = _freeEntries.Count > 0 ? _freeEntries.Pop() : _entryHighWater++;
+            long needed = (long)(entry + 1) * _words;
+            if (needed > _bits.Length)
+            {
+                Array.Resize(ref _bits, (int)Math.Max(needed, _bits.Length * 2L));
+            }
+
+            _bits.AsSpan(entry * _words, _words).Clear();
+            _entryOf.Set(hash, entry);
+        }
+
+        _bits[(entry * _words) + (slot >> 6)] |= 1UL << (slot & 63);
+    }
+
+    private void ClearBit(ulong hash, int slot)
+    {
+        if (!_entryOf.TryGetValue(hash, out int entry))
+        {
+            return;
+        }
+
+        int offset = entry * _words;
+        _bits[offset + (slot >> 6)] &= ~(1UL << (slot & 63));
+        for (int w = 0; w < _words; w++)
+        {
+            if (_bits[offset + w] != 0)
+            {
+                return;
+            }
+        }
+
+        _entryOf.Remove(hash);
+        _freeEntries.Push(entry);
+    }
+
+    private void GrowWords(int words)
+    {
+        var bits = new ulong[Math.Max(_entryHighWater, 1024) * words];
+        for (int e = 0; e < _entryHighWater; e++)
+        {
+            _bits.AsSpan(e * _words, _words).CopyTo(bits.AsSpan(e * words, _words));
+        }
+
+        Array.Resize(ref _occupied, words);
+        _bits = bits;
+        _words = words;
+    }
+}

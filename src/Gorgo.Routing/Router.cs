@@ -1,0 +1,411 @@
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Decisions;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Index;
+using Gorgo.Routing.Options;
+using Gorgo.Routing.Policies;
+
+namespace Gorgo.Routing;
+
+/// <summary>
+/// One region's router: holds its view of the fleet (replica snapshots, RTTs, prefix index, requests just routed)
+/// and decides where each request goes with the configured policy and the GORGO cost model.
+/// </summary>
+/// <remarks>
+/// The same class runs in a mesh node, in the centralized proxy and in the simulator. It is thread-safe: updates and
+/// decisions are serialised by one lock, and a decision takes microseconds. Time comes from the supplied
+/// <see cref="TimeProvider"/>, so a simulator can drive it on a virtual clock.
+/// </remarks>
+public sealed class Router
+{
+    private readonly object _gate = new();
+    private readonly int _blockSize;
+    private readonly double _maxStateAgeMs;
+    private readonly TimeProvider _clock;
+    private readonly CostModel _cost;
+    private readonly PrefixIndex _index;
+    private readonly Dictionary<string, ReplicaState> _byId = new(StringComparer.Ordinal);
+    private ReplicaState[] _replicas = [];
+    private RttMatrix _rtt;
+    private int _home;
+    private int[] _matchedBlocks = new int[64];
+    private ReplicaState[] _eligible = [];
+
+    /// <summary>Builds a router; throws <see cref="RoutingOptionsException"/> for invalid options or a home region missing from <paramref name="rtt"/>.</summary>
+    public Router(RouterOptions options, RttMatrix rtt, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(rtt);
+        new OptionsErrors()
+            .Include(options.Validate())
+            .Check(string.IsNullOrWhiteSpace(options.Region) || rtt.Contains(options.Region), $"Region '{options.Region}' is not in the RTT matrix (known: {string.Join(", ", rtt.Regions)}).")
+            .ThrowIfAny("router options");
+        Options = options;
+        _blockSize = options.BlockSize;
+        _maxStateAgeMs = options.MaxStateAgeMs;
+        Policy = PolicyCatalog.Create(options.Policy);
+        _cost = new CostModel(options.Cost);
+        _index = new PrefixIndex(options.Index);
+        _clock = clock ?? TimeProvider.System;
+        _rtt = rtt;
+        _home = rtt.IndexOf(options.Region);
+    }
+
+    /// <summary>The configuration in force.</summary>
+    public RouterOptions Options { get; }
+
+    /// <summary>The region this router decides in.</summary>
+    public string Region => Options.Region;
+
+    /// <summary>The policy deciding.</summary>
+    public IRoutingPolicy Policy { get; }
+
+    /// <summary>The current RTT matrix.</summary>
+    public RttMatrix Rtt
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _rtt;
+            }
+        }
+    }
+
+    /// <summary>The latest snapshot of every known replica, in fleet order.</summary>
+    public IReadOnlyList<ReplicaView> Replicas
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _replicas.Select(r => r.View).ToArray();
+            }
+        }
+    }
+
+    /// <summary>The current time on the router's clock, in Unix milliseconds.</summary>
+    public long NowMs => _clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Replaces the RTT matrix (e.g. after new probes); every known replica's region must still be in it.</summary>
+    public void UpdateRtt(RttMatrix rtt)
+    {
+        ArgumentNullException.ThrowIfNull(rtt);
+        lock (_gate)
+        {
+            int home = rtt.IndexOf(Region);
+            if (home < 0)
+            {
+                throw new ArgumentException($"The new RTT matrix lacks this router's region '{Region}'.", nameof(rtt));
+            }
+
+            foreach (ReplicaState r in _replicas)
+            {
+                if (!rtt.Contains(r.View.Region))
+                {
+                    throw new ArgumentException($"The new RTT matrix lacks region '{r.View.Region}' of replica '{r.View.Id}'.", nameof(rtt));
+                }
+            }
+
+            _rtt = rtt;
+            _home = home;
+            foreach (ReplicaState r in _replicas)
+            {
+                r.RegionIndex = rtt.IndexOf(r.View.Region);
+            }
+        }
+    }
+
+    /// <summary>Adds a replica or replaces its snapshot with a newer one (older snapshots are ignored); returns false when ignored.</summary>
+    public bool Upsert(ReplicaView view)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        view.EnsureValid();
+        lock (_gate)
+        {
+            int region = _rtt.IndexOf(view.Region);
+            if (region < 0)
+            {
+                throw new ArgumentException($"Replica '{view.Id}' is in region '{view.Region}', which is not in the RTT matrix (known: {string.Join(", ", _rtt.Regions)}).", nameof(view));
+            }
+
+            if (_byId.TryGetValue(view.Id, out ReplicaState? state))
+            {
+                if (view.TakenAtMs < state.View.TakenAtMs)
+                {
+                    return false;
+                }
+
+                state.View = view;
+                state.RegionIndex = region;
+                state.Pending.Prune(view.TakenAtMs, NowMs);
+                return true;
+            }
+
+            state = new ReplicaState(view, _index.Register(view.Id), region);
+            _byId.Add(view.Id, state);
+            _replicas = [.. _replicas, state];
+            EnsureMatchScratch();
+            return true;
+        }
+    }
+
+    /// <summary>Forgets a replica, its cache view and its pending requests; returns false when unknown.</summary>
+    public bool Remove(string replicaId)
+    {
+        lock (_gate)
+        {
+            if (!_byId.Remove(replicaId))
+            {
+                return false;
+            }
+
+            _index.RemoveReplica(replicaId);
+            _replicas = _replicas.Where(r => r.View.Id != replicaId).ToArray();
+            return true;
+        }
+    }
+
+    /// <summary>Records blocks a replica reports (or is known) to hold, e.g. from its cache events.</summary>
+    public void RecordCached(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        lock (_gate)
+        {
+            _index.Record(RequireKnown(replicaId).Slot, hashes);
+        }
+    }
+
+    /// <summary>Forgets blocks a replica reports evicted.</summary>
+    public void RemoveCached(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        lock (_gate)
+        {
+            _index.Remove(replicaId, hashes);
+        }
+    }
+
+    /// <summary>Merges a prefix summary (gossip, snapshot) for a known replica.</summary>
+    public void ApplySummary(PrefixSummary summary, PrefixMergeMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        lock (_gate)
+        {
+            RequireKnown(summary.ReplicaId);
+            _index.Apply(summary, mode);
+        }
+    }
+
+    /// <summary>The hottest blocks of one replica as this router believes them, hottest first.</summary>
+    public PrefixSummary Summarize(string replicaId, int maxBlocks = int.MaxValue)
+    {
+        lock (_gate)
+        {
+            return _index.Summarize(replicaId, maxBlocks);
+        }
+    }
+
+    /// <summary>Matched prefix length in tokens of a prompt on one replica, as this router believes it.</summary>
+    public int MatchedTokens(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        lock (_gate)
+        {
+            return _index.MatchedBlocks(replicaId, hashes) * Options.BlockSize;
+        }
+    }
+
+    /// <summary>Requests routed to a replica and not yet reflected in its load report.</summary>
+    public int PendingRequests(string replicaId)
+    {
+        lock (_gate)
+        {
+            return _byId.TryGetValue(replicaId, out ReplicaState? s) ? s.Pending.Count : 0;
+        }
+    }
+
+    /// <summary>Scores every eligible replica, lets the policy choose, and records the choice as pending work.</summary>
+    /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
+    public RoutingDecision Route(in RoutingRequest request)
+    {
+        if (request.Prompt.BlockSize != Options.BlockSize)
+        {
+            throw new ArgumentException($"The prompt was hashed with {request.Prompt.BlockSize}-token blocks; this router uses {Options.BlockSize}.", nameof(request));
+        }
+
+        if (request.Prompt.TokenCount <= 0)
+        {
+            throw new ArgumentException("The prompt is empty.", nameof(request));
+        }
+
+        if (request.MaxOutputTokens < 0)
+        {
+            throw new ArgumentException($"MaxOutputTokens cannot be negative (got {request.MaxOutputTokens}).", nameof(request));
+        }
+
+        lock (_gate)
+        {
+            long now = NowMs;
+            double clientLeg = ClientLeg(request.ClientRegion);
+            ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
+            _index.Match(hashes, _matchedBlocks);
+
+            int count = CollectEligible(request, now);
+            var candidates = new CandidateScore[count];
+            for (int i = 0; i < count; i++)
+            {
+                Score(_eligible[i], request.Prompt.TokenCount, clientLeg, now, out candidates[i]);
+            }
+
+            PolicyChoice choice = Policy.Choose(candidates, new PolicyContext(request.Prompt.TokenCount));
+            CandidateScore chosen = candidates[choice.Chosen];
+            ReplicaState target = _eligible[choice.Chosen];
+            Array.Clear(_eligible, 0, count);
+            double oneWayMs = _rtt[_home, target.RegionIndex] / 2;
+            target.Pending.Add(chosen.UncachedTokens, now + (long)Math.Ceiling(oneWayMs), now + (long)Options.PendingTimeoutMs);
+            if (Options.LearnFromDecisions)
+            {
+                _index.Record(target.Slot, hashes);
+            }
+
+            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
+        }
+    }
+
+    private void Score(ReplicaState r, int promptTokens, double clientLeg, long now, out CandidateScore score)
+    {
+        ReplicaView v = r.View;
+        int matched = Math.Min(_matchedBlocks[r.Slot] * _blockSize, promptTokens);
+        int uncached = promptTokens - matched;
+        TtftEstimate estimate = _cost.Estimate(new CostInputs(
+            RttMs: _rtt[_home, r.RegionIndex],
+            ClientLegMs: clientLeg,
+            QueuedTokens: v.QueuedTokens + r.Pending.Tokens,
+            RunningTokens: v.RunningTokens,
+            UncachedTokens: uncached,
+            PrefillMsPerToken: v.PrefillMsPerToken,
+            Degraded: v.Health == ReplicaHealth.Degraded));
+        score = new CandidateScore(
+            v.Id,
+            v.Region,
+            r.RegionIndex == _home,
+            v.Health,
+            matched,
+            uncached,
+            v.RunningRequests + v.QueuedRequests + r.Pending.Count,
+            v.RunningTokens + v.QueuedTokens + r.Pending.Tokens,
+            r.Pending.Count,
+            Math.Max(0, now - v.TakenAtMs),
+            estimate);
+    }
+
+    /// <summary>Fills <see cref="_eligible"/> with the candidates, in fleet order; throws when there are none.</summary>
+    private int CollectEligible(in RoutingRequest request, long now)
+    {
+        if (_eligible.Length < _replicas.Length)
+        {
+            _eligible = new ReplicaState[_replicas.Length];
+        }
+
+        int count = 0;
+        Eligible best = Eligible.WrongModel;
+        foreach (ReplicaState r in _replicas)
+        {
+            r.Pending.Prune(r.View.TakenAtMs, now);
+            Eligible e = Eligibility(r, request, now);
+            if (e == Eligible.Yes)
+            {
+                _eligible[count++] = r;
+            }
+            else if (e > best)
+            {
+                best = e;
+            }
+        }
+
+        return count > 0 ? count : throw NoCandidate(best, request);
+    }
+
+    private Eligible Eligibility(ReplicaState r, in RoutingRequest request, long now)
+    {
+        ReplicaView v = r.View;
+        if (request.Model is not null && !string.Equals(v.Model, request.Model, StringComparison.Ordinal))
+        {
+            return Eligible.WrongModel;
+        }
+
+        if (!v.IsRoutable || now - v.TakenAtMs > _maxStateAgeMs)
+        {
+            return Eligible.Unhealthy;
+        }
+
+        if (v.MaxContextTokens > 0 && (long)request.Prompt.TokenCount + request.MaxOutputTokens > v.MaxContextTokens)
+        {
+            return Eligible.TooLong;
+        }
+
+        if (v.MaxQueuedRequests > 0 && v.QueuedRequests + r.Pending.Count >= v.MaxQueuedRequests)
+        {
+            return Eligible.Full;
+        }
+
+        return Eligible.Yes;
+    }
+
+    private RoutingException NoCandidate(Eligible best, in RoutingRequest request)
+    {
+        string model = request.Model ?? "(any)";
+        return best switch
+        {
+            Eligible.WrongModel => new RoutingException(RoutingFailure.ModelNotFound, $"No replica serves model '{model}'."),
+            Eligible.Unhealthy => new RoutingException(RoutingFailure.NoHealthyReplica, $"No healthy replica with fresh state serves model '{model}'."),
+            Eligible.TooLong => new RoutingException(RoutingFailure.PromptTooLong, $"A prompt of {request.Prompt.TokenCount} tokens plus {request.MaxOutputTokens} output tokens exceeds the context of every healthy replica of '{model}'."),
+            _ => new RoutingException(RoutingFailure.Saturated, $"Every healthy replica of '{model}' has a full queue."),
+        };
+    }
+
+    private double ClientLeg(string? clientRegion)
+    {
+        if (clientRegion is null)
+        {
+            return 0;
+        }
+
+        int client = _rtt.IndexOf(clientRegion);
+        return client >= 0
+            ? _rtt[client, _home]
+            : throw new ArgumentException($"Unknown client region '{clientRegion}'. Known regions: {string.Join(", ", _rtt.Regions)}.", nameof(clientRegion));
+    }
+
+    private ReplicaState RequireKnown(string replicaId) =>
+        _byId.TryGetValue(replicaId, out ReplicaState? s)
+            ? s
+            : throw new ArgumentException($"Unknown replica '{replicaId}'; add it with Upsert first.", nameof(replicaId));
+
+    private void EnsureMatchScratch()
+    {
+        if (_matchedBlocks.Length < _index.SlotCapacity)
+        {
+            _matchedBlocks = new int[_index.SlotCapacity];
+        }
+    }
+
+    /// <summary>Why a replica is or is not a candidate; later values are "closer" to eligible, for the error message.</summary>
+    private enum Eligible
+    {
+        WrongModel,
+        Unhealthy,
+        TooLong,
+        Full,
+        Yes,
+    }
+
+    private sealed class ReplicaState(ReplicaView view, int slot, int regionIndex)
+    {
+        public ReplicaView View { get; set; } = view;
+
+        public int Slot { get; } = slot;
+
+        public int RegionIndex { get; set; } = regionIndex;
+
+        public PendingWork Pending { get; } = new();
+    }
+}

@@ -1,0 +1,47 @@
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Hashing;
+using Gorgo.Routing.Index;
+using Gorgo.Routing.Options;
+using Gorgo.Routing.Policies;
+
+namespace Gorgo.Routing;
+
+/// <summary>Everything a <see cref="Router"/> needs to be configured with; validated when the router is built.</summary>
+public sealed record RouterOptions
+{
+    /// <summary>The region this router decides in (its "home"); must be in the RTT matrix.</summary>
+    public required string Region { get; init; }
+
+    /// <summary>Tokens per hashed block; prompts must be hashed with the same size.</summary>
+    public int BlockSize { get; init; } = BlockHasher.DefaultBlockSize;
+
+    /// <summary>The policy and its settings.</summary>
+    public PolicyOptions Policy { get; init; } = new();
+
+    /// <summary>The cost model's parameters.</summary>
+    public CostModelOptions Cost { get; init; } = new();
+
+    /// <summary>The prefix index's bounds.</summary>
+    public PrefixIndexOptions Index { get; init; } = new();
+
+    /// <summary>Replica state older than this is not trusted: the replica is left out of decisions.</summary>
+    public double MaxStateAgeMs { get; init; } = 15_000;
+
+    /// <summary>A request routed but never reflected in a load report stops counting against its replica after this long.</summary>
+    public double PendingTimeoutMs { get; init; } = 30_000;
+
+    /// <summary>Whether a routed prompt's blocks are recorded as cached on the chosen replica (approximate cache view).</summary>
+    public bool LearnFromDecisions { get; init; } = true;
+
+    /// <summary>Problems with these options, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(!string.IsNullOrWhiteSpace(Region), "Region is required.")
+        .Check(BlockSize is >= 1 and <= BlockHasher.MaxBlockSize, $"BlockSize must be between 1 and {BlockHasher.MaxBlockSize} (got {BlockSize}).")
+        .Check(Policy is not null && Cost is not null && Index is not null, "Policy, Cost and Index options are required.")
+        .Include(Policy?.Validate() ?? [])
+        .Include(Cost?.Validate() ?? [])
+        .Include(Index?.Validate() ?? [])
+        .Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be a positive number (got {MaxStateAgeMs}).")
+        .Check(double.IsFinite(PendingTimeoutMs) && PendingTimeoutMs > 0, $"PendingTimeoutMs must be a positive number (got {PendingTimeoutMs}).")
+        .Errors;
+}

@@ -1,0 +1,181 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Gorgo.Routing.Index;
+
+namespace Gorgo.Routing.Tests;
+
+public class PrefixIndexTests
+{
+    private static ulong[] Chain(int length, int seed) => TestFleet.Hasher.Hash(TestFleet.RandomTokens(length * 16, seed));
+
+    private static int[] MatchAll(PrefixIndex index, ReadOnlySpan<ulong> prompt)
+    {
+        var matched = new int[index.SlotCapacity];
+        index.Match(prompt, matched);
+        return matched;
+    }
+
+    [Fact]
+    public void One_walk_gives_each_replica_its_own_matched_prefix()
+    {
+        var index = new PrefixIndex();
+        ulong[] prompt = Chain(10, 1);
+        index.Record("a", prompt.AsSpan(0, 10));
+        index.Record("b", prompt.AsSpan(0, 4));
+        index.Record("c", Chain(10, 2));
+        int slotA = index.SlotOf("a"), slotB = index.SlotOf("b"), slotC = index.SlotOf("c");
+
+        var matched = new int[index.SlotCapacity];
+        int longest = index.Match(prompt, matched);
+
+        Assert.Equal(10, longest);
+        Assert.Equal(10, matched[slotA]);
+        Assert.Equal(4, matched[slotB]);
+        Assert.Equal(0, matched[slotC]);
+        Assert.Equal(4, index.MatchedBlocks("b", prompt));
+    }
+
+    [Fact]
+    public void A_hole_in_the_chain_ends_the_match_there()
+    {
+        var index = new PrefixIndex();
+        ulong[] prompt = Chain(8, 3);
+        index.Record("a", prompt);
+        index.Remove("a", prompt.AsSpan(3, 1));
+        Assert.Equal(3, MatchAll(index, prompt)[index.SlotOf("a")]);
+    }
+
+    [Property(MaxTest = 100)]
+    public bool Matched_prefix_is_monotone_in_the_prompt_and_never_exceeds_it(PositiveInt cachedLength, PositiveInt promptLength, PositiveInt cut)
+    {
+        var index = new PrefixIndex();
+        ulong[] chain = Chain(Math.Min(cachedLength.Get, 64) + 64, 11);
+        index.Record("r", chain.AsSpan(0, Math.Min(cachedLength.Get, 64)));
+        int n = Math.Min(promptLength.Get, chain.Length);
+        int k = Math.Min(cut.Get, n);
+        int slot = index.SlotOf("r");
+        int full = MatchAll(index, chain.AsSpan(0, n))[slot];
+        int shorter = MatchAll(index, chain.AsSpan(0, k))[slot];
+        return shorter <= full && full <= n && shorter <= k;
+    }
+
+    [Fact]
+    public void Memory_stays_within_the_per_replica_bound()
+    {
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 100 });
+        for (int seed = 0; seed < 50; seed++)
+        {
+            index.Record("a", Chain(30, seed));
+            index.Record("b", Chain(30, seed + 1_000));
+            Assert.InRange(index.BlockCount("a"), 0, 100);
+            Assert.InRange(index.DistinctBlocks, 0, 200);
+        }
+
+        Assert.Equal(100, index.BlockCount("a"));
+        Assert.Equal(200, index.DistinctBlocks);
+    }
+
+    [Fact]
+    public void Eviction_drops_a_chain_from_its_tail_so_its_head_stays_matchable()
+    {
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10 });
+        ulong[] old = Chain(8, 1);
+        index.Record("a", old);
+        index.Record("a", Chain(5, 2)); // needs 3 slots: evicts old's last 3 blocks
+
+        Assert.Equal(5, index.MatchedBlocks("a", old));
+        Assert.Equal(5, MatchAll(index, old)[index.SlotOf("a")]);
+    }
+
+    [Fact]
+    public void Removing_a_replica_forgets_its_blocks_and_frees_its_slot()
+    {
+        var index = new PrefixIndex();
+        ulong[] prompt = Chain(6, 4);
+        index.Record("a", prompt);
+        index.Record("b", prompt);
+        int slotA = index.SlotOf("a");
+
+        Assert.True(index.RemoveReplica("a"));
+        Assert.False(index.RemoveReplica("a"));
+        Assert.Equal(-1, index.SlotOf("a"));
+        Assert.Equal(6, index.DistinctBlocks); // b still holds them
+        Assert.Equal(0, MatchAll(index, prompt)[slotA]);
+
+        index.RemoveReplica("b");
+        Assert.Equal(0, index.DistinctBlocks);
+        Assert.InRange(index.Register("c"), 0, 1); // a freed slot is reused
+        Assert.Equal(0, index.MatchedBlocks("c", prompt));
+    }
+
+    [Fact]
+    public void Works_beyond_64_replicas()
+    {
+        var index = new PrefixIndex();
+        ulong[] prompt = Chain(20, 5);
+        for (int r = 0; r < 200; r++)
+        {
+            index.Record($"r{r}", prompt.AsSpan(0, r % 21));
+        }
+
+        Assert.True(index.SlotCapacity >= 200);
+        int[] matched = MatchAll(index, prompt);
+        for (int r = 0; r < 200; r++)
+        {
+            Assert.Equal(r % 21, matched[index.SlotOf($"r{r}")]);
+        }
+    }
+
+    [Fact]
+    public void Snapshot_then_replace_reproduces_the_index()
+    {
+        var source = new PrefixIndex();
+        ulong[] p1 = Chain(12, 6), p2 = Chain(7, 7);
+        source.Record("a", p1);
+        source.Record("b", p2);
+        source.Record("b", p1.AsSpan(0, 3));
+
+        var copy = new PrefixIndex();
+        copy.Record("a", Chain(4, 99)); // stale knowledge that Replace must drop
+        foreach (PrefixSummary summary in source.Snapshot())
+        {
+            copy.Apply(summary, PrefixMergeMode.Replace);
+        }
+
+        foreach (ulong[] prompt in new[] { p1, p2 })
+        {
+            Assert.Equal(source.MatchedBlocks("a", prompt), copy.MatchedBlocks("a", prompt));
+            Assert.Equal(source.MatchedBlocks("b", prompt), copy.MatchedBlocks("b", prompt));
+        }
+
+        Assert.Equal(0, copy.MatchedBlocks("a", Chain(4, 99)));
+        Assert.Equal(source.Summarize("b").Hashes, copy.Summarize("b").Hashes);
+    }
+
+    [Fact]
+    public void Union_adds_to_what_is_known_and_bounded_summaries_keep_the_hottest()
+    {
+        var index = new PrefixIndex();
+        ulong[] known = Chain(5, 8), gossiped = Chain(5, 9);
+        index.Record("a", known);
+        index.Apply(new PrefixSummary("a", gossiped), PrefixMergeMode.Union);
+        Assert.Equal(5, index.MatchedBlocks("a", known));
+        Assert.Equal(5, index.MatchedBlocks("a", gossiped));
+
+        PrefixSummary top = index.Summarize("a", maxBlocks: 3);
+        Assert.Equal(gossiped[..3], top.Hashes);
+        Assert.Empty(index.Summarize("unknown").Hashes);
+    }
+
+    [Fact]
+    public void Rejects_invalid_bounds_and_too_many_replicas()
+    {
+        Assert.Throws<Options.RoutingOptionsException>(() => new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 0 }));
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxReplicas = 2 });
+        index.Register("a");
+        index.Register("b");
+        Assert.Contains("maximum of 2", Assert.Throws<InvalidOperationException>(() => index.Register("c")).Message);
+        Assert.Throws<ArgumentException>(() => index.Match([1UL], new int[1]));
+    }
+}

@@ -1,0 +1,308 @@
+using Gorgo.Routing.Decisions;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Hashing;
+using Gorgo.Routing.Options;
+using static Gorgo.Routing.Tests.TestFleet;
+
+namespace Gorgo.Routing.Tests;
+
+public class RouterTests
+{
+    private readonly ManualClock _clock = new();
+
+    private long Now => _clock.NowMs;
+
+    [Fact]
+    public void Gorgo_stays_home_when_a_home_replica_is_idle_and_warm()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(4_000, 1);
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("home", Prompt(prompt).Hashes.Span);
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+
+        RoutingDecision d = router.Route(Request(prompt));
+
+        Assert.Equal("home", d.Chosen.ReplicaId);
+        Assert.False(d.IsCrossRegion);
+        Assert.Equal("remote", d.RunnerUp?.ReplicaId);
+        Assert.Equal(4_000, d.MatchedTokens);
+    }
+
+    [Fact]
+    public void Gorgo_forwards_when_a_remote_cache_saves_more_than_the_rtt()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(8_000, 2); // cold prefill at 0.03 ms/token = 240 ms > 92.8 ms RTT
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+
+        RoutingDecision d = router.Route(Request(prompt));
+
+        Assert.Equal("remote", d.Chosen.ReplicaId);
+        Assert.True(d.IsCrossRegion);
+        Assert.Equal(92.8, d.Chosen.Estimate.NetworkMs, 6);
+        Assert.True(d.RunnerUp!.Value.Estimate.TotalMs - d.Chosen.Estimate.TotalMs > 0);
+    }
+
+    [Fact]
+    public void Gorgo_stays_home_when_the_remote_cache_saves_less_than_the_rtt()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(2_000, 3); // cold prefill 60 ms < 92.8 ms RTT
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+
+        Assert.Equal("home", router.Route(Request(prompt)).Chosen.ReplicaId);
+    }
+
+    [Fact]
+    public void Gorgo_forwards_away_from_a_long_home_queue()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("home", UsEast, Now, running: 30, queued: 10, runningTokens: 30_000, queuedTokens: 10_000));
+        router.Upsert(Replica("remote", EuCentral, Now));
+
+        RoutingDecision d = router.Route(Request(RandomTokens(500, 4)));
+
+        Assert.Equal("remote", d.Chosen.ReplicaId);
+        Assert.Equal(0.03 * (10_000 + (0.5 * 30_000)), d.Candidates.Single(c => c.ReplicaId == "home").Estimate.QueueMs, 6);
+    }
+
+    [Fact]
+    public void A_burst_between_load_reports_spreads_because_just_routed_work_counts()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("a", UsEast, Now));
+        router.Upsert(Replica("b", UsEast, Now));
+
+        var picks = Enumerable.Range(0, 10).Select(i => router.Route(Request(RandomTokens(1_000, 100 + i))).Chosen.ReplicaId).ToList();
+
+        Assert.Equal(5, picks.Count(p => p == "a"));
+        Assert.Equal(5, router.PendingRequests("a"));
+        Assert.Equal(5, router.PendingRequests("b"));
+    }
+
+    [Fact]
+    public void Pending_work_is_dropped_once_a_report_taken_after_its_arrival_comes_in()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.Route(Request(RandomTokens(1_000, 5)));
+        Assert.Equal(1, router.PendingRequests("remote"));
+
+        // Arrival is 46.4 ms (half the 92.8 ms RTT) after routing: a report from before then cannot include it.
+        _clock.Advance(30);
+        router.Upsert(Replica("remote", EuCentral, Now, queued: 0));
+        Assert.Equal(1, router.PendingRequests("remote"));
+
+        _clock.Advance(30);
+        router.Upsert(Replica("remote", EuCentral, Now, queued: 1, queuedTokens: 1_000));
+        Assert.Equal(0, router.PendingRequests("remote"));
+    }
+
+    [Fact]
+    public void Pending_work_expires_when_no_report_ever_reflects_it()
+    {
+        Router router = Router(_clock, configure: o => o with { PendingTimeoutMs = 1_000, MaxStateAgeMs = 60_000 });
+        router.Upsert(Replica("a", UsEast, Now));
+        router.Route(Request(RandomTokens(1_000, 6)));
+        _clock.Advance(1_001);
+        RoutingDecision d = router.Route(Request(RandomTokens(1_000, 7)));
+        Assert.Equal(0, d.Chosen.PendingRequests);
+    }
+
+    [Fact]
+    public void Routed_prompts_are_remembered_as_cached_on_the_chosen_replica()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("a", UsEast, Now));
+        router.Upsert(Replica("b", UsEast, Now));
+        int[] prompt = RandomTokens(3_200, 8);
+
+        string first = router.Route(Request(prompt)).Chosen.ReplicaId;
+
+        // Once fresh reports show both idle again, the remembered cache decides.
+        _clock.Advance(100);
+        router.Upsert(Replica("a", UsEast, Now));
+        router.Upsert(Replica("b", UsEast, Now));
+        RoutingDecision again = router.Route(Request(prompt));
+
+        Assert.Equal(first, again.Chosen.ReplicaId);
+        Assert.Equal(3_200, again.MatchedTokens);
+        Assert.Equal(3_200, router.MatchedTokens(first, Prompt(prompt).Hashes.Span));
+    }
+
+    [Fact]
+    public void Learning_from_decisions_can_be_turned_off()
+    {
+        Router router = Router(_clock, configure: o => o with { LearnFromDecisions = false });
+        router.Upsert(Replica("a", UsEast, Now));
+        int[] prompt = RandomTokens(320, 9);
+        router.Route(Request(prompt));
+        Assert.Equal(0, router.Route(Request(prompt)).MatchedTokens);
+    }
+
+    [Fact]
+    public void Decision_records_every_candidate_with_state_age_and_client_leg()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("a", UsEast, Now - 40));
+        router.Upsert(Replica("b", ApNortheast, Now - 900));
+
+        RoutingDecision d = router.Route(Request(RandomTokens(100, 10), clientRegion: EuCentral));
+
+        Assert.Equal(2, d.Candidates.Count);
+        Assert.Equal("gorgo", d.Policy);
+        Assert.Equal(UsEast, d.DecidingRegion);
+        Assert.Equal(Now, d.DecidedAtMs);
+        Assert.Equal(40, d.Candidates.Single(c => c.ReplicaId == "a").StateAgeMs);
+        Assert.Equal(900, d.MaxStateAgeMs);
+        Assert.Equal(92.8 + 5.3, d.Candidates.Single(c => c.ReplicaId == "a").Estimate.NetworkMs, 6);
+        Assert.Equal(92.8 + 178.6, d.Candidates.Single(c => c.ReplicaId == "b").Estimate.NetworkMs, 6);
+    }
+
+    [Fact]
+    public void Stale_unhealthy_and_other_model_replicas_are_not_candidates()
+    {
+        Router router = Router(_clock, configure: o => o with { MaxStateAgeMs = 1_000 });
+        router.Upsert(Replica("fresh", EuCentral, Now));
+        router.Upsert(Replica("stale", UsEast, Now - 5_000));
+        router.Upsert(Replica("down", UsEast, Now) with { Health = ReplicaHealth.Unhealthy });
+        router.Upsert(Replica("draining", UsEast, Now) with { Health = ReplicaHealth.Draining });
+        router.Upsert(Replica("other", UsEast, Now) with { Model = "other-model" });
+
+        RoutingDecision d = router.Route(Request(RandomTokens(100, 11)));
+
+        Assert.Equal(["fresh"], d.Candidates.Select(c => c.ReplicaId));
+    }
+
+    [Fact]
+    public void Failures_say_why_no_replica_could_be_chosen()
+    {
+        Router router = Router(_clock);
+        Assert.Equal(RoutingFailure.ModelNotFound, Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 1)))).Failure);
+
+        router.Upsert(Replica("down", UsEast, Now) with { Health = ReplicaHealth.Unhealthy });
+        Assert.Equal(RoutingFailure.NoHealthyReplica, Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 1)))).Failure);
+
+        router.Upsert(Replica("short", UsEast, Now) with { MaxContextTokens = 100 });
+        var tooLong = new RoutingRequest(Prompt(RandomTokens(90, 1)), Model, MaxOutputTokens: 20);
+        Assert.Equal(RoutingFailure.PromptTooLong, Assert.Throws<RoutingException>(() => router.Route(tooLong)).Failure);
+
+        router.Upsert(Replica("full", UsEast, Now, queued: 4) with { MaxQueuedRequests = 4 });
+        Assert.Equal(RoutingFailure.Saturated, Assert.Throws<RoutingException>(() => router.Route(tooLong)).Failure);
+
+        RoutingException unknown = Assert.Throws<RoutingException>(() => router.Route(new RoutingRequest(Prompt(RandomTokens(10, 1)), "nope")));
+        Assert.Contains("'nope'", unknown.Message);
+    }
+
+    [Fact]
+    public void A_queue_cap_counts_requests_just_routed()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("a", UsEast, Now) with { MaxQueuedRequests = 2 });
+        router.Route(Request(RandomTokens(10, 1)));
+        router.Route(Request(RandomTokens(10, 2)));
+        Assert.Equal(RoutingFailure.Saturated, Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 3)))).Failure);
+    }
+
+    [Fact]
+    public void Older_snapshots_do_not_replace_newer_ones()
+    {
+        Router router = Router(_clock);
+        Assert.True(router.Upsert(Replica("a", UsEast, Now, queued: 3)));
+        Assert.False(router.Upsert(Replica("a", UsEast, Now - 10, queued: 0)));
+        Assert.Equal(3, router.Replicas.Single().QueuedRequests);
+    }
+
+    [Fact]
+    public void Removing_a_replica_takes_it_out_of_routing_and_forgets_its_cache()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(320, 12);
+        router.Upsert(Replica("a", UsEast, Now));
+        router.Upsert(Replica("b", UsEast, Now));
+        router.RecordCached("a", Prompt(prompt).Hashes.Span);
+
+        Assert.True(router.Remove("a"));
+        Assert.False(router.Remove("a"));
+        RoutingDecision d = router.Route(Request(prompt));
+        Assert.Equal("b", d.Chosen.ReplicaId);
+        Assert.Equal(0, d.MatchedTokens);
+    }
+
+    [Fact]
+    public void Updated_rtts_change_decisions()
+    {
+        Router router = Router(_clock, policy: "gorgo");
+        int[] prompt = RandomTokens(8_000, 13);
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+        Assert.Equal("remote", router.Route(Request(prompt)).Chosen.ReplicaId);
+
+        router.UpdateRtt(Rtt.With(UsEast, EuCentral, 400));
+        router.RecordCached("home", Prompt(RandomTokens(16, 1)).Hashes.Span);
+        Assert.Equal("home", router.Route(Request(RandomTokens(8_000, 14))).Chosen.ReplicaId);
+    }
+
+    [Fact]
+    public void Bad_inputs_get_clear_exceptions()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("a", UsEast, Now));
+
+        Assert.Contains("negative", Assert.Throws<ArgumentException>(() => router.Upsert(Replica("neg", UsEast, Now, queued: -1))).Message);
+        Assert.Contains("negative", Assert.Throws<ArgumentException>(() => router.Upsert(Replica("neg", UsEast, Now, runningTokens: -5))).Message);
+        Assert.Contains("prefill ms per token", Assert.Throws<ArgumentException>(() => router.Upsert(Replica("nan", UsEast, Now, tp: double.NaN))).Message);
+        Assert.Contains("'mars'", Assert.Throws<ArgumentException>(() => router.Upsert(Replica("x", "mars", Now))).Message);
+        Assert.Contains("empty", Assert.Throws<ArgumentException>(() => router.Route(new RoutingRequest(new PromptBlocks(ReadOnlyMemory<ulong>.Empty, 0, 16)))).Message);
+        Assert.Contains("8-token blocks", Assert.Throws<ArgumentException>(() => router.Route(new RoutingRequest(PromptBlocks.FromTokens(RandomTokens(64, 1), new BlockHasher(8))))).Message);
+        Assert.Contains("client region", Assert.Throws<ArgumentException>(() => router.Route(Request(RandomTokens(10, 1), clientRegion: "mars"))).Message);
+        Assert.Contains("Unknown replica", Assert.Throws<ArgumentException>(() => router.RecordCached("ghost", [1UL])).Message);
+    }
+
+    [Fact]
+    public void Invalid_router_options_are_reported_at_construction()
+    {
+        var unknownPolicy = Assert.Throws<RoutingOptionsException>(() => Router(_clock, policy: "fastest"));
+        Assert.Contains("Unknown policy 'fastest'", unknownPolicy.Message);
+
+        var badRegion = Assert.Throws<RoutingOptionsException>(() => Router(_clock, region: "mars"));
+        Assert.Contains("'mars' is not in the RTT matrix", badRegion.Message);
+
+        var several = Assert.Throws<RoutingOptionsException>(() => Router(_clock, configure: o => o with { BlockSize = 0, MaxStateAgeMs = double.NaN }));
+        Assert.Equal(2, several.Errors.Count);
+    }
+
+    [Fact]
+    public void Runs_concurrent_updates_and_decisions_safely()
+    {
+        Router router = Router(_clock, policy: "least-load");
+        for (int r = 0; r < 8; r++)
+        {
+            router.Upsert(Replica($"r{r}", r % 2 == 0 ? UsEast : EuCentral, Now));
+        }
+
+        int decisions = 0;
+        Parallel.For(0, 2_000, i =>
+        {
+            if (i % 10 == 0)
+            {
+                router.Upsert(Replica($"r{i % 8}", (i % 8) % 2 == 0 ? UsEast : EuCentral, Now, queued: i % 5));
+            }
+            else
+            {
+                router.Route(Request(RandomTokens(64, i)));
+                Interlocked.Increment(ref decisions);
+            }
+        });
+
+        Assert.Equal(1_800, decisions);
+        Assert.Equal(8, router.Replicas.Count);
+    }
+}

@@ -9,6 +9,9 @@ namespace Gorgo.Routing;
 /// <summary>Everything a <see cref="Router"/> needs to be configured with; validated when the router is built.</summary>
 public sealed record RouterOptions
 {
+    /// <summary>Upper bound of <see cref="PendingTimeoutMs"/>: one day.</summary>
+    public const double MaxPendingTimeoutMs = 86_400_000;
+
     /// <summary>The region this router decides in (its "home"); must be in the RTT matrix.</summary>
     public required string Region { get; init; }
 
@@ -42,6 +45,6 @@ public sealed record RouterOptions
         .Include(Cost?.Validate() ?? [])
         .Include(Index?.Validate() ?? [])
         .Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be a positive number (got {MaxStateAgeMs}).")
-        .Check(double.IsFinite(PendingTimeoutMs) && PendingTimeoutMs > 0, $"PendingTimeoutMs must be a positive number (got {PendingTimeoutMs}).")
+        .Check(double.IsFinite(PendingTimeoutMs) && PendingTimeoutMs is > 0 and <= MaxPendingTimeoutMs, $"PendingTimeoutMs must be between 0 and {MaxPendingTimeoutMs} (one day; got {PendingTimeoutMs}).")
         .Errors;
 }

@@ -236,6 +236,21 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_replacing_summary_becomes_the_replicas_whole_cache_view()
+    {
+        Router router = Router(_clock);
+        int[] old = RandomTokens(640, 15), fresh = RandomTokens(640, 16);
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(old).Hashes.Span);
+
+        router.ApplySummary(new Index.PrefixSummary("remote", Prompt(fresh).Hashes.ToArray()), Index.PrefixMergeMode.Replace);
+
+        Assert.Equal(0, router.MatchedTokens("remote", Prompt(old).Hashes.Span));
+        Assert.Equal(640, router.Route(Request(fresh)).MatchedTokens);
+        Assert.Throws<ArgumentException>(() => router.ApplySummary(new Index.PrefixSummary("ghost", []), Index.PrefixMergeMode.Union));
+    }
+
+    [Fact]
     public void Updated_rtts_change_decisions()
     {
         Router router = Router(_clock, policy: "gorgo");

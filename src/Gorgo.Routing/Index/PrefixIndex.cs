@@ -163,11 +163,7 @@ public sealed class PrefixIndex
             return false;
         }
 
-        foreach (ulong hash in _lru[slot]!.LeastRecentFirst())
-        {
-            ClearBit(hash, slot);
-        }
-
+        ClearBlocks(slot);
         _lru[slot] = null;
         _replicaOf[slot] = null;
         _occupied[slot >> 6] &= ~(1UL << (slot & 63));
@@ -292,12 +288,13 @@ public sealed class PrefixIndex
     {
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(summary.Hashes);
+        int slot = Register(summary.ReplicaId);
         if (mode == PrefixMergeMode.Replace)
         {
-            RemoveReplica(summary.ReplicaId);
+            ClearBlocks(slot);
+            _lru[slot] = new LruSet(Options.MaxBlocksPerReplica);
         }
 
-        int slot = Register(summary.ReplicaId);
         LruSet lru = _lru[slot]!;
 
         // Hottest first in the summary: touch coldest first so the hottest ends most recent.
@@ -314,6 +311,16 @@ public sealed class PrefixIndex
                 ClearBit(evictedKey, slot);
             }
         }
+    }
+
+    /// <summary>Clears the replica's bit from every block it holds (its LRU set is left for the caller to drop or replace).</summary>
+    private void ClearBlocks(int slot)
+    {
+        foreach (ulong hash in _lru[slot]!.LeastRecentFirst())
+        {
+            ClearBit(hash, slot);
+        }
+
     }
 
     private LruSet LruAt(int slot) =>

@@ -111,7 +111,7 @@ public sealed class Router
             _home = home;
             foreach (ReplicaState r in _replicas)
             {
-                r.RegionIndex = rtt.IndexOf(r.View.Region);
+                r.Place(rtt, home);
             }
         }
     }
@@ -123,8 +123,7 @@ public sealed class Router
         view.EnsureValid();
         lock (_gate)
         {
-            int region = _rtt.IndexOf(view.Region);
-            if (region < 0)
+            if (!_rtt.Contains(view.Region))
             {
                 throw new ArgumentException($"Replica '{view.Id}' is in region '{view.Region}', which is not in the RTT matrix (known: {string.Join(", ", _rtt.Regions)}).", nameof(view));
             }
@@ -137,12 +136,13 @@ public sealed class Router
                 }
 
                 state.View = view;
-                state.RegionIndex = region;
+                state.Place(_rtt, _home);
                 state.Pending.Prune(view.TakenAtMs, NowMs);
                 return true;
             }
 
-            state = new ReplicaState(view, _index.Register(view.Id), region);
+            state = new ReplicaState(view, _index.Register(view.Id));
+            state.Place(_rtt, _home);
             _byId.Add(view.Id, state);
             _replicas = [.. _replicas, state];
             EnsureMatchScratch();
@@ -259,11 +259,11 @@ public sealed class Router
             CandidateScore chosen = candidates[choice.Chosen];
             ReplicaState target = _eligible[choice.Chosen];
             Array.Clear(_eligible, 0, count);
-            double oneWayMs = _rtt[_home, target.RegionIndex] / 2;
+            double oneWayMs = target.RttFromHomeMs / 2;
             target.Pending.Add(chosen.UncachedTokens, now + (long)Math.Ceiling(oneWayMs), now + (long)Options.PendingTimeoutMs);
             if (Options.LearnFromDecisions)
             {
-                _index.Record(target.Slot, hashes);
+                _index.Record(target.Slot, hashes, heldPrefix: _matchedBlocks[target.Slot]);
             }
 
             return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
@@ -276,7 +276,7 @@ public sealed class Router
         int matched = Math.Min(_matchedBlocks[r.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
         TtftEstimate estimate = _cost.Estimate(new CostInputs(
-            RttMs: _rtt[_home, r.RegionIndex],
+            RttMs: r.RttFromHomeMs,
             ClientLegMs: clientLeg,
             QueuedTokens: v.QueuedTokens + r.Pending.Tokens,
             RunningTokens: v.RunningTokens,
@@ -286,7 +286,7 @@ public sealed class Router
         score = new CandidateScore(
             v.Id,
             v.Region,
-            r.RegionIndex == _home,
+            r.IsHome,
             v.Health,
             matched,
             uncached,
@@ -398,13 +398,25 @@ public sealed class Router
         Yes,
     }
 
-    private sealed class ReplicaState(ReplicaView view, int slot, int regionIndex)
+    private sealed class ReplicaState(ReplicaView view, int slot)
     {
         public ReplicaView View { get; set; } = view;
 
         public int Slot { get; } = slot;
 
-        public int RegionIndex { get; set; } = regionIndex;
+        /// <summary>RTT from the router's region to this replica's (cached from the matrix).</summary>
+        public double RttFromHomeMs { get; private set; }
+
+        /// <summary>Whether the replica is in the router's region.</summary>
+        public bool IsHome { get; private set; }
+
+        /// <summary>Caches the replica's placement relative to the router's home region.</summary>
+        public void Place(RttMatrix rtt, int home)
+        {
+            int region = rtt.IndexOf(View.Region);
+            RttFromHomeMs = rtt[home, region];
+            IsHome = region == home;
+        }
 
         public PendingWork Pending { get; } = new();
     }

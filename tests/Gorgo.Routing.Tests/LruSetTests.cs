@@ -13,7 +13,7 @@ public class LruSetTests
         lru.Touch(3, out _, out _);
         lru.Touch(1, out _, out _); // 2 is now least recent
 
-        Assert.True(lru.Touch(4, out bool evicted, out ulong evictedKey));
+        Assert.Equal(TouchResult.Added, lru.Touch(4, out bool evicted, out ulong evictedKey));
         Assert.True(evicted);
         Assert.Equal(2UL, evictedKey);
         Assert.Equal(3, lru.Count);
@@ -55,5 +55,56 @@ public class LruSetTests
         int n = lru.CopyMostRecentFirst(mru);
         Assert.Equal([10UL, 40UL, 30UL], mru[..n]);
         Assert.Equal([30UL, 40UL, 10UL], lru.LeastRecentFirst().ToArray());
+    }
+
+    [Fact]
+    public void Keys_already_among_the_most_recent_eighth_are_not_moved()
+    {
+        var lru = new LruSet(64);
+        for (ulong k = 0; k < 64; k++)
+        {
+            lru.Touch(k, out _, out _);
+        }
+
+        Assert.Equal(TouchResult.AlreadyRecent, lru.Touch(60, out _, out _)); // 4th most recent of 64: inside the window of 8
+        Assert.Equal(TouchResult.Refreshed, lru.Touch(0, out _, out _));      // least recent: moved to the front
+        lru.Touch(100, out bool evicted, out ulong evictedKey);
+        Assert.True(evicted);
+        Assert.Equal(1UL, evictedKey);                                         // 0 was refreshed, so 1 is now the oldest
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(7, 2)]
+    [InlineData(1_000, 3)]
+    public void Reported_additions_and_evictions_always_describe_the_set_exactly(int capacity, int seed)
+    {
+        var lru = new LruSet(capacity);
+        var model = new HashSet<ulong>();
+        var random = new Random(seed);
+        for (int i = 0; i < 50_000; i++)
+        {
+            ulong key = (ulong)random.Next(0, capacity * 3);
+            if (random.Next(10) == 0)
+            {
+                Assert.Equal(model.Remove(key), lru.Remove(key));
+                continue;
+            }
+
+            TouchResult result = lru.Touch(key, out bool evicted, out ulong evictedKey);
+            Assert.Equal(result == TouchResult.Added, !model.Contains(key));
+            if (evicted)
+            {
+                Assert.True(model.Remove(evictedKey));
+                Assert.NotEqual(key, evictedKey);
+            }
+
+            model.Add(key);
+            Assert.True(lru.Count <= capacity);
+        }
+
+        Assert.Equal(model.Order(), lru.LeastRecentFirst().Order());
+        Assert.Equal(model.Count, lru.Count);
+        Assert.True(lru.EstimatedBytes <= (2L * capacity * 8) + (64 * 12) + (capacity * 4L * 12));
     }
 }

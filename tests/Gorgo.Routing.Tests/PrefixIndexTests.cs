@@ -89,6 +89,25 @@ public class PrefixIndexTests
     }
 
     [Fact]
+    public void Recording_with_a_known_held_prefix_still_adds_the_new_blocks_and_keeps_the_prefix()
+    {
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 64 });
+        ulong[] prompt = Chain(40, 12);
+        index.Record("a", prompt.AsSpan(0, 30));
+        int slot = index.SlotOf("a");
+
+        index.Record(slot, prompt, heldPrefix: 30);
+        Assert.Equal(40, index.MatchedBlocks("a", prompt));
+
+        // Fill with other work until the prompt is the oldest, then route it again: the whole chain is refreshed.
+        index.Record("a", Chain(20, 13));
+        index.Record(slot, prompt, heldPrefix: 40);
+        index.Record("a", Chain(20, 14));
+        Assert.Equal(40, index.MatchedBlocks("a", prompt));
+        Assert.Equal(64, index.BlockCount("a"));
+    }
+
+    [Fact]
     public void Removing_a_replica_forgets_its_blocks_and_frees_its_slot()
     {
         var index = new PrefixIndex();

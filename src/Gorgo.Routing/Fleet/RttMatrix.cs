@@ -7,11 +7,13 @@ public sealed class RttMatrix
 {
     private readonly Dictionary<string, int> _indexOf;
     private readonly double[] _ms;
+    private readonly int _count;
 
     private RttMatrix(string[] regions, double[] ms)
     {
         Regions = regions;
         _ms = ms;
+        _count = regions.Length;
         _indexOf = new Dictionary<string, int>(regions.Length, StringComparer.Ordinal);
         for (int i = 0; i < regions.Length; i++)
         {
@@ -31,10 +33,10 @@ public sealed class RttMatrix
     public IReadOnlyList<string> Regions { get; }
 
     /// <summary>Number of regions.</summary>
-    public int Count => Regions.Count;
+    public int Count => _count;
 
     /// <summary>RTT from region index <paramref name="from"/> to <paramref name="to"/>.</summary>
-    public double this[int from, int to] => _ms[(from * Regions.Count) + to];
+    public double this[int from, int to] => _ms[(from * _count) + to];
 
     /// <summary>Builds a matrix from a square array; every value must be finite and non-negative.</summary>
     public static RttMatrix Create(IReadOnlyList<string> regions, double[,] ms)

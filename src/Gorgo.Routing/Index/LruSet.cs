@@ -36,8 +36,7 @@ internal sealed class LruSet
     public bool Contains(ulong key) => !Unsafe.IsNullRef(ref _map.FindValue(key));
 
     /// <summary>Marks <paramref name="key"/> most recently used, adding it if absent (evicting the LRU key when full).</summary>
-    /// <returns>True when the key was added (it was not present).</returns>
-    public bool Touch(ulong key, out bool evicted, out ulong evictedKey)
+    public TouchResult Touch(ulong key, out bool evicted, out ulong evictedKey)
     {
         evicted = false;
         evictedKey = 0;
@@ -49,9 +48,10 @@ internal sealed class LruSet
             if (position < _tail - Math.Max(1, Count >> 3))
             {
                 position = Append(key);
+                return TouchResult.Refreshed;
             }
 
-            return false;
+            return TouchResult.AlreadyRecent;
         }
 
         if (Count == Capacity)
@@ -62,7 +62,7 @@ internal sealed class LruSet
 
         int at = Append(key);
         _map.Set(key, at);
-        return true;
+        return TouchResult.Added;
     }
 
     public bool Remove(ulong key) => _map.Remove(key);
@@ -150,4 +150,17 @@ internal sealed class LruSet
         _head = 0;
         _tail = write;
     }
+}
+
+/// <summary>What <see cref="LruSet.Touch"/> did.</summary>
+internal enum TouchResult
+{
+    /// <summary>The key was absent and has been added.</summary>
+    Added,
+
+    /// <summary>The key was present and has been made the most recent.</summary>
+    Refreshed,
+
+    /// <summary>The key was present and already among the most recent, so it was left in place.</summary>
+    AlreadyRecent,
 }

@@ -112,21 +112,28 @@ public sealed class PrefixIndex
     public int Record(string replicaId, ReadOnlySpan<ulong> hashes) => Record(Register(replicaId), hashes);
 
     /// <summary>As <see cref="Record(string, ReadOnlySpan{ulong})"/> for a known slot.</summary>
-    public int Record(int slot, ReadOnlySpan<ulong> hashes)
+    /// <param name="slot">The replica's slot.</param>
+    /// <param name="hashes">The prompt's chained block hashes.</param>
+    /// <param name="heldPrefix">
+    /// Leading blocks the replica is already known to hold (e.g. its matched length from <see cref="Match"/>). Every
+    /// record that touched the deepest of them also touched the rest just after it (a block's hash implies its prefix),
+    /// so when the deepest is still among the most recent the rest are too, and only that one is probed.
+    /// </param>
+    public int Record(int slot, ReadOnlySpan<ulong> hashes, int heldPrefix = 0)
     {
         LruSet lru = LruAt(slot);
+        heldPrefix = Math.Clamp(heldPrefix, 0, hashes.Length);
         int evictions = 0;
-        for (int i = hashes.Length - 1; i >= 0; i--)
+        for (int i = hashes.Length - 1; i >= heldPrefix; i--)
         {
-            if (lru.Touch(hashes[i], out bool evicted, out ulong evictedKey))
-            {
-                SetBit(hashes[i], slot);
-            }
+            Touch(lru, slot, hashes[i], ref evictions);
+        }
 
-            if (evicted)
+        if (heldPrefix > 0 && Touch(lru, slot, hashes[heldPrefix - 1], ref evictions) != TouchResult.AlreadyRecent)
+        {
+            for (int i = heldPrefix - 2; i >= 0; i--)
             {
-                ClearBit(evictedKey, slot);
-                evictions++;
+                Touch(lru, slot, hashes[i], ref evictions);
             }
         }
 
@@ -299,18 +306,28 @@ public sealed class PrefixIndex
 
         // Hottest first in the summary: touch coldest first so the hottest ends most recent.
         ReadOnlySpan<ulong> hashes = summary.Hashes;
+        int evictions = 0;
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
-            if (lru.Touch(hashes[i], out bool evicted, out ulong evictedKey))
-            {
-                SetBit(hashes[i], slot);
-            }
-
-            if (evicted)
-            {
-                ClearBit(evictedKey, slot);
-            }
+            Touch(lru, slot, hashes[i], ref evictions);
         }
+    }
+
+    private TouchResult Touch(LruSet lru, int slot, ulong hash, ref int evictions)
+    {
+        TouchResult result = lru.Touch(hash, out bool evicted, out ulong evictedKey);
+        if (result == TouchResult.Added)
+        {
+            SetBit(hash, slot);
+        }
+
+        if (evicted)
+        {
+            ClearBit(evictedKey, slot);
+            evictions++;
+        }
+
+        return result;
     }
 
     /// <summary>Clears the replica's bit from every block it holds (its LRU set is left for the caller to drop or replace).</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gorgo.Cli.Replica;
 using Gorgo.Cli.Route;
 
 namespace Gorgo.Cli;
@@ -20,6 +21,7 @@ public static class GorgoCommand
     {
         var root = new RootCommand("Gorgo.Mesh: cross-region LLM request routing by estimated time to first token (GORGO).");
         root.Subcommands.Add(RouteCommand.Create());
+        root.Subcommands.Add(ReplicaCommand.Create());
         return root;
     }
 }

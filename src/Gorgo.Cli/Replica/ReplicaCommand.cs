@@ -1,0 +1,85 @@
+using System.CommandLine;
+using Gorgo.Engine.Profiles;
+using Gorgo.Engine.Server;
+using Gorgo.Routing.Options;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Cli.Replica;
+
+/// <summary><c>gorgo replica</c>: an emulated GPU replica serving the OpenAI API like a vLLM server.</summary>
+public static class ReplicaCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var defaults = new ReplicaServerOptions();
+        var port = new Option<int>("--port") { Description = "Port to listen on.", DefaultValueFactory = _ => defaults.Port };
+        var host = new Option<string>("--host") { Description = "Address to listen on.", DefaultValueFactory = _ => defaults.Host };
+        var profile = new Option<string>("--profile") { Description = $"Engine profile: {string.Join(", ", EngineProfile.ShippedNames)}, or a JSON file.", DefaultValueFactory = _ => defaults.Profile };
+        var model = new Option<string>("--model") { Description = "Model name clients ask for.", DefaultValueFactory = _ => defaults.Model };
+        var maxTokens = new Option<int>("--default-max-tokens") { Description = "Output length of chat requests without max_tokens.", DefaultValueFactory = _ => defaults.DefaultMaxTokens };
+        var jitter = new Option<double>("--step-jitter") { Description = "Relative standard deviation of engine step times (0 = exact profile times).", DefaultValueFactory = _ => defaults.StepJitter };
+        var seed = new Option<int>("--seed") { Description = "Seed of the step-time jitter.", DefaultValueFactory = _ => defaults.Seed };
+
+        var command = new Command("replica", "Run an emulated GPU replica (continuous batching, prefix cache, calibrated timing) serving the OpenAI API, /health and /metrics like vLLM.")
+        {
+            port, host, profile, model, maxTokens, jitter, seed,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new ReplicaServerOptions
+            {
+                Port = parse.GetValue(port),
+                Host = parse.GetValue(host)!,
+                Profile = parse.GetValue(profile)!,
+                Model = parse.GetValue(model)!,
+                DefaultMaxTokens = parse.GetValue(maxTokens),
+                StepJitter = parse.GetValue(jitter),
+                Seed = parse.GetValue(seed),
+            };
+
+            WebApplication app;
+            try
+            {
+                app = ReplicaServer.Build(options, logging => logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+            }
+            catch (Exception ex) when (ex is RoutingOptionsException or ArgumentException)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo replica: {ex.Message}").ConfigureAwait(false);
+                return GorgoCommand.BadInput;
+            }
+
+            await using (app.ConfigureAwait(false))
+            {
+                try
+                {
+                    await app.StartAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo replica: cannot listen on {options.Host}:{options.Port}: {ex.Message}").ConfigureAwait(false);
+                    return GorgoCommand.Failed;
+                }
+
+                TextWriter output = parse.InvocationConfiguration.Output;
+                string url = app.Urls.First();
+                await output.WriteLineAsync($"gorgo replica: model '{options.Model}', profile '{options.Profile}', serving on {url} (Ctrl+C to stop)").ConfigureAwait(false);
+                await output.WriteLineAsync($"  curl {url}/v1/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.Model}\", \"prompt\": \"Hello\", \"max_tokens\": 8}}'").ConfigureAwait(false);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return GorgoCommand.Ok;
+        });
+        return command;
+    }
+}

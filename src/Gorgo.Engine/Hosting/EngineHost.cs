@@ -1,0 +1,302 @@
+using System.Threading.Channels;
+using Gorgo.Engine.Model;
+using Gorgo.Engine.Profiles;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Gorgo.Engine.Hosting;
+
+/// <summary>Runs an <see cref="EngineCore"/> in real time: steps take the profile's time and tokens stream out as they are produced.</summary>
+/// <remarks>
+/// One background loop plans a step, waits until it is due, completes it and hands every produced token to its
+/// request's stream. Steps are scheduled back to back on the ideal timeline (a late wake-up of under
+/// <see cref="LagToleranceMs"/> is absorbed by the next step), so the emulated pace matches the profile on average.
+/// </remarks>
+public sealed class EngineHost : IAsyncDisposable
+{
+    /// <summary>A wake-up later than this starts the next step from "now" instead of catching up.</summary>
+    public const double LagToleranceMs = 5;
+
+    private readonly object _gate = new();
+    private readonly EngineCore _core;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly Dictionary<long, ActiveRequest> _active = [];
+    private readonly List<Channel<CacheEvent>> _cacheSubscribers = [];
+    private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private readonly long _epoch;
+    private long _nextId;
+
+    /// <summary>Starts the engine loop.</summary>
+    public EngineHost(EngineProfile profile, TimeProvider? time = null, ILogger? logger = null, double stepJitter = 0, int seed = 1)
+    {
+        _core = new EngineCore(profile, stepJitter, seed);
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger.Instance;
+        _epoch = _time.GetTimestamp();
+        Metrics = new EngineMetrics();
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+    }
+
+    /// <summary>The engine's profile.</summary>
+    public EngineProfile Profile => _core.Profile;
+
+    /// <summary>Counters and histograms of served requests (for <c>/metrics</c>).</summary>
+    public EngineMetrics Metrics { get; }
+
+    /// <summary>The engine's true state now.</summary>
+    public EngineState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _core.State;
+            }
+        }
+    }
+
+    /// <summary>Milliseconds since the host started, on its clock.</summary>
+    public double NowMs => _time.GetElapsedTime(_epoch).TotalMilliseconds;
+
+    /// <summary>A fresh request id.</summary>
+    public long NextRequestId() => Interlocked.Increment(ref _nextId);
+
+    /// <summary>Checks a request against the profile (context length, KV capacity) without submitting it.</summary>
+    public EngineRejection Check(EngineRequest request)
+    {
+        lock (_gate)
+        {
+            return _core.Check(request);
+        }
+    }
+
+    /// <summary>Submits a request; on success returns its token stream, which ends after the last token.</summary>
+    /// <remarks>Cancelling <paramref name="cancellationToken"/> removes the request from the engine and frees its slot.</remarks>
+    public EngineRejection TrySubmit(EngineRequest request, out RequestStream? stream, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ObjectDisposedException.ThrowIf(_stop.IsCancellationRequested, this);
+        var active = new ActiveRequest(request);
+        lock (_gate)
+        {
+            EngineRejection rejection = _core.Submit(request, NowMs);
+            if (rejection != EngineRejection.None)
+            {
+                stream = null;
+                return rejection;
+            }
+
+            _active.Add(request.Id, active);
+        }
+
+        active.Registration = cancellationToken.Register(
+            static state =>
+            {
+                (EngineHost host, long id) = ((EngineHost, long))state!;
+                host.Cancel(id);
+            },
+            (this, request.Id));
+        stream = new RequestStream(request.Id, active.Tokens.Reader, active.Done.Task);
+        _wake.Release();
+        return EngineRejection.None;
+    }
+
+    /// <summary>Removes a request (e.g. its client went away); its stream ends as cancelled.</summary>
+    public bool Cancel(long requestId)
+    {
+        ActiveRequest? active;
+        lock (_gate)
+        {
+            if (!_active.Remove(requestId, out active))
+            {
+                return false;
+            }
+
+            _core.Cancel(requestId);
+        }
+
+        Metrics.RecordCancelled();
+        active.Tokens.Writer.TryComplete(new OperationCanceledException("The request was cancelled."));
+        active.Done.TrySetCanceled();
+        active.Registration.Dispose();
+        _wake.Release();
+        return true;
+    }
+
+    /// <summary>A stream of this engine's cache events (block stored/removed), from now on.</summary>
+    public ChannelReader<CacheEvent> SubscribeCacheEvents()
+    {
+        var channel = Channel.CreateUnbounded<CacheEvent>(new UnboundedChannelOptions { SingleWriter = true });
+        lock (_gate)
+        {
+            _cacheSubscribers.Add(channel);
+        }
+
+        return channel.Reader;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        if (_stop.IsCancellationRequested)
+        {
+            return;
+        }
+
+        _stop.Cancel();
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        List<ActiveRequest> left;
+        lock (_gate)
+        {
+            left = [.. _active.Values];
+            _active.Clear();
+            foreach (Channel<CacheEvent> subscriber in _cacheSubscribers)
+            {
+                subscriber.Writer.TryComplete();
+            }
+        }
+
+        foreach (ActiveRequest active in left)
+        {
+            active.Tokens.Writer.TryComplete(new OperationCanceledException("The engine stopped."));
+            active.Done.TrySetCanceled();
+            active.Registration.Dispose();
+        }
+
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stop)
+    {
+        var tokens = new List<TokenOutput>();
+        var finished = new List<RequestTiming>();
+        var events = new List<CacheEvent>();
+        double previousEnd = double.NegativeInfinity;
+        while (!stop.IsCancellationRequested)
+        {
+            double now = NowMs;
+            double start = now - previousEnd < LagToleranceMs ? previousEnd : now;
+            double? duration;
+            lock (_gate)
+            {
+                duration = _core.PlanStep(start);
+            }
+
+            if (duration is null)
+            {
+                await _wake.WaitAsync(stop).ConfigureAwait(false);
+                continue;
+            }
+
+            double end = start + duration.Value;
+            double wait = end - NowMs;
+            if (wait > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(wait), _time, stop).ConfigureAwait(false);
+            }
+
+            lock (_gate)
+            {
+                _core.CompleteStep(end, tokens, finished);
+                _core.DrainCacheEvents(events);
+            }
+
+            previousEnd = end;
+            Dispatch(tokens, finished, events);
+        }
+    }
+
+    private void Dispatch(List<TokenOutput> tokens, List<RequestTiming> finished, List<CacheEvent> events)
+    {
+        foreach (TokenOutput token in tokens)
+        {
+            ActiveRequest? active;
+            lock (_gate)
+            {
+                _active.TryGetValue(token.RequestId, out active);
+            }
+
+            if (active is null)
+            {
+                continue;
+            }
+
+            if (token.Index > 0)
+            {
+                Metrics.RecordInterToken(token.AtMs - active.LastTokenMs);
+            }
+
+            active.LastTokenMs = token.AtMs;
+            active.Tokens.Writer.TryWrite(token);
+        }
+
+        foreach (RequestTiming timing in finished)
+        {
+            ActiveRequest? active;
+            lock (_gate)
+            {
+                _active.Remove(timing.RequestId, out active);
+            }
+
+            if (active is null)
+            {
+                continue;
+            }
+
+            Metrics.RecordFinished(timing);
+            active.Tokens.Writer.TryComplete();
+            active.Done.TrySetResult(timing);
+            active.Registration.Dispose();
+        }
+
+        if (events.Count > 0)
+        {
+            lock (_gate)
+            {
+                foreach (Channel<CacheEvent> subscriber in _cacheSubscribers)
+                {
+                    foreach (CacheEvent e in events)
+                    {
+                        subscriber.Writer.TryWrite(e);
+                    }
+                }
+            }
+
+            _logger.LogTrace("Engine emitted {Count} cache events", events.Count);
+        }
+
+        tokens.Clear();
+        finished.Clear();
+        events.Clear();
+    }
+
+    private sealed class ActiveRequest(EngineRequest request)
+    {
+        public EngineRequest Request { get; } = request;
+
+        public Channel<TokenOutput> Tokens { get; } = Channel.CreateUnbounded<TokenOutput>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+        public TaskCompletionSource<RequestTiming> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public CancellationTokenRegistration Registration { get; set; }
+
+        public double LastTokenMs { get; set; }
+    }
+}
+
+/// <summary>The tokens of one submitted request, and its timing once finished.</summary>
+/// <param name="RequestId">The engine request id.</param>
+/// <param name="Tokens">Tokens in order; completes after the last, or faults with <see cref="OperationCanceledException"/> when cancelled.</param>
+/// <param name="Completion">The request's timing when finished.</param>
+public sealed record RequestStream(long RequestId, ChannelReader<TokenOutput> Tokens, Task<RequestTiming> Completion);

@@ -1,0 +1,366 @@
+using Gorgo.Engine.Profiles;
+
+namespace Gorgo.Engine.Model;
+
+/// <summary>
+/// One GPU replica as a deterministic state machine: a waiting queue, a running batch with continuous batching and
+/// chunked prefill, a prefix KV cache, and step timing from an <see cref="EngineProfile"/>.
+/// </summary>
+/// <remarks>
+/// The core holds no clock: a driver asks <see cref="PlanStep"/> for the next step and its duration, lets that much
+/// time pass (real or virtual) and calls <see cref="CompleteStep"/> with the time the step ended. The same code thus
+/// runs behind the HTTP replica server (real time) and inside the simulator (virtual time). Not thread-safe.
+/// <para>Scheduling per step, like vLLM's: every decoding request gets one token, every prefilling request a chunk of
+/// at most <see cref="EngineProfile.PrefillChunkTokens"/>, within <see cref="EngineProfile.MaxBatchedTokens"/>; then
+/// waiting requests are admitted first come first served while the batch has room, the budget has tokens left and
+/// their KV blocks fit. The first token is produced by the step that finishes a prompt's prefill.</para>
+/// </remarks>
+public sealed class EngineCore
+{
+    private readonly LinkedList<Sequence> _waiting = new();
+    private readonly List<Sequence> _running = [];
+    private readonly Dictionary<long, Sequence> _byId = [];
+    private readonly List<Work> _plan = [];
+    private readonly StepJitter? _jitter;
+    private bool _stepInFlight;
+    private long _waitingTokens;
+    private long _runningTokens;
+
+    /// <summary>Creates an idle engine with an empty cache.</summary>
+    /// <param name="profile">Timing and capacity.</param>
+    /// <param name="stepJitter">Relative standard deviation of step times (0 = exactly the profile's times).</param>
+    /// <param name="seed">Seed of the jitter's random source: equal seeds give equal runs.</param>
+    public EngineCore(EngineProfile profile, double stepJitter = 0, int seed = 1)
+    {
+        Profile = (profile ?? throw new ArgumentNullException(nameof(profile))).EnsureValid();
+        if (!double.IsFinite(stepJitter) || stepJitter is < 0 or > 0.5)
+        {
+            throw new ArgumentOutOfRangeException(nameof(stepJitter), stepJitter, "Step jitter must be between 0 and 0.5.");
+        }
+
+        Cache = new KvBlockCache(profile.KvCapacityBlocks);
+        _jitter = stepJitter > 0 ? new StepJitter(stepJitter, seed) : null;
+    }
+
+    /// <summary>The timing and capacity profile.</summary>
+    public EngineProfile Profile { get; }
+
+    /// <summary>The prefix KV cache.</summary>
+    public KvBlockCache Cache { get; }
+
+    /// <summary>Prompt tokens looked up in the prefix cache at admission.</summary>
+    public long PrefixQueryTokens { get; private set; }
+
+    /// <summary>Prompt tokens found in the prefix cache at admission.</summary>
+    public long PrefixHitTokens { get; private set; }
+
+    /// <summary>Whether any request is waiting or running.</summary>
+    public bool HasWork => _running.Count > 0 || _waiting.Count > 0;
+
+    /// <summary>The engine's state now.</summary>
+    public EngineState State => new(
+        _running.Count,
+        _waiting.Count,
+        _runningTokens,
+        _waitingTokens,
+        Cache.Utilization,
+        Cache.CachedBlocks,
+        PrefixQueryTokens,
+        PrefixHitTokens,
+        Cache.LastEventSequence);
+
+    /// <summary>Checks a request against the profile without submitting it.</summary>
+    public EngineRejection Check(EngineRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.MaxTokens < 1 || request.Prompt.TokenCount < 1)
+        {
+            return EngineRejection.Invalid;
+        }
+
+        if (request.Prompt.BlockSize != Profile.BlockSize)
+        {
+            throw new ArgumentException($"The prompt was hashed with {request.Prompt.BlockSize}-token blocks; the engine uses {Profile.BlockSize}.", nameof(request));
+        }
+
+        long total = (long)request.Prompt.TokenCount + request.MaxTokens;
+        if (total > Profile.MaxContextTokens)
+        {
+            return EngineRejection.ContextTooLong;
+        }
+
+        return BlocksFor(total) > Profile.KvCapacityBlocks ? EngineRejection.ExceedsKvCapacity : EngineRejection.None;
+    }
+
+    /// <summary>Queues a request; returns why it was refused, or <see cref="EngineRejection.None"/>.</summary>
+    public EngineRejection Submit(EngineRequest request, double nowMs)
+    {
+        EngineRejection rejection = Check(request);
+        if (rejection != EngineRejection.None)
+        {
+            return rejection;
+        }
+
+        if (_byId.ContainsKey(request.Id))
+        {
+            return EngineRejection.DuplicateId;
+        }
+
+        var sequence = new Sequence(request, nowMs);
+        sequence.Node = _waiting.AddLast(sequence);
+        _byId.Add(request.Id, sequence);
+        _waitingTokens += request.Prompt.TokenCount;
+        return EngineRejection.None;
+    }
+
+    /// <summary>Drops a request, freeing its batch slot and KV blocks; false when unknown or already finished.</summary>
+    /// <remarks>A request in the step under way is dropped when that step completes; its work in it is wasted.</remarks>
+    public bool Cancel(long requestId)
+    {
+        if (!_byId.Remove(requestId, out Sequence? s))
+        {
+            return false;
+        }
+
+        s.Cancelled = true;
+        if (s.Node is not null)
+        {
+            _waiting.Remove(s.Node);
+            s.Node = null;
+            _waitingTokens -= s.PromptTokens;
+        }
+        else if (!_stepInFlight || !_plan.Exists(w => w.Sequence == s))
+        {
+            Retire(s);
+        }
+
+        return true;
+    }
+
+    /// <summary>Plans the step starting at <paramref name="nowMs"/>: returns its duration in ms, or null when there is nothing to do.</summary>
+    /// <exception cref="InvalidOperationException">A planned step has not been completed.</exception>
+    public double? PlanStep(double nowMs)
+    {
+        if (_stepInFlight)
+        {
+            throw new InvalidOperationException("The previous step has not been completed.");
+        }
+
+        _plan.Clear();
+        int budget = Profile.MaxBatchedTokens;
+        foreach (Sequence s in _running)
+        {
+            if (budget == 0)
+            {
+                break;
+            }
+
+            budget -= Schedule(s, budget);
+        }
+
+        while (budget > 0 && _running.Count < Profile.MaxRunningRequests && _waiting.First is { } head && TryAdmit(head.Value, nowMs))
+        {
+            budget -= Schedule(head.Value, budget);
+        }
+
+        if (_plan.Count == 0)
+        {
+            return null;
+        }
+
+        _stepInFlight = true;
+        double duration = StepDuration();
+        return _jitter is null ? duration : duration * _jitter.Next();
+    }
+
+    /// <summary>Applies the planned step as ended at <paramref name="nowMs"/>: appends produced tokens and finished requests' timings.</summary>
+    public void CompleteStep(double nowMs, List<TokenOutput> tokens, List<RequestTiming> finished)
+    {
+        if (!_stepInFlight)
+        {
+            throw new InvalidOperationException("No step is planned.");
+        }
+
+        _stepInFlight = false;
+        foreach (Work work in _plan)
+        {
+            Sequence s = work.Sequence;
+            if (s.Cancelled)
+            {
+                Retire(s);
+                continue;
+            }
+
+            if (work.Prefill)
+            {
+                s.Computed += work.Tokens;
+                StoreCompletedBlocks(s);
+                if (s.Computed < s.PromptTokens)
+                {
+                    continue;
+                }
+
+                s.FirstTokenMs = nowMs;
+            }
+
+            s.Generated++;
+            bool last = s.Generated == s.MaxTokens;
+            tokens.Add(new TokenOutput(s.Id, s.Generated - 1, last, nowMs));
+            if (last)
+            {
+                finished.Add(new RequestTiming(s.Id, s.PromptTokens, s.CachedTokens, s.Generated, s.ArrivedMs, s.AdmittedMs, s.FirstTokenMs, nowMs));
+                _byId.Remove(s.Id);
+                Retire(s);
+            }
+        }
+
+        _plan.Clear();
+    }
+
+    /// <summary>Moves the cache events since the last drain into <paramref name="destination"/>.</summary>
+    public void DrainCacheEvents(List<CacheEvent> destination) => Cache.DrainEvents(destination);
+
+    private static int CeilDiv(long a, int b) => (int)((a + b - 1) / b);
+
+    private int BlocksFor(long tokens) => CeilDiv(tokens, Profile.BlockSize);
+
+    /// <summary>Adds the sequence's work for this step to the plan; returns the tokens it uses.</summary>
+    private int Schedule(Sequence s, int budget)
+    {
+        if (s.Computed < s.PromptTokens)
+        {
+            int chunk = Math.Min(Math.Min(s.PromptTokens - s.Computed, Profile.PrefillChunkTokens), budget);
+            _plan.Add(new Work(s, chunk, Prefill: true, ContextBefore: s.Computed));
+            return chunk;
+        }
+
+        _plan.Add(new Work(s, 1, Prefill: false, ContextBefore: s.PromptTokens + s.Generated));
+        return 1;
+    }
+
+    private bool TryAdmit(Sequence s, double nowMs)
+    {
+        ReadOnlySpan<ulong> hashes = s.Hashes.Span;
+        int matched = Cache.MatchPrefix(hashes);
+        Cache.Acquire(hashes[..matched]);
+        int needed = BlocksFor((long)s.PromptTokens + s.MaxTokens) - matched;
+        if (!Cache.TryReserve(needed))
+        {
+            Cache.Release(hashes[..matched], 0);
+            return false;
+        }
+
+        _waiting.Remove(s.Node!);
+        s.Node = null;
+        _waitingTokens -= s.PromptTokens;
+        s.HeldBlocks = matched;
+        s.Reservations = needed;
+
+        // An engine always computes at least the prompt's last token, even when every block is cached.
+        s.CachedTokens = Math.Min(matched * Profile.BlockSize, s.PromptTokens - 1);
+        s.Computed = s.CachedTokens;
+        s.AdmittedMs = nowMs;
+        PrefixQueryTokens += s.PromptTokens;
+        PrefixHitTokens += s.CachedTokens;
+        _running.Add(s);
+        _runningTokens += s.PromptTokens;
+        return true;
+    }
+
+    private void StoreCompletedBlocks(Sequence s)
+    {
+        ReadOnlySpan<ulong> hashes = s.Hashes.Span;
+        int complete = Math.Min(s.Computed / Profile.BlockSize, hashes.Length);
+        while (s.HeldBlocks < complete)
+        {
+            Cache.Store(hashes[s.HeldBlocks]);
+            s.HeldBlocks++;
+            s.Reservations--;
+        }
+    }
+
+    private void Retire(Sequence s)
+    {
+        if (_running.Remove(s))
+        {
+            _runningTokens -= s.PromptTokens;
+            Cache.Release(s.Hashes.Span[..s.HeldBlocks], s.Reservations);
+            s.HeldBlocks = 0;
+            s.Reservations = 0;
+        }
+    }
+
+    private double StepDuration()
+    {
+        double prefillWork = 0;
+        double decodeContext = 0;
+        int decodeBatch = 0;
+        foreach (Work w in _plan)
+        {
+            if (w.Prefill)
+            {
+                prefillWork += Profile.PrefillWorkMs(w.Tokens, w.ContextBefore);
+            }
+            else
+            {
+                decodeContext += w.ContextBefore;
+                decodeBatch++;
+            }
+        }
+
+        bool prefills = decodeBatch < _plan.Count;
+        double fixedMs = prefills
+            ? Math.Max(Profile.PrefillFixedMs, decodeBatch > 0 ? Profile.DecodeFixedMs : 0)
+            : Profile.DecodeFixedMs;
+        double decodeWork = decodeBatch > 0 ? Profile.DecodeWorkMs((long)decodeContext, decodeBatch) : 0;
+        return fixedMs + prefillWork + decodeWork;
+    }
+
+    /// <summary>Multiplicative step-time noise: 1 + σ·N(0, 1), clipped to [0.5, 1.5], from a seeded source.</summary>
+    private sealed class StepJitter(double sigma, int seed)
+    {
+        private readonly Random _random = new(seed);
+
+        public double Next()
+        {
+            // Box–Muller transform of two uniform draws.
+            double u1 = 1.0 - _random.NextDouble();
+            double u2 = _random.NextDouble();
+            double normal = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+            return Math.Clamp(1 + (sigma * normal), 0.5, 1.5);
+        }
+    }
+
+    private readonly record struct Work(Sequence Sequence, int Tokens, bool Prefill, int ContextBefore);
+
+    private sealed class Sequence(EngineRequest request, double arrivedMs)
+    {
+        public long Id { get; } = request.Id;
+
+        public ReadOnlyMemory<ulong> Hashes { get; } = request.Prompt.Hashes;
+
+        public int PromptTokens { get; } = request.Prompt.TokenCount;
+
+        public int MaxTokens { get; } = request.MaxTokens;
+
+        public double ArrivedMs { get; } = arrivedMs;
+
+        public double AdmittedMs { get; set; }
+
+        public double FirstTokenMs { get; set; }
+
+        public LinkedListNode<Sequence>? Node { get; set; }
+
+        public int CachedTokens { get; set; }
+
+        public int Computed { get; set; }
+
+        public int Generated { get; set; }
+
+        public int HeldBlocks { get; set; }
+
+        public int Reservations { get; set; }
+
+        public bool Cancelled { get; set; }
+    }
+}

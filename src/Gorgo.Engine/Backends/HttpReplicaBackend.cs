@@ -117,6 +117,7 @@ public sealed class HttpReplicaBackend : IReplicaBackend
                 finish = finishReason ?? finish;
                 if (!string.IsNullOrEmpty(text))
                 {
+                    cancellationToken.ThrowIfCancellationRequested();
                     yield return new BackendChunk(text);
                 }
             }
@@ -188,7 +189,7 @@ public sealed class HttpReplicaBackend : IReplicaBackend
     internal byte[] RequestBody(BackendRequest request)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, OpenAiJson.WriterOptions))
         {
             OpenAiRequest r = request.Request;
             w.WriteStartObject();

@@ -29,6 +29,7 @@ public sealed class InProcessBackend(EngineHost engine, string model, TimeProvid
 
         await foreach (TokenOutput token in stream!.Tokens.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
+            cancellationToken.ThrowIfCancellationRequested();
             yield return new BackendChunk(FillerText.Token(token.Index));
         }
 

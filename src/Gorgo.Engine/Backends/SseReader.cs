@@ -62,6 +62,7 @@ public static class SseReader
             reader.AdvanceTo(buffer.Start, buffer.End);
             foreach (string e in events)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return e;
             }
 

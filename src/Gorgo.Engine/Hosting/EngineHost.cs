@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Gorgo.Engine.Model;
 using Gorgo.Engine.Profiles;
@@ -8,9 +9,11 @@ namespace Gorgo.Engine.Hosting;
 
 /// <summary>Runs an <see cref="EngineCore"/> in real time: steps take the profile's time and tokens stream out as they are produced.</summary>
 /// <remarks>
-/// One background loop plans a step, waits until it is due, completes it and hands every produced token to its
-/// request's stream. Steps are scheduled back to back on the ideal timeline (a late wake-up of under
-/// <see cref="LagToleranceMs"/> is absorbed by the next step), so the emulated pace matches the profile on average.
+/// One dedicated thread (the emulated GPU) plans a step, sleeps until it is due, completes it and hands every produced
+/// token to its request's stream. It sleeps on the OS timer rather than the thread pool's timer queue, whose wake-ups
+/// run 2–5 ms late on Linux. Steps are scheduled back to back on the ideal timeline (a wake-up under
+/// <see cref="LagToleranceMs"/> late is absorbed by the next step), so the emulated pace matches the profile on average.
+/// For virtual time use <see cref="VirtualEngineRun"/> on the same <see cref="EngineCore"/>.
 /// </remarks>
 public sealed class EngineHost : IAsyncDisposable
 {
@@ -19,25 +22,24 @@ public sealed class EngineHost : IAsyncDisposable
 
     private readonly object _gate = new();
     private readonly EngineCore _core;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<long, ActiveRequest> _active = [];
     private readonly List<Channel<CacheEvent>> _cacheSubscribers = [];
     private readonly SemaphoreSlim _wake = new(0, int.MaxValue);
     private readonly CancellationTokenSource _stop = new();
-    private readonly Task _loop;
+    private readonly Thread _loop;
     private readonly long _epoch;
     private long _nextId;
 
-    /// <summary>Starts the engine loop.</summary>
-    public EngineHost(EngineProfile profile, TimeProvider? time = null, ILogger? logger = null, double stepJitter = 0, int seed = 1)
+    /// <summary>Starts the engine thread.</summary>
+    public EngineHost(EngineProfile profile, ILogger? logger = null, double stepJitter = 0, int seed = 1)
     {
         _core = new EngineCore(profile, stepJitter, seed);
-        _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger.Instance;
-        _epoch = _time.GetTimestamp();
+        _epoch = Stopwatch.GetTimestamp();
         Metrics = new EngineMetrics();
-        _loop = Task.Run(() => RunAsync(_stop.Token));
+        _loop = new Thread(() => Run(_stop.Token)) { IsBackground = true, Name = $"gorgo-engine-{profile.Name}" };
+        _loop.Start();
     }
 
     /// <summary>The engine's profile.</summary>
@@ -58,8 +60,8 @@ public sealed class EngineHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Milliseconds since the host started, on its clock.</summary>
-    public double NowMs => _time.GetElapsedTime(_epoch).TotalMilliseconds;
+    /// <summary>Milliseconds since the host started.</summary>
+    public double NowMs => Stopwatch.GetElapsedTime(_epoch).TotalMilliseconds;
 
     /// <summary>A fresh request id.</summary>
     public long NextRequestId() => Interlocked.Increment(ref _nextId);
@@ -147,13 +149,7 @@ public sealed class EngineHost : IAsyncDisposable
         }
 
         _stop.Cancel();
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        await Task.Run(() => _loop.Join()).ConfigureAwait(false);
 
         List<ActiveRequest> left;
         lock (_gate)
@@ -177,7 +173,7 @@ public sealed class EngineHost : IAsyncDisposable
         _wake.Dispose();
     }
 
-    private async Task RunAsync(CancellationToken stop)
+    private void Run(CancellationToken stop)
     {
         var tokens = new List<TokenOutput>();
         var finished = new List<RequestTiming>();
@@ -195,15 +191,23 @@ public sealed class EngineHost : IAsyncDisposable
 
             if (duration is null)
             {
-                await _wake.WaitAsync(stop).ConfigureAwait(false);
+                try
+                {
+                    _wake.Wait(stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
                 continue;
             }
 
             double end = start + duration.Value;
             double wait = end - NowMs;
-            if (wait > 0)
+            if (wait > 0 && stop.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Ceiling(wait))))
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(wait), _time, stop).ConfigureAwait(false);
+                return;
             }
 
             lock (_gate)

@@ -67,7 +67,7 @@ public sealed class OpenAiError : Exception
     public string ToJson()
     {
         using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, OpenAiJson.WriterOptions))
         {
             WriteJson(writer);
         }

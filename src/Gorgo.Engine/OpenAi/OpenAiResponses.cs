@@ -26,7 +26,7 @@ public sealed class OpenAiResponses
         Model = model;
         Id = id ?? NewId(endpoint);
         Created = created ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        _json = new Utf8JsonWriter(_buffer);
+        _json = new Utf8JsonWriter(_buffer, OpenAiJson.WriterOptions);
     }
 
     /// <summary>The endpoint answered.</summary>

@@ -14,13 +14,13 @@ namespace Gorgo.Engine.Server;
 public sealed class EmulatedReplica : IAsyncDisposable
 {
     /// <summary>Creates the replica and starts its engine.</summary>
-    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, TimeProvider? time = null, double stepJitter = 0, int seed = 1)
+    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, double stepJitter = 0, int seed = 1)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(defaultMaxTokens, 1);
         Model = model;
         DefaultMaxTokens = defaultMaxTokens;
-        Engine = new EngineHost(profile, time, stepJitter: stepJitter, seed: seed);
+        Engine = new EngineHost(profile, stepJitter: stepJitter, seed: seed);
         Encoder = new PromptEncoder(TiktokenPromptTokenizer.Default, new BlockHasher(profile.BlockSize));
     }
 
@@ -123,7 +123,7 @@ public sealed class EmulatedReplica : IAsyncDisposable
     public byte[] ModelsJson()
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, OpenAiJson.WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("object", "list");

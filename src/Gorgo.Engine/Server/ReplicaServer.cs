@@ -13,11 +13,14 @@ namespace Gorgo.Engine.Server;
 public static class ReplicaServer
 {
     /// <summary>Builds (but does not start) the server for <paramref name="options"/>.</summary>
-    public static WebApplication Build(ReplicaServerOptions options, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
+    /// <param name="options">Address, model, profile name and engine settings.</param>
+    /// <param name="logging">Logging configuration (default: ASP.NET Core's).</param>
+    /// <param name="profile">A profile to use instead of loading <see cref="ReplicaServerOptions.Profile"/>.</param>
+    public static WebApplication Build(ReplicaServerOptions options, Action<ILoggingBuilder>? logging = null, EngineProfile? profile = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         new OptionsErrors().Include(options.Validate()).ThrowIfAny("replica options");
-        EngineProfile profile = EngineProfile.Load(options.Profile);
+        profile = profile?.EnsureValid() ?? EngineProfile.Load(options.Profile);
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = OpenAiRequestParser.MaxBodyBytes);
@@ -27,7 +30,7 @@ public static class ReplicaServer
             logging(builder.Logging);
         }
 
-        builder.Services.AddSingleton(_ => new EmulatedReplica(options.Model, profile, options.DefaultMaxTokens, time, options.StepJitter, options.Seed));
+        builder.Services.AddSingleton(_ => new EmulatedReplica(options.Model, profile, options.DefaultMaxTokens, options.StepJitter, options.Seed));
         WebApplication app = builder.Build();
         app.MapReplicaEndpoints(app.Services.GetRequiredService<EmulatedReplica>());
         return app;

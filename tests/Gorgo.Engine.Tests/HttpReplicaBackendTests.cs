@@ -52,10 +52,7 @@ public class HttpReplicaBackendTests(ReplicaServerFixture server) : IClassFixtur
     [Fact]
     public async Task An_unreachable_backend_is_unhealthy_and_unavailable()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        int port = TestPorts.Unused();
         await using HttpReplicaBackend backend = Backend(address: new Uri($"http://127.0.0.1:{port}/"));
 
         Assert.False(await backend.CheckHealthAsync(CancellationToken.None));

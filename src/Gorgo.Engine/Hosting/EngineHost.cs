@@ -183,6 +183,11 @@ public sealed class EngineHost : IAsyncDisposable
         {
             double now = NowMs;
             double start = now - previousEnd < LagToleranceMs ? previousEnd : now;
+            if (start == now && double.IsFinite(previousEnd) && _core.HasWork)
+            {
+                _logger.LogDebug("Engine {Profile} fell {LagMs:F1} ms behind its step schedule (CPU starved?)", _core.Profile.Name, now - previousEnd);
+            }
+
             double? duration;
             lock (_gate)
             {
@@ -223,61 +228,47 @@ public sealed class EngineHost : IAsyncDisposable
 
     private void Dispatch(List<TokenOutput> tokens, List<RequestTiming> finished, List<CacheEvent> events)
     {
-        foreach (TokenOutput token in tokens)
+        var done = new List<(ActiveRequest Active, RequestTiming Timing)>(finished.Count);
+        lock (_gate)
         {
-            ActiveRequest? active;
-            lock (_gate)
+            foreach (TokenOutput token in tokens)
             {
-                _active.TryGetValue(token.RequestId, out active);
+                if (_active.TryGetValue(token.RequestId, out ActiveRequest? active))
+                {
+                    if (token.Index > 0)
+                    {
+                        Metrics.RecordInterToken(token.AtMs - active.LastTokenMs);
+                    }
+
+                    active.LastTokenMs = token.AtMs;
+                    active.Tokens.Writer.TryWrite(token);
+                }
             }
 
-            if (active is null)
+            foreach (RequestTiming timing in finished)
             {
-                continue;
+                if (_active.Remove(timing.RequestId, out ActiveRequest? active))
+                {
+                    done.Add((active, timing));
+                }
             }
 
-            if (token.Index > 0)
+            foreach (Channel<CacheEvent> subscriber in _cacheSubscribers)
             {
-                Metrics.RecordInterToken(token.AtMs - active.LastTokenMs);
+                foreach (CacheEvent e in events)
+                {
+                    subscriber.Writer.TryWrite(e);
+                }
             }
-
-            active.LastTokenMs = token.AtMs;
-            active.Tokens.Writer.TryWrite(token);
         }
 
-        foreach (RequestTiming timing in finished)
+        // Outside the lock: disposing a registration waits for a running cancellation callback, which takes the lock.
+        foreach ((ActiveRequest active, RequestTiming timing) in done)
         {
-            ActiveRequest? active;
-            lock (_gate)
-            {
-                _active.Remove(timing.RequestId, out active);
-            }
-
-            if (active is null)
-            {
-                continue;
-            }
-
             Metrics.RecordFinished(timing);
             active.Tokens.Writer.TryComplete();
             active.Done.TrySetResult(timing);
             active.Registration.Dispose();
-        }
-
-        if (events.Count > 0)
-        {
-            lock (_gate)
-            {
-                foreach (Channel<CacheEvent> subscriber in _cacheSubscribers)
-                {
-                    foreach (CacheEvent e in events)
-                    {
-                        subscriber.Writer.TryWrite(e);
-                    }
-                }
-            }
-
-            _logger.LogTrace("Engine emitted {Count} cache events", events.Count);
         }
 
         tokens.Clear();

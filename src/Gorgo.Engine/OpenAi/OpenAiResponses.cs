@@ -84,32 +84,10 @@ public sealed class OpenAiResponses
     public byte[] Complete(string text, string finishReason, OpenAiUsage usage)
     {
         Utf8JsonWriter w = BeginEvent();
-        {
-            bool chat = Endpoint == OpenAiEndpoint.ChatCompletions;
-            WriteEnvelope(w, chat ? "chat.completion" : "text_completion");
-            w.WriteStartArray("choices");
-            w.WriteStartObject();
-            w.WriteNumber("index", 0);
-            if (chat)
-            {
-                w.WriteStartObject("message");
-                w.WriteString("role", "assistant");
-                w.WriteString("content", text);
-                w.WriteEndObject();
-            }
-            else
-            {
-                w.WriteString("text", text);
-            }
-
-            w.WriteNull("logprobs");
-            w.WriteString("finish_reason", finishReason);
-            w.WriteEndObject();
-            w.WriteEndArray();
-            WriteUsage(w, usage);
-            w.WriteEndObject();
-        }
-
+        WriteEnvelope(w, Endpoint == OpenAiEndpoint.ChatCompletions ? "chat.completion" : "text_completion");
+        WriteChoice(w, text, finishReason, role: true, whole: true);
+        WriteUsage(w, usage);
+        w.WriteEndObject();
         w.Flush();
         return _buffer.WrittenSpan.ToArray();
     }
@@ -138,14 +116,20 @@ public sealed class OpenAiResponses
 
     private void WriteChunk(Utf8JsonWriter w, string? text, string? finishReason, bool role)
     {
-        bool chat = Endpoint == OpenAiEndpoint.ChatCompletions;
-        WriteEnvelope(w, chat ? "chat.completion.chunk" : "text_completion");
+        WriteEnvelope(w, Endpoint == OpenAiEndpoint.ChatCompletions ? "chat.completion.chunk" : "text_completion");
+        WriteChoice(w, text, finishReason, role, whole: false);
+        w.WriteEndObject();
+    }
+
+    /// <summary>Writes <c>choices</c> with one choice: chat's <c>message</c> (whole) or <c>delta</c> (chunk), or completions' <c>text</c>.</summary>
+    private void WriteChoice(Utf8JsonWriter w, string? text, string? finishReason, bool role, bool whole)
+    {
         w.WriteStartArray("choices");
         w.WriteStartObject();
         w.WriteNumber("index", 0);
-        if (chat)
+        if (Endpoint == OpenAiEndpoint.ChatCompletions)
         {
-            w.WriteStartObject("delta");
+            w.WriteStartObject(whole ? "message" : "delta");
             if (role)
             {
                 w.WriteString("role", "assistant");
@@ -175,7 +159,6 @@ public sealed class OpenAiResponses
 
         w.WriteEndObject();
         w.WriteEndArray();
-        w.WriteEndObject();
     }
 
     private void WriteEnvelope(Utf8JsonWriter w, string objectType)

@@ -45,6 +45,9 @@ public sealed class EngineHost : IAsyncDisposable
     /// <summary>The engine's profile.</summary>
     public EngineProfile Profile => _core.Profile;
 
+    /// <summary>Raised on the engine thread for every request that finishes (not for cancelled ones); keep handlers short.</summary>
+    public event Action<RequestTiming>? RequestFinished;
+
     /// <summary>Counters and histograms of served requests (for <c>/metrics</c>).</summary>
     public EngineMetrics Metrics { get; }
 
@@ -266,6 +269,7 @@ public sealed class EngineHost : IAsyncDisposable
         foreach ((ActiveRequest active, RequestTiming timing) in done)
         {
             Metrics.RecordFinished(timing);
+            RequestFinished?.Invoke(timing);
             active.Tokens.Writer.TryComplete();
             active.Done.TrySetResult(timing);
             active.Registration.Dispose();

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gorgo.Cli.Mesh;
 using Gorgo.Cli.Replica;
 using Gorgo.Cli.Route;
 
@@ -22,6 +23,8 @@ public static class GorgoCommand
         var root = new RootCommand("Gorgo.Mesh: cross-region LLM request routing by estimated time to first token (GORGO).");
         root.Subcommands.Add(RouteCommand.Create());
         root.Subcommands.Add(ReplicaCommand.Create());
+        root.Subcommands.Add(MeshCommands.Node());
+        root.Subcommands.Add(MeshCommands.Up());
         return root;
     }
 }

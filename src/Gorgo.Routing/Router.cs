@@ -321,7 +321,42 @@ public sealed class Router
             }
         }
 
+        if (count > 0 && request.Scope != RoutingScope.All)
+        {
+            count = ApplyScope(request.Scope, count);
+            if (count == 0)
+            {
+                throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica of '{request.Model ?? "(any)"}' in region '{Region}' can take the request.");
+            }
+        }
+
         return count > 0 ? count : throw NoCandidate(best, request);
+    }
+
+    /// <summary>Keeps the home candidates, or, when the scope overflows a saturated home region, the remote ones; returns the new count.</summary>
+    private int ApplyScope(RoutingScope scope, int count)
+    {
+        bool homeHasRoom = false;
+        bool anyRemote = false;
+        for (int i = 0; i < count; i++)
+        {
+            ReplicaState r = _eligible[i];
+            homeHasRoom |= r.IsHome && r.View.RunningRequests + r.View.QueuedRequests + r.Pending.Count < r.View.MaxRunningRequests;
+            anyRemote |= !r.IsHome;
+        }
+
+        bool keepHome = scope == RoutingScope.HomeOnly || homeHasRoom || !anyRemote;
+        int kept = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (_eligible[i].IsHome == keepHome)
+            {
+                _eligible[kept++] = _eligible[i];
+            }
+        }
+
+        Array.Clear(_eligible, kept, count - kept);
+        return kept;
     }
 
     private Eligible Eligibility(ReplicaState r, in RoutingRequest request, long now)

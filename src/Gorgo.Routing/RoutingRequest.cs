@@ -8,9 +8,24 @@ namespace Gorgo.Routing;
 /// <param name="ClientRegion">The client's region when known (adds the client leg to the network term).</param>
 /// <param name="MaxOutputTokens">Requested output length (used to skip replicas whose context is too short); 0 when unknown.</param>
 /// <param name="RequestId">Caller's request id, copied into the decision.</param>
+/// <param name="Scope">Which replicas may be chosen: all, home only, or home unless every home replica is saturated.</param>
 public readonly record struct RoutingRequest(
     PromptBlocks Prompt,
     string? Model = null,
     string? ClientRegion = null,
     int MaxOutputTokens = 0,
-    long RequestId = 0);
+    long RequestId = 0,
+    RoutingScope Scope = RoutingScope.All);
+
+/// <summary>Which replicas a request may go to.</summary>
+public enum RoutingScope
+{
+    /// <summary>Any eligible replica in any region.</summary>
+    All,
+
+    /// <summary>Only replicas in the router's own region.</summary>
+    HomeOnly,
+
+    /// <summary>Home replicas while one of them has a free batch slot; once all are full, the other regions' (the mesh's <c>local-only</c> setting).</summary>
+    HomeUnlessSaturated,
+}

@@ -251,6 +251,43 @@ public class RouterTests
     }
 
     [Fact]
+    public void Home_only_scope_never_leaves_the_region()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(8_000, 21);
+        router.Upsert(Replica("home", UsEast, Now, running: 60, queued: 30, runningTokens: 60_000, queuedTokens: 30_000));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+
+        var request = Request(prompt) with { Scope = RoutingScope.HomeOnly };
+        Assert.Equal("home", router.Route(request).Chosen.ReplicaId);
+    }
+
+    [Fact]
+    public void Home_unless_saturated_stays_home_while_a_batch_slot_is_free_and_leaves_when_none_is()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("home", UsEast, Now, running: 62, queued: 0, runningTokens: 62_000) with { MaxRunningRequests = 64 });
+        router.Upsert(Replica("remote", EuCentral, Now));
+        var request = Request(RandomTokens(100, 22)) with { Scope = RoutingScope.HomeUnlessSaturated };
+
+        Assert.Equal("home", router.Route(request).Chosen.ReplicaId);          // 62 + 0 + 0 pending < 64
+        Assert.Equal("home", router.Route(request).Chosen.ReplicaId);          // 62 + 1 pending < 64
+        RoutingDecision third = router.Route(request);                         // 62 + 2 pending = 64: full
+        Assert.Equal(["remote"], third.Candidates.Select(c => c.ReplicaId));
+    }
+
+    [Fact]
+    public void Home_only_scope_without_home_replicas_is_a_clear_failure()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("remote", EuCentral, Now));
+        RoutingException ex = Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 1)) with { Scope = RoutingScope.HomeOnly }));
+        Assert.Equal(RoutingFailure.NoHealthyReplica, ex.Failure);
+        Assert.Contains("in region 'us-east'", ex.Message);
+    }
+
+    [Fact]
     public void Updated_rtts_change_decisions()
     {
         Router router = Router(_clock, policy: "gorgo");

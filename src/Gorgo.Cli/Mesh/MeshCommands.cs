@@ -1,0 +1,117 @@
+using System.CommandLine;
+using Gorgo.Mesh.Hosting;
+using Gorgo.Mesh.Options;
+using Gorgo.Routing.Options;
+using Gorgo.Routing.Policies;
+using Microsoft.AspNetCore.Builder;
+
+namespace Gorgo.Cli.Mesh;
+
+/// <summary><c>gorgo node</c> (one region's node) and <c>gorgo up</c> (a whole local mesh in one process).</summary>
+public static class MeshCommands
+{
+    private static readonly Option<FileInfo?> Config = new("--config", "-c") { Description = "Mesh configuration (JSON). Default: the embedded three-region local deployment. GORGO_ environment variables override it (e.g. GORGO_Gossip__IntervalMs=100)." };
+    private static readonly Option<string?> Consistency = new("--consistency") { Description = $"Consistency setting: {string.Join(", ", MeshOptions.ConsistencyModes)}." };
+    private static readonly Option<string?> Policy = new("--policy") { Description = $"Routing policy: {string.Join(", ", PolicyCatalog.Names)}." };
+    private static readonly Option<bool?> Wan = new("--wan-emulation") { Description = "Delay cross-region calls by the configured RTTs (true/false)." };
+    private static readonly Option<bool> Verbose = new("--verbose") { Description = "Debug logging." };
+
+    /// <summary>Builds <c>gorgo node</c>.</summary>
+    public static Command Node()
+    {
+        var region = new Option<string>("--region", "-r") { Description = "This node's region (a key of Regions in the configuration).", Required = true };
+        var command = new Command("node", "Run one region's mesh node: an Orleans silo with the region's replicas, gossip, RTT probes and the OpenAI ingress.")
+        {
+            region, Config, Consistency, Policy, Wan, Verbose,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string name = parse.GetValue(region)!;
+            if (!TryLoad(parse, name, out MeshOptions? options))
+            {
+                return GorgoCommand.BadInput;
+            }
+
+            WebApplication app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)));
+            await using (app.ConfigureAwait(false))
+            {
+                await app.StartAsync(cancellationToken).ConfigureAwait(false);
+                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency}, policy {options.Policy.Name}); Ctrl+C to stop").ConfigureAwait(false);
+                await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return GorgoCommand.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>Builds <c>gorgo up</c>.</summary>
+    public static Command Up()
+    {
+        var command = new Command("up", "Run a whole mesh locally in this process: by default three regions (us-east, eu-central, ap-northeast) with two emulated replicas each and WAN emulation on.")
+        {
+            Config, Consistency, Policy, Wan, Verbose,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (!TryLoad(parse, null, out MeshOptions? options))
+            {
+                return GorgoCommand.BadInput;
+            }
+
+            TextWriter output = parse.InvocationConfiguration.Output;
+            await output.WriteLineAsync($"gorgo up: starting {options!.Regions.Count} regions ({options.Consistency}, policy {options.Policy.Name}, WAN emulation {(options.WanEmulation ? "on" : "off")})...").ConfigureAwait(false);
+            await using MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)), cancellationToken).ConfigureAwait(false);
+            bool converged = await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
+            foreach ((string region, string url) in mesh.Nodes)
+            {
+                int replicas = options.Replicas.Count(r => r.Region == region);
+                await output.WriteLineAsync($"  {region,-14} {url}   ({replicas} replica{(replicas == 1 ? "" : "s")})").ConfigureAwait(false);
+            }
+
+            string first = mesh.Nodes[0].IngressUrl;
+            string model = options.Replicas.FirstOrDefault()?.Model ?? "llama-3-8b";
+            await output.WriteLineAsync(converged ? "Every region sees every other. Try:" : "Warning: gossip has not converged yet. Try:").ConfigureAwait(false);
+            await output.WriteLineAsync($"  curl -sN {first}/v1/chat/completions -H 'Content-Type: application/json' -D - -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}], \"max_tokens\": 8, \"stream\": true}}'").ConfigureAwait(false);
+            await output.WriteLineAsync($"  curl -s {first}/mesh/state").ConfigureAwait(false);
+            await output.WriteLineAsync("Ctrl+C to stop.").ConfigureAwait(false);
+            await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+            await output.WriteLineAsync("gorgo up: stopping...").ConfigureAwait(false);
+            return GorgoCommand.Ok;
+        });
+        return command;
+    }
+
+    private static bool TryLoad(ParseResult parse, string? region, out MeshOptions? options)
+    {
+        var overrides = new Dictionary<string, string?>
+        {
+            ["Consistency"] = parse.GetValue(Consistency),
+            ["Policy:Name"] = parse.GetValue(Policy),
+            ["WanEmulation"] = parse.GetValue(Wan)?.ToString(),
+        };
+        try
+        {
+            options = MeshConfiguration.Load(parse.GetValue(Config)?.FullName, overrides).EnsureValid(region);
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or RoutingOptionsException)
+        {
+            parse.InvocationConfiguration.Error.WriteLine($"gorgo {parse.CommandResult.Command.Name}: {ex.Message}");
+            options = null;
+            return false;
+        }
+    }
+
+    private static async Task WaitForCancellationAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using Gorgo.Mesh.Grains;
+using Gorgo.Mesh.Placement;
+using Gorgo.Mesh.State;
+using Gorgo.Mesh.Wire;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Mesh.Gossip;
+
+/// <summary>
+/// Runs a node's background exchanges: every gossip interval it swaps digests with <c>fanout</c> random live peer
+/// regions (push its own, pull what it lacks, which also relays third regions' digests) and forgets regions gone
+/// quiet; every probe interval it times a call to each peer region to keep the RTT estimates current.
+/// </summary>
+public sealed class GossipService(RegionState state, IGrainFactory grains, IClusterMembershipService membership, ILogger<GossipService> logger) : BackgroundService
+{
+    private readonly Random _random = new();
+
+    /// <summary>Regions with a live node other than this one.</summary>
+    public IReadOnlyList<string> LivePeers() => membership.CurrentSnapshot.Members.Values
+        .Where(m => m.Status == SiloStatus.Active)
+        .Select(m => MeshKeys.RegionOfSilo(m.Name))
+        .OfType<string>()
+        .Where(r => r != state.Region && state.ConfiguredRtt.Contains(r))
+        .Distinct(StringComparer.Ordinal)
+        .ToArray();
+
+    /// <summary>One gossip round: exchange with up to <c>fanout</c> random live peers, then expire stale regions.</summary>
+    public async Task GossipOnceAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> peers = LivePeers();
+        IEnumerable<string> chosen = peers.OrderBy(_ => _random.Next()).Take(state.Options.Gossip.Fanout);
+        await Task.WhenAll(chosen.Select(peer => ExchangeAsync(peer, cancellationToken))).ConfigureAwait(false);
+        state.ExpireStale();
+    }
+
+    /// <summary>One probe round: time a call to every live peer region.</summary>
+    public Task ProbeOnceAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(LivePeers().Select(peer => ProbeAsync(peer, cancellationToken)));
+
+    /// <summary>Queries every live peer region's exact state now and merges it (the <c>sync</c> setting, before each decision).</summary>
+    public async Task SyncAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> peers = LivePeers();
+        state.Stats.SyncQueried(peers.Count);
+        await Task.WhenAll(peers.Select(async peer =>
+        {
+            try
+            {
+                byte[] bytes = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).GetExactState().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                state.Stats.Received(bytes.Length);
+                state.Merge(GossipCodec.Decode<Digest>(bytes));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                logger.LogDebug(ex, "Exact-state query to {Peer} failed", peer);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        RunEvery(TimeSpan.FromMilliseconds(state.Options.Gossip.IntervalMs), GossipOnceAsync, stoppingToken),
+        RunEvery(TimeSpan.FromMilliseconds(state.Options.Probes.IntervalMs), ProbeOnceAsync, stoppingToken));
+
+    private async Task RunEvery(TimeSpan interval, Func<CancellationToken, Task> round, CancellationToken stoppingToken)
+    {
+        // Spread the nodes' rounds so they do not all gossip at the same instant.
+        await Task.Delay(TimeSpan.FromMilliseconds(_random.Next((int)interval.TotalMilliseconds)), stoppingToken).ConfigureAwait(false);
+        using var timer = new PeriodicTimer(interval);
+        do
+        {
+            try
+            {
+                await round(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                logger.LogWarning(ex, "Background mesh round failed");
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    private async Task ExchangeAsync(string peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            byte[] reply = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Exchange(state.MakeGossip()).WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
+            state.HandleGossipReply(reply);
+            state.Stats.Exchanged(ok: true);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            state.Stats.Exchanged(ok: false);
+            logger.LogDebug(ex, "Gossip exchange with {Peer} failed", peer);
+        }
+    }
+
+    private async Task ProbeAsync(string peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            long start = Stopwatch.GetTimestamp();
+            await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Ping().WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
+            state.RecordRtt(peer, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            logger.LogDebug(ex, "RTT probe to {Peer} failed", peer);
+        }
+    }
+
+    /// <summary>A call to a peer gives up after a second plus twice the configured RTT.</summary>
+    private TimeSpan ExchangeTimeout(string peer) => TimeSpan.FromMilliseconds(1_000 + (2 * state.ConfiguredRtt.Get(state.Region, peer)));
+}

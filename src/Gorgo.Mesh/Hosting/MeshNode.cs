@@ -1,0 +1,106 @@
+using System.Net;
+using Azure.Data.Tables;
+using Gorgo.Engine.OpenAi;
+using Gorgo.Engine.Server;
+using Gorgo.Mesh.Gossip;
+using Gorgo.Mesh.Ingress;
+using Gorgo.Mesh.Options;
+using Gorgo.Mesh.Placement;
+using Gorgo.Mesh.State;
+using Gorgo.Mesh.Wan;
+using Gorgo.Routing.Tokens;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace Gorgo.Mesh.Hosting;
+
+/// <summary>Builds one region's node: an Orleans silo, the region's local replicas, gossip and probes, and the OpenAI ingress, in one host.</summary>
+public static class MeshNode
+{
+    /// <summary>Builds (but does not start) the node of <paramref name="region"/>; throws <see cref="Routing.Options.RoutingOptionsException"/> for a bad configuration.</summary>
+    public static WebApplication Build(MeshOptions options, string region, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.EnsureValid(region);
+        RegionEndpointOptions endpoints = options.Regions[region];
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = OpenAiRequestParser.MaxBodyBytes);
+        builder.WebHost.UseUrls(endpoints.IngressUrl);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        logging?.Invoke(builder.Logging);
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(sp => new RegionState(options, region, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(new AdmissionGate(options.Admission));
+        builder.Services.AddSingleton(_ => PromptEncoder.CreateDefault());
+        builder.Services.AddSingleton<GossipService>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<GossipService>());
+        builder.Services.AddSingleton<MeshIngress>();
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<SiloOptions>(o => o.SiloName = MeshKeys.SiloName(region));
+            ConfigureClustering(silo, options, region, endpoints);
+            silo.AddPlacementDirector<RegionPlacement, RegionPlacementDirector>();
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                // Detect a dead region in seconds rather than the default ~15 s.
+                o.ProbeTimeout = TimeSpan.FromSeconds(2);
+                o.NumMissedProbesLimit = 2;
+                o.NumVotesForDeathDeclaration = 1;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(5);
+            });
+            if (options.WanEmulation)
+            {
+                silo.AddOutgoingGrainCallFilter(new WanEmulationFilter(region, options.BuildRtt()));
+            }
+        });
+
+        WebApplication app = builder.Build();
+        MapEndpoints(app);
+        return app;
+    }
+
+    /// <summary>Maps the ingress: the OpenAI API, <c>/health</c>, <c>/mesh/state</c>.</summary>
+    public static void MapEndpoints(WebApplication app)
+    {
+        MeshIngress ingress = app.Services.GetRequiredService<MeshIngress>();
+        RegionState state = app.Services.GetRequiredService<RegionState>();
+        app.UseMiddleware<OpenAiErrorMiddleware>();
+        app.MapPost("/v1/completions", (HttpContext context) => ingress.ServeAsync(context, OpenAiEndpoint.Completions));
+        app.MapPost("/v1/chat/completions", (HttpContext context) => ingress.ServeAsync(context, OpenAiEndpoint.ChatCompletions));
+        app.MapGet("/v1/models", () => Results.Json(new
+        {
+            @object = "list",
+            data = ingress.Models().Select(m => new { id = m, @object = "model", created = 0, owned_by = "gorgo-mesh" }),
+        }));
+        app.MapGet("/health", () => Results.Json(new { status = "ok", region = state.Region, knownRegions = state.KnownRegions() }));
+        app.MapGet("/mesh/state", () => Results.Json(state.Describe()));
+        app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
+    }
+
+    private static void ConfigureClustering(ISiloBuilder silo, MeshOptions options, string region, RegionEndpointOptions endpoints)
+    {
+        if (options.Clustering.Mode == "azure-table")
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ServiceId = options.Clustering.ServiceId;
+                o.ClusterId = options.Clustering.ClusterId;
+            });
+            silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: false);
+            silo.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(options.Clustering.ConnectionString));
+            return;
+        }
+
+        string primary = options.Clustering.PrimaryRegion ?? options.Regions.Keys.First();
+        IPEndPoint? primaryEndpoint = primary == region ? null : new IPEndPoint(IPAddress.Loopback, options.Regions[primary].SiloPort);
+        silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, primaryEndpoint, options.Clustering.ServiceId, options.Clustering.ClusterId);
+    }
+}

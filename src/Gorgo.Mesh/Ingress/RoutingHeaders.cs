@@ -1,0 +1,50 @@
+using System.Globalization;
+using Gorgo.Routing.Decisions;
+using Microsoft.AspNetCore.Http;
+
+namespace Gorgo.Mesh.Ingress;
+
+/// <summary>The <c>x-gorgo-*</c> response headers that explain a routing decision.</summary>
+public static class RoutingHeaders
+{
+    /// <summary>Region of the replica that served the request.</summary>
+    public const string Region = "x-gorgo-region";
+
+    /// <summary>Replica that served the request.</summary>
+    public const string Replica = "x-gorgo-replica";
+
+    /// <summary>Policy that chose it.</summary>
+    public const string Policy = "x-gorgo-policy";
+
+    /// <summary>Estimated TTFT and its terms: <c>153.6; network=92.8; queue=45.0; prefill=0.8; overhead=15.0</c>.</summary>
+    public const string EstimatedTtft = "x-gorgo-estimated-ttft-ms";
+
+    /// <summary>Prompt tokens believed cached on the chosen replica.</summary>
+    public const string MatchedTokens = "x-gorgo-matched-tokens";
+
+    /// <summary>Age of the chosen replica's state when the decision was made.</summary>
+    public const string StateAge = "x-gorgo-state-age-ms";
+
+    /// <summary>Region of the node that decided (the ingress).</summary>
+    public const string Ingress = "x-gorgo-ingress-region";
+
+    /// <summary>Consistency setting of the deciding node.</summary>
+    public const string Consistency = "x-gorgo-consistency";
+
+    /// <summary>Request header: the client's region (adds the client-to-ingress leg; emulated when WAN emulation is on).</summary>
+    public const string ClientRegion = "x-gorgo-client-region";
+
+    /// <summary>Sets the headers for <paramref name="decision"/>.</summary>
+    public static void Apply(IHeaderDictionary headers, RoutingDecision decision, string consistency)
+    {
+        CandidateScore c = decision.Chosen;
+        headers[Region] = c.Region;
+        headers[Replica] = c.ReplicaId;
+        headers[Policy] = decision.Policy;
+        headers[EstimatedTtft] = string.Create(CultureInfo.InvariantCulture, $"{c.Estimate.TotalMs:F1}; network={c.Estimate.NetworkMs:F1}; queue={c.Estimate.QueueMs:F1}; prefill={c.Estimate.PrefillMs:F1}; overhead={c.Estimate.OverheadMs:F1}");
+        headers[MatchedTokens] = c.MatchedTokens.ToString(CultureInfo.InvariantCulture);
+        headers[StateAge] = c.StateAgeMs.ToString("F0", CultureInfo.InvariantCulture);
+        headers[Ingress] = decision.DecidingRegion;
+        headers[Consistency] = consistency;
+    }
+}

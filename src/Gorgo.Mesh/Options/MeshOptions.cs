@@ -1,0 +1,288 @@
+using System.Text.RegularExpressions;
+using Gorgo.Engine.Profiles;
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Options;
+using Gorgo.Routing.Policies;
+
+namespace Gorgo.Mesh.Options;
+
+/// <summary>Where one region's node listens.</summary>
+public sealed class RegionEndpointOptions
+{
+    /// <summary>The OpenAI ingress, e.g. <c>http://127.0.0.1:8080</c>.</summary>
+    public string IngressUrl { get; set; } = string.Empty;
+
+    /// <summary>Orleans silo-to-silo port.</summary>
+    public int SiloPort { get; set; }
+
+    /// <summary>Orleans client gateway port.</summary>
+    public int GatewayPort { get; set; }
+
+    /// <summary>Address other silos reach this one at (default 127.0.0.1).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>This node's consistency setting when it differs from the mesh's (null: the mesh's).</summary>
+    public string? Consistency { get; set; }
+}
+
+/// <summary>One replica served by the mesh: an in-process emulated engine or an HTTP server (vLLM, SGLang, <c>gorgo replica</c>).</summary>
+public sealed class ReplicaOptions
+{
+    /// <summary>Unique replica id.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Region whose node hosts it.</summary>
+    public string Region { get; set; } = string.Empty;
+
+    /// <summary>Model name clients ask for.</summary>
+    public string Model { get; set; } = "llama-3-8b";
+
+    /// <summary><c>emulated</c> (in-process engine) or <c>http</c>.</summary>
+    public string Kind { get; set; } = "emulated";
+
+    /// <summary>Engine profile of an emulated replica (shipped name or JSON file).</summary>
+    public string Profile { get; set; } = "h100-8b";
+
+    /// <summary>Base URL of an HTTP replica.</summary>
+    public string? Url { get; set; }
+
+    /// <summary>API key sent to an HTTP replica.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>t_p of an HTTP replica in ms per token (emulated replicas take their profile's).</summary>
+    public double PrefillMsPerToken { get; set; } = 0.094;
+
+    /// <summary>Batch cap of an HTTP replica (emulated replicas take their profile's).</summary>
+    public int MaxRunningRequests { get; set; } = 64;
+
+    /// <summary>Context length of an HTTP replica (emulated replicas take their profile's).</summary>
+    public int MaxContextTokens { get; set; } = 32_768;
+
+    /// <summary>Prompt tokens assumed per running or waiting request when the backend reports only request counts (vLLM).</summary>
+    public int AssumedPromptTokens { get; set; } = 1_024;
+
+    /// <summary>Step-time jitter of an emulated replica.</summary>
+    public double StepJitter { get; set; }
+
+    /// <summary>Seed of an emulated replica's jitter.</summary>
+    public int Seed { get; set; } = 1;
+}
+
+/// <summary>How the mesh's silos find each other.</summary>
+public sealed class ClusteringOptions
+{
+    /// <summary><c>localhost</c> (development: every silo on this machine) or <c>azure-table</c>.</summary>
+    public string Mode { get; set; } = "localhost";
+
+    /// <summary>Azure Table storage connection string (mode <c>azure-table</c>).</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>Orleans service id.</summary>
+    public string ServiceId { get; set; } = "gorgo";
+
+    /// <summary>Orleans cluster id.</summary>
+    public string ClusterId { get; set; } = "gorgo-mesh";
+
+    /// <summary>Region whose silo is the primary in <c>localhost</c> mode (default: the first region).</summary>
+    public string? PrimaryRegion { get; set; }
+}
+
+/// <summary>Gossip of digests between regions.</summary>
+public sealed class GossipOptions
+{
+    /// <summary>Interval between gossip rounds.</summary>
+    public int IntervalMs { get; set; } = 250;
+
+    /// <summary>Peers contacted per round.</summary>
+    public int Fanout { get; set; } = 2;
+
+    /// <summary>Largest digest a region sends, in bytes (its prefix summaries are trimmed to fit).</summary>
+    public int DigestBudgetBytes { get; set; } = 64 * 1024;
+
+    /// <summary>A region whose digest has not been refreshed for this long is forgotten.</summary>
+    public int OriginTimeoutMs { get; set; } = 5_000;
+}
+
+/// <summary>RTT probes between regions.</summary>
+public sealed class ProbeOptions
+{
+    /// <summary>Interval between probe rounds.</summary>
+    public int IntervalMs { get; set; } = 1_000;
+
+    /// <summary>Weight of the newest probe in the EWMA.</summary>
+    public double Smoothing { get; set; } = 0.3;
+}
+
+/// <summary>Admission control of the ingress.</summary>
+public sealed class AdmissionOptions
+{
+    /// <summary>Requests served at once.</summary>
+    public int MaxConcurrentRequests { get; set; } = 512;
+
+    /// <summary>Requests waiting for a slot; beyond it the ingress answers 429.</summary>
+    public int MaxQueuedRequests { get; set; } = 2_048;
+
+    /// <summary>Longest wait for a slot before 429.</summary>
+    public int QueueTimeoutMs { get; set; } = 10_000;
+
+    /// <summary>Retry-After (seconds) sent with 429.</summary>
+    public int RetryAfterSeconds { get; set; } = 1;
+}
+
+/// <summary>Everything a mesh node needs; bound from the config file, environment and command line, validated at start.</summary>
+public sealed class MeshOptions
+{
+    /// <summary>Consistency settings: how much remote state a node uses.</summary>
+    public static IReadOnlyList<string> ConsistencyModes { get; } = ["local-only", "gossip", "sync"];
+
+    /// <summary>Regions and where their nodes listen.</summary>
+    public Dictionary<string, RegionEndpointOptions> Regions { get; set; } = [];
+
+    /// <summary>RTTs in ms between regions, <c>{"from": {"to": ms}}</c>; a missing direction takes the reverse value.</summary>
+    public Dictionary<string, Dictionary<string, double>> Rtt { get; set; } = [];
+
+    /// <summary>RTT inside a region when not given.</summary>
+    public double IntraRegionRttMs { get; set; } = 1.0;
+
+    /// <summary>Replicas of every region (a node runs those of its own region).</summary>
+    public List<ReplicaOptions> Replicas { get; set; } = [];
+
+    /// <summary>Cluster membership.</summary>
+    public ClusteringOptions Clustering { get; set; } = new();
+
+    /// <summary><c>local-only</c>, <c>gossip</c> (default) or <c>sync</c>.</summary>
+    public string Consistency { get; set; } = "gossip";
+
+    /// <summary>Gossip settings.</summary>
+    public GossipOptions Gossip { get; set; } = new();
+
+    /// <summary>Probe settings.</summary>
+    public ProbeOptions Probes { get; set; } = new();
+
+    /// <summary>Delay cross-region calls by the configured RTTs (one machine standing in for several regions).</summary>
+    public bool WanEmulation { get; set; }
+
+    /// <summary>Ingress admission control.</summary>
+    public AdmissionOptions Admission { get; set; } = new();
+
+    /// <summary>Routing policy and its settings.</summary>
+    public PolicyOptions Policy { get; set; } = new();
+
+    /// <summary>Cost model settings.</summary>
+    public CostModelOptions Cost { get; set; } = new();
+
+    /// <summary>How often local replicas' load is read.</summary>
+    public int LoadReportIntervalMs { get; set; } = 100;
+
+    /// <summary>Output length of chat requests without <c>max_tokens</c>.</summary>
+    public int DefaultMaxTokens { get; set; } = 256;
+
+    /// <summary>Replica state older than this is not used for routing.</summary>
+    public double MaxStateAgeMs { get; set; } = 15_000;
+
+    /// <summary>The consistency setting of a region's node: its own, else the mesh's.</summary>
+    public string ConsistencyOf(string region) => Regions.TryGetValue(region, out RegionEndpointOptions? r) && r.Consistency is { } own ? own : Consistency;
+
+    /// <summary>The RTT matrix of the configured regions.</summary>
+    public RttMatrix BuildRtt()
+    {
+        var pairs = Rtt.SelectMany(from => from.Value.Select(to => (From: from.Key, To: to.Key, Ms: to.Value))).ToList();
+        var mentioned = pairs.SelectMany(p => new[] { p.From, p.To }).ToHashSet(StringComparer.Ordinal);
+        foreach (string region in Regions.Keys.Where(r => !mentioned.Contains(r)))
+        {
+            pairs.Add((region, region, IntraRegionRttMs));
+        }
+
+        return RttMatrix.FromPairs(pairs, IntraRegionRttMs);
+    }
+
+    /// <summary>Problems with these options for a node of <paramref name="region"/> (null: check the whole mesh), empty when valid.</summary>
+    public IReadOnlyList<string> Validate(string? region = null)
+    {
+        var errors = new OptionsErrors();
+        errors.Check(Regions.Count > 0, "No regions are configured (Regions).");
+        foreach ((string name, RegionEndpointOptions endpoints) in Regions)
+        {
+            errors.Check(RegionName().IsMatch(name), $"Region name '{name}' must be lower-case letters, digits and dashes.");
+            errors.Check(Uri.TryCreate(endpoints.IngressUrl, UriKind.Absolute, out Uri? url) && url.Scheme == Uri.UriSchemeHttp && url.Port is > 0 and <= 65535, $"Region '{name}': IngressUrl '{endpoints.IngressUrl}' must be an absolute http URL with a port.");
+            errors.Check(endpoints.SiloPort is > 0 and <= 65535, $"Region '{name}': SiloPort {endpoints.SiloPort} is not a valid port.");
+            errors.Check(endpoints.GatewayPort is > 0 and <= 65535, $"Region '{name}': GatewayPort {endpoints.GatewayPort} is not a valid port.");
+        }
+
+        var ports = Regions.SelectMany(r => new[] { (r.Key, r.Value.SiloPort), (r.Key, r.Value.GatewayPort), (r.Key, Uri.TryCreate(r.Value.IngressUrl, UriKind.Absolute, out Uri? u) ? u.Port : -1) })
+            .Where(p => p.Item2 > 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1);
+        foreach (var clash in ports)
+        {
+            errors.Check(false, $"Port {clash.Key} is used twice (regions {string.Join(", ", clash.Select(c => c.Key).Distinct())}).");
+        }
+
+        if (region is not null)
+        {
+            errors.Check(Regions.ContainsKey(region), $"Unknown region '{region}'. Configured regions: {string.Join(", ", Regions.Keys)}.");
+        }
+
+        try
+        {
+            RttMatrix rtt = BuildRtt();
+            foreach (string name in Regions.Keys)
+            {
+                errors.Check(rtt.Contains(name), $"No RTT is configured for region '{name}'.");
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            errors.Check(false, $"Bad RTT: {ex.Message}");
+        }
+
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (ReplicaOptions r in Replicas)
+        {
+            string who = string.IsNullOrWhiteSpace(r.Id) ? "A replica" : $"Replica '{r.Id}'";
+            errors.Check(!string.IsNullOrWhiteSpace(r.Id) && !r.Id.Contains('/', StringComparison.Ordinal), $"{who}: id must be non-empty and must not contain '/'.");
+            errors.Check(string.IsNullOrWhiteSpace(r.Id) || ids.Add(r.Id), $"Duplicate replica id '{r.Id}'.");
+            errors.Check(Regions.ContainsKey(r.Region), $"{who}: unknown region '{r.Region}'.");
+            errors.Check(!string.IsNullOrWhiteSpace(r.Model), $"{who}: model is required.");
+            errors.Check(r.Kind is "emulated" or "http", $"{who}: kind must be 'emulated' or 'http' (got '{r.Kind}').");
+            if (r.Kind == "emulated")
+            {
+                errors.Check(EngineProfile.ShippedNames.Contains(r.Profile) || File.Exists(r.Profile), $"{who}: unknown profile '{r.Profile}' (shipped: {string.Join(", ", EngineProfile.ShippedNames)}).");
+                errors.Check(double.IsFinite(r.StepJitter) && r.StepJitter is >= 0 and <= 0.5, $"{who}: stepJitter must be between 0 and 0.5.");
+            }
+            else if (r.Kind == "http")
+            {
+                errors.Check(Uri.TryCreate(r.Url, UriKind.Absolute, out Uri? url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps), $"{who}: url '{r.Url}' must be an absolute http(s) URL.");
+                errors.Finite(r.PrefillMsPerToken, $"{who}: prefillMsPerToken", min: 1e-6);
+                errors.Check(r.MaxRunningRequests >= 1 && r.MaxContextTokens >= 1 && r.AssumedPromptTokens >= 0, $"{who}: maxRunningRequests and maxContextTokens must be positive.");
+            }
+        }
+
+        errors.Check(ConsistencyModes.Contains(Consistency), $"Consistency must be one of {string.Join(", ", ConsistencyModes)} (got '{Consistency}').");
+        foreach ((string name, RegionEndpointOptions endpoints) in Regions)
+        {
+            errors.Check(endpoints.Consistency is null || ConsistencyModes.Contains(endpoints.Consistency), $"Region '{name}': Consistency must be one of {string.Join(", ", ConsistencyModes)} (got '{endpoints.Consistency}').");
+        }
+
+        errors.Check(Clustering.Mode is "localhost" or "azure-table", $"Clustering.Mode must be 'localhost' or 'azure-table' (got '{Clustering.Mode}').");
+        errors.Check(Clustering.Mode != "azure-table" || !string.IsNullOrWhiteSpace(Clustering.ConnectionString), "Clustering.ConnectionString is required for azure-table clustering.");
+        errors.Check(Clustering.PrimaryRegion is null || Regions.ContainsKey(Clustering.PrimaryRegion), $"Clustering.PrimaryRegion '{Clustering.PrimaryRegion}' is not a configured region.");
+        errors.Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256 && Gossip.OriginTimeoutMs > Gossip.IntervalMs, "Gossip needs IntervalMs >= 10, Fanout >= 1, DigestBudgetBytes >= 256 and OriginTimeoutMs > IntervalMs.");
+        errors.Check(Probes.IntervalMs >= 10 && double.IsFinite(Probes.Smoothing) && Probes.Smoothing is > 0 and <= 1, "Probes need IntervalMs >= 10 and Smoothing in (0, 1].");
+        errors.Check(Admission.MaxConcurrentRequests >= 1 && Admission.MaxQueuedRequests >= 0 && Admission.QueueTimeoutMs >= 0 && Admission.RetryAfterSeconds >= 1, "Admission needs MaxConcurrentRequests >= 1, MaxQueuedRequests >= 0, QueueTimeoutMs >= 0 and RetryAfterSeconds >= 1.");
+        errors.Check(LoadReportIntervalMs >= 10, $"LoadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).");
+        errors.Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");
+        errors.Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be positive (got {MaxStateAgeMs}).");
+        errors.Include(Policy?.Validate() ?? ["Policy is missing."]);
+        errors.Include(Cost?.Validate() ?? ["Cost is missing."]);
+        return errors.Errors;
+    }
+
+    /// <summary>Throws <see cref="RoutingOptionsException"/> listing every problem.</summary>
+    public MeshOptions EnsureValid(string? region = null)
+    {
+        new OptionsErrors().Include(Validate(region)).ThrowIfAny("mesh configuration");
+        return this;
+    }
+
+    private static Regex RegionName() => new("^[a-z0-9][a-z0-9-]*$", RegexOptions.CultureInvariant);
+}

@@ -1,0 +1,99 @@
+using Gorgo.Engine.Backends;
+using Gorgo.Engine.Hosting;
+using Gorgo.Engine.Model;
+using Gorgo.Engine.Profiles;
+using Gorgo.Mesh.Options;
+using Gorgo.Routing.Fleet;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Mesh.State;
+
+/// <summary>One replica of this node's region: its backend, the monitor that reads its load, and what the cost model needs to know of it.</summary>
+public sealed class LocalReplica : IAsyncDisposable
+{
+    private LocalReplica(ReplicaOptions options, IReplicaBackend backend, BackendMonitor monitor, EngineHost? engine, double prefillMsPerToken, int maxRunning, int maxContext)
+    {
+        Options = options;
+        Backend = backend;
+        Monitor = monitor;
+        Engine = engine;
+        PrefillMsPerToken = prefillMsPerToken;
+        MaxRunningRequests = maxRunning;
+        MaxContextTokens = maxContext;
+    }
+
+    /// <summary>The replica's configuration.</summary>
+    public ReplicaOptions Options { get; }
+
+    /// <summary>Replica id.</summary>
+    public string Id => Options.Id;
+
+    /// <summary>The backend requests run on.</summary>
+    public IReplicaBackend Backend { get; }
+
+    /// <summary>Reads the backend's load and health on intervals.</summary>
+    public BackendMonitor Monitor { get; }
+
+    /// <summary>The in-process engine of an emulated replica (null for HTTP replicas).</summary>
+    public EngineHost? Engine { get; }
+
+    /// <summary>t_p of the replica.</summary>
+    public double PrefillMsPerToken { get; }
+
+    /// <summary>Batch cap.</summary>
+    public int MaxRunningRequests { get; }
+
+    /// <summary>Context length.</summary>
+    public int MaxContextTokens { get; }
+
+    /// <summary>Creates the backend described by <paramref name="options"/>.</summary>
+    public static LocalReplica Create(ReplicaOptions options, TimeSpan loadInterval, ILoggerFactory loggers)
+    {
+        var monitorOptions = new BackendMonitorOptions { ScrapeInterval = loadInterval, HealthInterval = TimeSpan.FromSeconds(1) };
+        if (options.Kind == "emulated")
+        {
+            EngineProfile profile = EngineProfile.Load(options.Profile);
+            var engine = new EngineHost(profile, loggers.CreateLogger<EngineHost>(), options.StepJitter, options.Seed);
+            var backend = new InProcessBackend(engine, options.Model);
+            return new LocalReplica(options, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), engine, profile.PrefillMsPerToken, profile.MaxRunningRequests, profile.MaxContextTokens);
+        }
+
+        var http = new HttpReplicaBackend(new HttpBackendOptions { BaseAddress = new Uri(options.Url!), Model = options.Model, ApiKey = options.ApiKey });
+        return new LocalReplica(options, http, new BackendMonitor(http, monitorOptions, loggers.CreateLogger<BackendMonitor>()), null, options.PrefillMsPerToken, options.MaxRunningRequests, options.MaxContextTokens);
+    }
+
+    /// <summary>The replica's latest load as a routing-core view, or null before the first reading.</summary>
+    public ReplicaView? CurrentView(string region)
+    {
+        BackendLoad? load = Monitor.Load;
+        if (load is null)
+        {
+            return null;
+        }
+
+        long assumed = Options.AssumedPromptTokens;
+        return new ReplicaView
+        {
+            Id = Id,
+            Region = region,
+            Model = Options.Model,
+            Health = Monitor.Healthy ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
+            RunningRequests = load.RunningRequests,
+            QueuedRequests = load.WaitingRequests,
+            RunningTokens = load.RunningTokens ?? (load.RunningRequests * assumed),
+            QueuedTokens = load.WaitingTokens ?? (load.WaitingRequests * assumed),
+            KvCacheUtilization = load.KvUtilization,
+            PrefillMsPerToken = PrefillMsPerToken,
+            MaxRunningRequests = MaxRunningRequests,
+            MaxContextTokens = MaxContextTokens,
+            TakenAtMs = load.TakenAt.ToUnixTimeMilliseconds(),
+        };
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await Monitor.DisposeAsync().ConfigureAwait(false);
+        await Backend.DisposeAsync().ConfigureAwait(false);
+    }
+}

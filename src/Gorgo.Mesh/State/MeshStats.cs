@@ -1,0 +1,65 @@
+namespace Gorgo.Mesh.State;
+
+/// <summary>Counters of one node's mesh activity (thread-safe).</summary>
+public sealed class MeshStats
+{
+    private long _digestsMade;
+    private long _lastDigestBytes;
+    private long _gossipBytesSent;
+    private long _gossipBytesReceived;
+    private long _exchanges;
+    private long _exchangeFailures;
+    private long _syncQueries;
+    private long _decisions;
+    private long _crossRegionDecisions;
+
+    /// <summary>Digests this node made.</summary>
+    public long DigestsMade => Interlocked.Read(ref _digestsMade);
+
+    /// <summary>Size of the last own digest, bytes.</summary>
+    public long LastDigestBytes => Interlocked.Read(ref _lastDigestBytes);
+
+    /// <summary>Gossip payload bytes sent (requests and replies).</summary>
+    public long GossipBytesSent => Interlocked.Read(ref _gossipBytesSent);
+
+    /// <summary>Gossip payload bytes received.</summary>
+    public long GossipBytesReceived => Interlocked.Read(ref _gossipBytesReceived);
+
+    /// <summary>Gossip exchanges this node started that succeeded.</summary>
+    public long Exchanges => Interlocked.Read(ref _exchanges);
+
+    /// <summary>Gossip exchanges that failed.</summary>
+    public long ExchangeFailures => Interlocked.Read(ref _exchangeFailures);
+
+    /// <summary>Remote exact-state queries made by the <c>sync</c> setting.</summary>
+    public long SyncQueries => Interlocked.Read(ref _syncQueries);
+
+    /// <summary>Routing decisions made.</summary>
+    public long Decisions => Interlocked.Read(ref _decisions);
+
+    /// <summary>Decisions that chose a replica in another region.</summary>
+    public long CrossRegionDecisions => Interlocked.Read(ref _crossRegionDecisions);
+
+    internal void DigestMade(int bytes)
+    {
+        Interlocked.Increment(ref _digestsMade);
+        Interlocked.Exchange(ref _lastDigestBytes, bytes);
+    }
+
+    internal void Sent(int bytes) => Interlocked.Add(ref _gossipBytesSent, bytes);
+
+    internal void Received(int bytes) => Interlocked.Add(ref _gossipBytesReceived, bytes);
+
+    internal void Exchanged(bool ok) => Interlocked.Increment(ref ok ? ref _exchanges : ref _exchangeFailures);
+
+    internal void SyncQueried(int regions) => Interlocked.Add(ref _syncQueries, regions);
+
+    internal void Decided(bool crossRegion)
+    {
+        Interlocked.Increment(ref _decisions);
+        if (crossRegion)
+        {
+            Interlocked.Increment(ref _crossRegionDecisions);
+        }
+    }
+}

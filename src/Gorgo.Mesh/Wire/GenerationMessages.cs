@@ -1,0 +1,126 @@
+using Gorgo.Engine.Backends;
+using Gorgo.Engine.OpenAi;
+using Gorgo.Routing.Hashing;
+using Gorgo.Routing.Tokens;
+
+namespace Gorgo.Mesh.Wire;
+
+/// <summary>A request sent from an ingress to a replica grain: the client's request and its prompt blocks.</summary>
+[GenerateSerializer, Immutable]
+public sealed class GenerationRequest
+{
+    /// <summary>0 = completions, 1 = chat completions.</summary>
+    [Id(0)] public int Endpoint { get; init; }
+
+    /// <summary>Requested model.</summary>
+    [Id(1)] public string Model { get; init; } = string.Empty;
+
+    /// <summary>Prompt text (completions).</summary>
+    [Id(2)] public string? Prompt { get; init; }
+
+    /// <summary>Prompt token ids (completions with token ids).</summary>
+    [Id(3)] public int[]? PromptTokenIds { get; init; }
+
+    /// <summary>Chat roles, parallel to <see cref="Contents"/>.</summary>
+    [Id(4)] public string[]? Roles { get; init; }
+
+    /// <summary>Chat contents, parallel to <see cref="Roles"/>.</summary>
+    [Id(5)] public string[]? Contents { get; init; }
+
+    /// <summary>Output tokens to generate.</summary>
+    [Id(6)] public int MaxTokens { get; init; }
+
+    /// <summary>Prompt length in tokens.</summary>
+    [Id(7)] public int PromptTokens { get; init; }
+
+    /// <summary>Chained block hashes of the prompt.</summary>
+    [Id(8)] public ulong[] BlockHashes { get; init; } = [];
+
+    /// <summary>Tokens per block.</summary>
+    [Id(9)] public int BlockSize { get; init; }
+
+    /// <summary>Builds the wire request from a validated client request and its prepared prompt.</summary>
+    public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt) => new()
+    {
+        Endpoint = request.Endpoint == OpenAiEndpoint.ChatCompletions ? 1 : 0,
+        Model = request.Model,
+        Prompt = request.Prompt,
+        PromptTokenIds = request.PromptTokenIds,
+        Roles = request.Messages?.Select(m => m.Role).ToArray(),
+        Contents = request.Messages?.Select(m => m.Content).ToArray(),
+        MaxTokens = prompt.MaxTokens,
+        PromptTokens = prompt.Blocks.TokenCount,
+        BlockHashes = prompt.Blocks.Hashes.ToArray(),
+        BlockSize = prompt.Blocks.BlockSize,
+    };
+
+    /// <summary>The backend request this wire request stands for.</summary>
+    public BackendRequest ToBackendRequest()
+    {
+        var request = new OpenAiRequest
+        {
+            Endpoint = Endpoint == 1 ? OpenAiEndpoint.ChatCompletions : OpenAiEndpoint.Completions,
+            Model = Model,
+            Prompt = Prompt,
+            PromptTokenIds = PromptTokenIds,
+            Messages = Roles is null || Contents is null ? null : Roles.Zip(Contents, (r, c) => new ChatMessage(r, c)).ToArray(),
+            MaxTokens = MaxTokens,
+            Stream = true,
+        };
+        return new BackendRequest(request, new PreparedPrompt(new PromptBlocks(BlockHashes, PromptTokens, BlockSize), MaxTokens));
+    }
+}
+
+/// <summary>A piece of a replica grain's response: text, or the end with usage, or an error.</summary>
+[GenerateSerializer, Immutable]
+public sealed class GenerationChunk
+{
+    /// <summary>Generated text (null on the final or error piece).</summary>
+    [Id(0)] public string? Text { get; init; }
+
+    /// <summary>Set on the final piece.</summary>
+    [Id(1)] public string? FinishReason { get; init; }
+
+    /// <summary>Usage: prompt tokens (final piece).</summary>
+    [Id(2)] public int PromptTokens { get; init; }
+
+    /// <summary>Usage: completion tokens (final piece).</summary>
+    [Id(3)] public int CompletionTokens { get; init; }
+
+    /// <summary>Usage: cached prompt tokens (final piece).</summary>
+    [Id(4)] public int CachedTokens { get; init; }
+
+    /// <summary>HTTP status of an error piece (0 when not an error).</summary>
+    [Id(5)] public int ErrorStatus { get; init; }
+
+    /// <summary>Error message.</summary>
+    [Id(6)] public string? ErrorMessage { get; init; }
+
+    /// <summary>OpenAI error type.</summary>
+    [Id(7)] public string? ErrorType { get; init; }
+
+    /// <summary>OpenAI error code.</summary>
+    [Id(8)] public string? ErrorCode { get; init; }
+
+    /// <summary>Whether the backend failed in a way another replica might not (so the ingress may retry elsewhere).</summary>
+    [Id(9)] public bool Retryable { get; init; }
+
+    /// <summary>Whether this piece is an error.</summary>
+    public bool IsError => ErrorStatus != 0;
+
+    /// <summary>The usage carried by a final piece.</summary>
+    public OpenAiUsage Usage => new(PromptTokens, CompletionTokens, CachedTokens);
+
+    /// <summary>An error piece for a backend failure.</summary>
+    public static GenerationChunk FromError(OpenAiError error, bool retryable) => new()
+    {
+        ErrorStatus = error.Status,
+        ErrorMessage = error.Message,
+        ErrorType = error.Type,
+        ErrorCode = error.Code,
+        Retryable = retryable,
+    };
+
+    /// <summary>The OpenAI error an error piece stands for.</summary>
+    public OpenAiError ToError() => new(ErrorStatus, ErrorMessage ?? "The replica failed.", ErrorType ?? OpenAiError.Server, code: ErrorCode);
+}

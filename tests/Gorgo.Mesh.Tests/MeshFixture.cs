@@ -1,0 +1,99 @@
+using System.Net;
+using System.Net.Sockets;
+using Gorgo.Engine.Profiles;
+using Gorgo.Mesh.Hosting;
+using Gorgo.Mesh.Options;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Mesh.Tests;
+
+/// <summary>
+/// A three-region mesh in this process on free loopback ports, shared by a test class: us-east (gossip), eu-central
+/// (sync) and ap-northeast (local-only), two fast emulated replicas each plus one replica of a model only
+/// ap-northeast serves, WAN emulation on with the AWS backbone RTTs.
+/// </summary>
+public sealed class MeshFixture : IAsyncLifetime
+{
+    public const string Model = "test-model";
+    public const string RemoteOnlyModel = "apn-only-model";
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("gorgo-mesh-tests").FullName;
+
+    public MeshDeployment Mesh { get; private set; } = null!;
+
+    public MeshOptions Options { get; private set; } = null!;
+
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    public Uri Ingress(string region) => new(Options.Regions[region].IngressUrl + "/");
+
+    public async Task InitializeAsync()
+    {
+        string profile = Path.Combine(_directory, "fast.json");
+        await File.WriteAllTextAsync(profile, System.Text.Json.JsonSerializer.Serialize(new EngineProfile
+        {
+            Name = "fast-test",
+            MaxRunningRequests = 2,
+            MaxBatchedTokens = 4096,
+            PrefillChunkTokens = 4096,
+            KvCapacityBlocks = 8192,
+            MaxContextTokens = 8192,
+            PrefillFixedMs = 2,
+            PrefillMsPerToken = 0.01,
+            PrefillAttentionMsPerToken2 = 0,
+            DecodeFixedMs = 2,
+            DecodeMsPerContextToken = 0,
+            DecodeMsPerSequence = 0,
+        }, EngineProfile.JsonOptions));
+
+        RegionEndpointOptions Endpoint(string? consistency) => new() { IngressUrl = $"http://127.0.0.1:{FreePort()}", SiloPort = FreePort(), GatewayPort = FreePort(), Consistency = consistency };
+        ReplicaOptions Replica(string id, string region, string model = Model) => new() { Id = id, Region = region, Model = model, Kind = "emulated", Profile = profile };
+        Options = new MeshOptions
+        {
+            Regions = new()
+            {
+                ["us-east"] = Endpoint(null),
+                ["eu-central"] = Endpoint("sync"),
+                ["ap-northeast"] = Endpoint("local-only"),
+            },
+            Rtt = new()
+            {
+                ["us-east"] = new() { ["us-east"] = 5.3, ["eu-central"] = 92.8, ["ap-northeast"] = 178.6 },
+                ["eu-central"] = new() { ["eu-central"] = 4.0, ["ap-northeast"] = 231.5 },
+                ["ap-northeast"] = new() { ["ap-northeast"] = 3.8 },
+            },
+            Replicas =
+            [
+                Replica("use-1", "us-east"), Replica("use-2", "us-east"),
+                Replica("euc-1", "eu-central"), Replica("euc-2", "eu-central"),
+                Replica("apn-1", "ap-northeast"), Replica("apn-2", "ap-northeast"),
+                Replica("apn-special", "ap-northeast", RemoteOnlyModel),
+            ],
+            Clustering = new ClusteringOptions { PrimaryRegion = "us-east", ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8] },
+            Consistency = "gossip",
+            Gossip = new GossipOptions { IntervalMs = 100, Fanout = 2, OriginTimeoutMs = 2_000 },
+            Probes = new ProbeOptions { IntervalMs = 250 },
+            WanEmulation = true,
+            LoadReportIntervalMs = 50,
+            DefaultMaxTokens = 8,
+        };
+
+        Mesh = await MeshDeployment.StartAsync(Options, Logging);
+        Assert.True(await Mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(30)), "gossip did not converge at start");
+    }
+
+    public static void Logging(ILoggingBuilder logging) => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning);
+
+    public async Task DisposeAsync()
+    {
+        await Mesh.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+}

@@ -11,11 +11,11 @@ public class HttpReplicaBackendTests(ReplicaServerFixture server) : IClassFixtur
     private HttpReplicaBackend Backend(string? model = null, Uri? address = null) =>
         new(new HttpBackendOptions { BaseAddress = address ?? server.BaseAddress, Model = model ?? ReplicaServerFixture.Model, ProbeTimeout = TimeSpan.FromSeconds(2) });
 
-    private static BackendRequest Request(OpenAiEndpoint endpoint, int maxTokens, string model = ReplicaServerFixture.Model)
+    private static BackendRequest Request(OpenAiEndpoint endpoint, int maxTokens, string model = ReplicaServerFixture.Model, bool stream = true)
     {
         var request = endpoint == OpenAiEndpoint.ChatCompletions
-            ? new OpenAiRequest { Endpoint = endpoint, Model = model, Messages = [new ChatMessage("user", "Hello there")], MaxTokens = maxTokens }
-            : new OpenAiRequest { Endpoint = endpoint, Model = model, Prompt = "Hello there", MaxTokens = maxTokens };
+            ? new OpenAiRequest { Endpoint = endpoint, Model = model, Messages = [new ChatMessage("user", "Hello there")], MaxTokens = maxTokens, Stream = stream }
+            : new OpenAiRequest { Endpoint = endpoint, Model = model, Prompt = "Hello there", MaxTokens = maxTokens, Stream = stream };
         return new BackendRequest(request, PreparedPrompt.From(request, PromptEncoder.CreateDefault(), 8192, maxTokens));
     }
 
@@ -37,6 +37,24 @@ public class HttpReplicaBackendTests(ReplicaServerFixture server) : IClassFixtur
         Assert.Equal("length", last.FinishReason);
         Assert.Equal(7, last.Usage?.CompletionTokens);
         Assert.True(last.Usage?.PromptTokens > 0);
+    }
+
+    [Theory]
+    [InlineData(OpenAiEndpoint.Completions)]
+    [InlineData(OpenAiEndpoint.ChatCompletions)]
+    public async Task A_request_the_client_does_not_stream_is_answered_whole(OpenAiEndpoint endpoint)
+    {
+        await using HttpReplicaBackend backend = Backend();
+        var chunks = new List<BackendChunk>();
+        await foreach (BackendChunk chunk in backend.GenerateAsync(Request(endpoint, 5, stream: false), CancellationToken.None))
+        {
+            chunks.Add(chunk);
+        }
+
+        Assert.Equal(2, chunks.Count);
+        Assert.Equal(" The router sends each prompt", chunks[0].Text);
+        Assert.Equal("length", chunks[1].FinishReason);
+        Assert.Equal(5, chunks[1].Usage?.CompletionTokens);
     }
 
     [Fact]

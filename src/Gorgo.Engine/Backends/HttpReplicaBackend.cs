@@ -85,6 +85,19 @@ public sealed class HttpReplicaBackend : IReplicaBackend
                 throw await ErrorFromAsync(response, cancellationToken).ConfigureAwait(false);
             }
 
+            if (!request.Request.Stream)
+            {
+                // The client wants one whole answer: ask the backend for one too, which saves it (and us) the event stream.
+                (string? wholeText, string? wholeFinish, OpenAiUsage? wholeUsage) = ParseWhole(await response.Content.ReadAsStringAsync(idle.Token).ConfigureAwait(false), endpoint);
+                if (!string.IsNullOrEmpty(wholeText))
+                {
+                    yield return new BackendChunk(wholeText);
+                }
+
+                yield return new BackendChunk(null, wholeFinish ?? "stop", wholeUsage);
+                yield break;
+            }
+
             Stream body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             PipeReader reader = PipeReader.Create(body);
             string? finish = null;
@@ -185,7 +198,7 @@ public sealed class HttpReplicaBackend : IReplicaBackend
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>The JSON sent to the backend: the client's request, always streamed with usage.</summary>
+    /// <summary>The JSON sent to the backend: the client's request, streamed with usage when the client streams.</summary>
     internal byte[] RequestBody(BackendRequest request)
     {
         using var buffer = new MemoryStream();
@@ -223,10 +236,14 @@ public sealed class HttpReplicaBackend : IReplicaBackend
             }
 
             w.WriteNumber("max_tokens", request.Prompt.MaxTokens);
-            w.WriteBoolean("stream", true);
-            w.WriteStartObject("stream_options");
-            w.WriteBoolean("include_usage", true);
-            w.WriteEndObject();
+            w.WriteBoolean("stream", r.Stream);
+            if (r.Stream)
+            {
+                w.WriteStartObject("stream_options");
+                w.WriteBoolean("include_usage", true);
+                w.WriteEndObject();
+            }
+
             w.WriteEndObject();
         }
 
@@ -283,7 +300,10 @@ public sealed class HttpReplicaBackend : IReplicaBackend
         return new BackendException(failure, $"The backend answered {status}: {detail}", status);
     }
 
-    private static (string? Text, string? FinishReason, OpenAiUsage? Usage) ParseChunk(string data, OpenAiEndpoint endpoint)
+    private static (string? Text, string? FinishReason, OpenAiUsage? Usage) ParseWhole(string body, OpenAiEndpoint endpoint) =>
+        ParseChunk(body, endpoint, whole: true);
+
+    private static (string? Text, string? FinishReason, OpenAiUsage? Usage) ParseChunk(string data, OpenAiEndpoint endpoint, bool whole = false)
     {
         try
         {
@@ -301,7 +321,7 @@ public sealed class HttpReplicaBackend : IReplicaBackend
                 JsonElement choice = choices[0];
                 if (endpoint == OpenAiEndpoint.ChatCompletions)
                 {
-                    if (choice.TryGetProperty("delta", out JsonElement delta) && delta.TryGetProperty("content", out JsonElement content) && content.ValueKind == JsonValueKind.String)
+                    if (choice.TryGetProperty(whole ? "message" : "delta", out JsonElement delta) && delta.TryGetProperty("content", out JsonElement content) && content.ValueKind == JsonValueKind.String)
                     {
                         text = content.GetString();
                     }

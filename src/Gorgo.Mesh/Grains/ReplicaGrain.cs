@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using Gorgo.Engine.Backends;
 using Gorgo.Engine.OpenAi;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
@@ -26,41 +25,9 @@ public sealed class ReplicaGrain(RegionState region) : Grain, IReplicaGrain
             yield break;
         }
 
-        await using IAsyncEnumerator<BackendChunk> chunks = replica.Backend.GenerateAsync(request.ToBackendRequest(), cancellationToken).GetAsyncEnumerator(cancellationToken);
-        while (true)
+        await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, cancellationToken).ConfigureAwait(true))
         {
-            GenerationChunk? failure = null;
-            bool more = false;
-            try
-            {
-                more = await chunks.MoveNextAsync().ConfigureAwait(true);
-            }
-            catch (BackendException ex)
-            {
-                failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Failure is BackendFailure.Unavailable or BackendFailure.Overloaded or BackendFailure.Timeout);
-            }
-
-            if (failure is not null)
-            {
-                yield return failure;
-                yield break;
-            }
-
-            if (!more)
-            {
-                yield break;
-            }
-
-            BackendChunk chunk = chunks.Current;
-            yield return chunk.IsFinal
-                ? new GenerationChunk
-                {
-                    FinishReason = chunk.FinishReason,
-                    PromptTokens = chunk.Usage?.PromptTokens ?? request.PromptTokens,
-                    CompletionTokens = chunk.Usage?.CompletionTokens ?? 0,
-                    CachedTokens = chunk.Usage?.CachedTokens ?? 0,
-                }
-                : new GenerationChunk { Text = chunk.Text };
+            yield return chunk;
         }
     }
 }

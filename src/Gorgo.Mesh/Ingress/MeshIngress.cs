@@ -203,14 +203,24 @@ public sealed class MeshIngress(RegionState state, GossipService gossip, IGrainF
         }
     }
 
+    /// <summary>
+    /// Starts the request on a replica: this node's own replicas run in process (their grain lives on this silo anyway,
+    /// so the call would only add Orleans messaging); other regions' through their replica grain, one hop away.
+    /// </summary>
+    private IAsyncEnumerator<GenerationChunk> Start(CandidateScore target, GenerationRequest wire, CancellationToken aborted)
+    {
+        IAsyncEnumerable<GenerationChunk> stream = target.Region == state.Region && state.FindLocal(target.ReplicaId) is { } local
+            ? ReplicaRunner.RunAsync(local, wire, aborted)
+            : grains.GetGrain<IReplicaGrain>(MeshKeys.Replica(target.Region, target.ReplicaId)).Generate(wire, aborted);
+        return stream.GetAsyncEnumerator(aborted);
+    }
+
     private async Task<(IAsyncEnumerator<GenerationChunk> Chunks, GenerationChunk First, CandidateScore Served)> OpenAsync(RoutingDecision decision, GenerationRequest wire, CancellationToken aborted)
     {
         CandidateScore target = decision.Chosen;
         for (int attempt = 0; ; attempt++)
         {
-            IAsyncEnumerator<GenerationChunk> chunks = grains.GetGrain<IReplicaGrain>(MeshKeys.Replica(target.Region, target.ReplicaId))
-                .Generate(wire, aborted)
-                .GetAsyncEnumerator(aborted);
+            IAsyncEnumerator<GenerationChunk> chunks = Start(target, wire, aborted);
             GenerationChunk first;
             try
             {

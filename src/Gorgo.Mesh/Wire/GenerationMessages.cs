@@ -39,6 +39,9 @@ public sealed class GenerationRequest
     /// <summary>Tokens per block.</summary>
     [Id(9)] public int BlockSize { get; init; }
 
+    /// <summary>Whether the client streams (a backend may answer a non-streamed request whole).</summary>
+    [Id(10)] public bool Stream { get; init; }
+
     /// <summary>Builds the wire request from a validated client request and its prepared prompt.</summary>
     public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt) => new()
     {
@@ -52,6 +55,7 @@ public sealed class GenerationRequest
         PromptTokens = prompt.Blocks.TokenCount,
         BlockHashes = prompt.Blocks.Hashes.ToArray(),
         BlockSize = prompt.Blocks.BlockSize,
+        Stream = request.Stream,
     };
 
     /// <summary>The backend request this wire request stands for.</summary>
@@ -65,7 +69,7 @@ public sealed class GenerationRequest
             PromptTokenIds = PromptTokenIds,
             Messages = Roles is null || Contents is null ? null : Roles.Zip(Contents, (r, c) => new ChatMessage(r, c)).ToArray(),
             MaxTokens = MaxTokens,
-            Stream = true,
+            Stream = Stream,
         };
         return new BackendRequest(request, new PreparedPrompt(new PromptBlocks(BlockHashes, PromptTokens, BlockSize), MaxTokens));
     }

@@ -1,0 +1,47 @@
+using System.Net;
+using System.Text;
+
+namespace Gorgo.Mesh.Tests;
+
+/// <summary>Regions leaving and joining (its own cluster: these tests stop and restart nodes).</summary>
+public class MeshMembershipTests(MeshFixture fixture) : IClassFixture<MeshFixture>
+{
+    private async Task<HttpStatusCode> CompleteAsync(string region, string model)
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Ingress(region), Timeout = TimeSpan.FromSeconds(30) };
+        using HttpResponseMessage response = await http.PostAsync("v1/completions", new StringContent($$"""{"model": "{{model}}", "prompt": "still there?", "max_tokens": 1}""", Encoding.UTF8, "application/json"));
+        return response.StatusCode;
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, TimeSpan timeout, string what)
+    {
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting until {what}");
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task A_region_that_leaves_is_forgotten_and_converges_again_when_it_rejoins()
+    {
+        Assert.Equal(HttpStatusCode.OK, await CompleteAsync("us-east", MeshFixture.RemoteOnlyModel));
+
+        Assert.True(await fixture.Mesh.StopNodeAsync("ap-northeast"));
+        await WaitForAsync(
+            () => fixture.Mesh.State("us-east").KnownRegions().SequenceEqual(["eu-central"]) && fixture.Mesh.State("eu-central").KnownRegions().SequenceEqual(["us-east"]),
+            TimeSpan.FromSeconds(15),
+            "the remaining regions forget ap-northeast");
+
+        // The rest of the mesh keeps serving; the model only ap-northeast had is gone.
+        Assert.Equal(HttpStatusCode.OK, await CompleteAsync("us-east", MeshFixture.Model));
+        Assert.Equal(HttpStatusCode.OK, await CompleteAsync("eu-central", MeshFixture.Model));
+        Assert.Equal(HttpStatusCode.NotFound, await CompleteAsync("us-east", MeshFixture.RemoteOnlyModel));
+
+        await fixture.Mesh.StartNodeAsync("ap-northeast", MeshFixture.Logging);
+        Assert.True(await fixture.Mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(30)), "gossip did not converge after the region rejoined");
+        Assert.Equal(HttpStatusCode.OK, await CompleteAsync("us-east", MeshFixture.RemoteOnlyModel));
+        Assert.Equal(HttpStatusCode.OK, await CompleteAsync("ap-northeast", MeshFixture.Model));
+    }
+}

@@ -15,6 +15,7 @@ internal static class MeshLogging
             .MinimumLevel.Override("Microsoft", LogEventLevel.Warning)
             .MinimumLevel.Override("Azure", LogEventLevel.Warning)
             .MinimumLevel.Override("Orleans.Runtime.Silo", LogEventLevel.Error)
+            .MinimumLevel.Override("Orleans.Runtime.Watchdog", LogEventLevel.Error)
             .MinimumLevel.Override("Polly", LogEventLevel.Error)
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext:l}: {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: LogEventLevel.Warning)
             .CreateLogger();

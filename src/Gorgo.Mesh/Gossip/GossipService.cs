@@ -66,21 +66,28 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
 
     private async Task RunEvery(TimeSpan interval, Func<CancellationToken, Task> round, CancellationToken stoppingToken)
     {
-        // Spread the nodes' rounds so they do not all gossip at the same instant.
-        await Task.Delay(TimeSpan.FromMilliseconds(_random.Next((int)interval.TotalMilliseconds)), stoppingToken).ConfigureAwait(false);
-        using var timer = new PeriodicTimer(interval);
-        do
+        try
         {
-            try
+            // Spread the nodes' rounds so they do not all gossip at the same instant.
+            await Task.Delay(TimeSpan.FromMilliseconds(_random.Next((int)interval.TotalMilliseconds)), stoppingToken).ConfigureAwait(false);
+            using var timer = new PeriodicTimer(interval);
+            do
             {
-                await round(stoppingToken).ConfigureAwait(false);
+                try
+                {
+                    await round(stoppingToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogWarning(ex, "Background mesh round failed");
+                }
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                logger.LogWarning(ex, "Background mesh round failed");
-            }
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: end quietly.
+        }
     }
 
     private async Task ExchangeAsync(string peer, CancellationToken cancellationToken)

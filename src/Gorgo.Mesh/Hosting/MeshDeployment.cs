@@ -98,6 +98,12 @@ public sealed class MeshDeployment : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        // Quiet every node's gossip and probes first, so no node calls a silo that is already shutting down.
+        foreach ((_, WebApplication app) in _nodes)
+        {
+            await app.Services.GetRequiredService<Gossip.GossipService>().StopAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+
         for (int i = _nodes.Count - 1; i >= 0; i--)
         {
             WebApplication app = _nodes[i].App;

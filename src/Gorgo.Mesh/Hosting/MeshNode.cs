@@ -40,7 +40,6 @@ public static class MeshNode
         builder.Services.AddSingleton(new AdmissionGate(options.Admission));
         builder.Services.AddSingleton(_ => PromptEncoder.CreateDefault());
         builder.Services.AddSingleton<GossipService>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<GossipService>());
         builder.Services.AddSingleton<MeshIngress>();
 
         builder.UseOrleans(silo =>
@@ -61,6 +60,9 @@ public static class MeshNode
                 silo.AddOutgoingGrainCallFilter(new WanEmulationFilter(region, options.BuildRtt()));
             }
         });
+
+        // Registered after the silo so that it stops before it: no gossip into a silo that is shutting down.
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<GossipService>());
 
         WebApplication app = builder.Build();
         MapEndpoints(app);

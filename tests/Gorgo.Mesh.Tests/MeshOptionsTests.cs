@@ -1,0 +1,69 @@
+using Gorgo.Mesh.Options;
+using Gorgo.Routing.Options;
+
+namespace Gorgo.Mesh.Tests;
+
+public class MeshOptionsTests
+{
+    private static MeshOptions Default() => MeshConfiguration.Load(null, useEnvironment: false);
+
+    [Fact]
+    public void The_embedded_default_is_the_three_region_local_deployment()
+    {
+        MeshOptions options = Default().EnsureValid();
+        Assert.Equal(["ap-northeast", "eu-central", "us-east"], options.Regions.Keys.Order());
+        Assert.Equal(6, options.Replicas.Count);
+        Assert.All(options.Regions.Keys, r => Assert.Equal(2, options.Replicas.Count(x => x.Region == r)));
+        Assert.True(options.WanEmulation);
+        Assert.Equal("http://127.0.0.1:8080", options.Regions["us-east"].IngressUrl);
+        Assert.Equal(92.8, options.BuildRtt().Get("eu-central", "us-east"));
+    }
+
+    [Fact]
+    public void Overrides_apply_after_the_file()
+    {
+        MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Consistency"] = "sync", ["Policy:Name"] = "least-load", ["Gossip:IntervalMs"] = "50" }, useEnvironment: false);
+        Assert.Equal("sync", options.Consistency);
+        Assert.Equal("least-load", options.Policy.Name);
+        Assert.Equal(50, options.Gossip.IntervalMs);
+    }
+
+    [Theory]
+    [InlineData("Consistency", "eventual", "Consistency must be one of")]
+    [InlineData("Policy:Name", "fastest", "Unknown policy 'fastest'")]
+    [InlineData("Replicas:0:Region", "mars", "unknown region 'mars'")]
+    [InlineData("Replicas:1:Id", "use-1", "Duplicate replica id 'use-1'")]
+    [InlineData("Regions:us-east:SiloPort", "70000", "is not a valid port")]
+    [InlineData("Regions:eu-central:GatewayPort", "30000", "Port 30000 is used twice")]
+    [InlineData("Rtt:us-east:eu-central", "-5", "Bad RTT")]
+    [InlineData("Replicas:0:Kind", "gpu", "kind must be 'emulated' or 'http'")]
+    [InlineData("Clustering:Mode", "azure-table", "ConnectionString is required")]
+    public void Invalid_settings_are_reported_clearly(string key, string value, string expected)
+    {
+        MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { [key] = value }, useEnvironment: false);
+        RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => options.EnsureValid());
+        Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void A_node_of_an_unknown_region_is_refused()
+    {
+        RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => Default().EnsureValid("mars"));
+        Assert.Contains("Unknown region 'mars'", ex.Message);
+    }
+
+    [Fact]
+    public void Unknown_keys_and_missing_files_are_errors()
+    {
+        Assert.Contains("Intervall", Assert.Throws<ArgumentException>(() => MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Gossip:Intervall"] = "5" }, useEnvironment: false)).Message, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("does not exist", Assert.Throws<ArgumentException>(() => MeshConfiguration.Load("/nope/mesh.json", useEnvironment: false)).Message);
+    }
+
+    [Fact]
+    public void A_node_may_override_the_consistency_setting()
+    {
+        MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Regions:eu-central:Consistency"] = "sync" }, useEnvironment: false).EnsureValid();
+        Assert.Equal("sync", options.ConsistencyOf("eu-central"));
+        Assert.Equal("gossip", options.ConsistencyOf("us-east"));
+    }
+}

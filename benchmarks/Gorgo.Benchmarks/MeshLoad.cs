@@ -7,6 +7,7 @@ using Gorgo.Engine.Profiles;
 using Gorgo.Engine.Server;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
+using Gorgo.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 
@@ -129,7 +130,7 @@ internal static class MeshLoad
 
     private static MeshOptions OneRegion(List<ReplicaOptions> replicas) => new()
     {
-        Regions = new() { ["local"] = new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{FreePort()}", SiloPort = FreePort(), GatewayPort = FreePort() } },
+        Regions = new() { ["local"] = new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() } },
         Rtt = new() { ["local"] = new() { ["local"] = 0.1 } },
         Replicas = replicas,
         Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8] },
@@ -155,12 +156,4 @@ internal static class MeshLoad
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
     }
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 }

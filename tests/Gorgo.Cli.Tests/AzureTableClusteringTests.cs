@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Gorgo.TestSupport;
 
 namespace Gorgo.Cli.Tests;
 
@@ -42,15 +43,15 @@ public sealed class AzureTableClusteringTests : IDisposable
     public async Task Two_node_processes_form_a_cluster_through_azure_table_storage()
     {
         string azuriteBin = await EnsureAzuriteAsync();
-        int tablePort = FreePort();
+        int tablePort = LoopbackPorts.Free();
         Start(azuriteBin, ["--tableHost", "127.0.0.1", "--tablePort", tablePort.ToString(), "--inMemoryPersistence", "--silent"], "azurite");
         await WaitForPortAsync(tablePort, TimeSpan.FromSeconds(30));
 
         string connection = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AzuriteKey};TableEndpoint=http://127.0.0.1:{tablePort}/devstoreaccount1;";
         var regions = new Dictionary<string, object>
         {
-            ["us-east"] = new { IngressUrl = $"http://127.0.0.1:{FreePort()}", SiloPort = FreePort(), GatewayPort = FreePort() },
-            ["eu-central"] = new { IngressUrl = $"http://127.0.0.1:{FreePort()}", SiloPort = FreePort(), GatewayPort = FreePort() },
+            ["us-east"] = new { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() },
+            ["eu-central"] = new { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() },
         };
         string config = Path.Combine(_directory, "mesh.json");
         await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new
@@ -126,15 +127,6 @@ public sealed class AzureTableClusteringTests : IDisposable
         await npm.WaitForExitAsync(timeout.Token);
         Assert.True(npm.ExitCode == 0 && File.Exists(bin), $"npm ci failed ({npm.ExitCode}): {await output}{await error}");
         return bin;
-    }
-
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
     }
 
     private static async Task WaitForPortAsync(int port, TimeSpan timeout)

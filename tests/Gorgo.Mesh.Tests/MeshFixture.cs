@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
+using Gorgo.TestSupport;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Mesh.Tests;
@@ -22,15 +23,6 @@ public sealed class MeshFixture : IAsyncLifetime
     public MeshDeployment Mesh { get; private set; } = null!;
 
     public MeshOptions Options { get; private set; } = null!;
-
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     public Uri Ingress(string region) => new(Options.Regions[region].IngressUrl + "/");
 
@@ -53,7 +45,7 @@ public sealed class MeshFixture : IAsyncLifetime
             DecodeMsPerSequence = 0,
         }, EngineProfile.JsonOptions));
 
-        RegionEndpointOptions Endpoint(string? consistency) => new() { IngressUrl = $"http://127.0.0.1:{FreePort()}", SiloPort = FreePort(), GatewayPort = FreePort(), Consistency = consistency };
+        RegionEndpointOptions Endpoint(string? consistency) => new() { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free(), Consistency = consistency };
         ReplicaOptions Replica(string id, string region, string model = Model) => new() { Id = id, Region = region, Model = model, Kind = "emulated", Profile = profile };
         Options = new MeshOptions
         {

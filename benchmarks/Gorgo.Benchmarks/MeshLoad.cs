@@ -7,6 +7,7 @@ using Gorgo.Engine.Profiles;
 using Gorgo.Engine.Server;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
+using Gorgo.Serving;
 using Gorgo.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;

@@ -259,8 +259,12 @@ public sealed class Router
             CandidateScore chosen = candidates[choice.Chosen];
             ReplicaState target = _eligible[choice.Chosen];
             Array.Clear(_eligible, 0, count);
-            double oneWayMs = target.RttFromHomeMs / 2;
-            target.Pending.Add(chosen.UncachedTokens, now + (long)Math.Ceiling(oneWayMs), now + (long)Options.PendingTimeoutMs);
+            if (Options.TrackPendingWork)
+            {
+                long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
+                target.Pending.Add(chosen.UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
+            }
+
             if (Options.LearnFromDecisions)
             {
                 _index.Record(target.Slot, hashes, heldPrefix: _matchedBlocks[target.Slot]);

@@ -33,6 +33,12 @@ public sealed record RouterOptions
     /// <summary>A request routed but never reflected in a load report stops counting against its replica after this long.</summary>
     public double PendingTimeoutMs { get; init; } = 30_000;
 
+    /// <summary>
+    /// Whether requests just routed count against their replica until a load report reflects them. Turn off when the
+    /// caller keeps the replicas' views exact itself (a proxy that sees every request).
+    /// </summary>
+    public bool TrackPendingWork { get; init; } = true;
+
     /// <summary>Whether a routed prompt's blocks are recorded as cached on the chosen replica (approximate cache view).</summary>
     public bool LearnFromDecisions { get; init; } = true;
 

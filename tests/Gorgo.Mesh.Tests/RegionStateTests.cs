@@ -1,4 +1,4 @@
-using Gorgo.Mesh.Ingress;
+using Gorgo.Serving;
 using Gorgo.Mesh.Options;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wire;

@@ -135,19 +135,9 @@ public sealed record FleetStateFile
             throw new FleetStateException("The state file has no \"rtt\" section.");
         }
 
-        var pairs = Rtt.SelectMany(from => from.Value.Select(to => (From: from.Key, To: to.Key, Ms: to.Value))).ToList();
-        var mentioned = pairs.SelectMany(p => new[] { p.From, p.To }).ToHashSet(StringComparer.Ordinal);
-        foreach (string region in Replicas.Select(r => r.Region).OfType<string>().Distinct(StringComparer.Ordinal))
-        {
-            if (!mentioned.Contains(region))
-            {
-                pairs.Add((region, region, IntraRegionRttMs));
-            }
-        }
-
         try
         {
-            return RttMatrix.FromPairs(pairs, IntraRegionRttMs);
+            return RttMatrix.FromNested(Rtt, Replicas.Select(r => r.Region).OfType<string>(), IntraRegionRttMs);
         }
         catch (ArgumentException ex)
         {

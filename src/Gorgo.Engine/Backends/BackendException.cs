@@ -22,9 +22,12 @@ public enum BackendFailure
 }
 
 /// <summary>A backend call failed; <see cref="Failure"/> says how and <see cref="ToOpenAiError"/> gives the client-facing error.</summary>
-public sealed class BackendException(BackendFailure failure, string message, int? status = null, Exception? inner = null)
+public sealed class BackendException(BackendFailure failure, string message, int? status = null, Exception? inner = null, OpenAiError? error = null)
     : Exception(message, inner)
 {
+    /// <summary>Whether another replica might succeed where this one failed.</summary>
+    public bool Retryable => Failure is BackendFailure.Unavailable or BackendFailure.Overloaded or BackendFailure.Timeout;
+
     /// <summary>How the call failed.</summary>
     public BackendFailure Failure { get; } = failure;
 
@@ -32,7 +35,7 @@ public sealed class BackendException(BackendFailure failure, string message, int
     public int? Status { get; } = status;
 
     /// <summary>The error to return to the client.</summary>
-    public OpenAiError ToOpenAiError() => Failure switch
+    public OpenAiError ToOpenAiError() => error ?? Failure switch
     {
         BackendFailure.Rejected => new OpenAiError(Status ?? 400, Message),
         BackendFailure.Overloaded => new OpenAiError(Status == 503 ? 503 : 429, Message, OpenAiError.RateLimit),

@@ -9,6 +9,7 @@ using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wan;
 using Gorgo.Routing.Tokens;
+using Gorgo.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -40,7 +41,13 @@ public static class MeshNode
         builder.Services.AddSingleton(new AdmissionGate(options.Admission));
         builder.Services.AddSingleton(_ => PromptEncoder.CreateDefault());
         builder.Services.AddSingleton<GossipService>();
-        builder.Services.AddSingleton<MeshIngress>();
+        builder.Services.AddSingleton<MeshFrontDoorBackend>();
+        builder.Services.AddSingleton(sp => new FrontDoor(
+            MeshFrontDoorBackend.OptionsFor(sp.GetRequiredService<RegionState>()),
+            sp.GetRequiredService<MeshFrontDoorBackend>(),
+            sp.GetRequiredService<AdmissionGate>(),
+            sp.GetRequiredService<PromptEncoder>(),
+            sp.GetRequiredService<ILogger<FrontDoor>>()));
 
         builder.UseOrleans(silo =>
         {
@@ -72,19 +79,10 @@ public static class MeshNode
     /// <summary>Maps the ingress: the OpenAI API, <c>/health</c>, <c>/mesh/state</c>.</summary>
     public static void MapEndpoints(WebApplication app)
     {
-        MeshIngress ingress = app.Services.GetRequiredService<MeshIngress>();
         RegionState state = app.Services.GetRequiredService<RegionState>();
-        app.UseMiddleware<OpenAiErrorMiddleware>();
-        app.MapPost("/v1/completions", (HttpContext context) => ingress.ServeAsync(context, OpenAiEndpoint.Completions));
-        app.MapPost("/v1/chat/completions", (HttpContext context) => ingress.ServeAsync(context, OpenAiEndpoint.ChatCompletions));
-        app.MapGet("/v1/models", () => Results.Json(new
-        {
-            @object = "list",
-            data = ingress.Models().Select(m => new { id = m, @object = "model", created = 0, owned_by = "gorgo-mesh" }),
-        }));
         app.MapGet("/health", () => Results.Json(new { status = "ok", region = state.Region, knownRegions = state.KnownRegions() }));
         app.MapGet("/mesh/state", () => Results.Json(state.Describe()));
-        app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
+        app.MapFrontDoor(app.Services.GetRequiredService<FrontDoor>());
     }
 
     private static void ConfigureClustering(ISiloBuilder silo, MeshOptions options, string region, RegionEndpointOptions endpoints)

@@ -4,6 +4,7 @@ using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
+using Gorgo.Serving;
 
 namespace Gorgo.Mesh.Options;
 
@@ -114,22 +115,6 @@ public sealed class ProbeOptions
     public double Smoothing { get; set; } = 0.3;
 }
 
-/// <summary>Admission control of the ingress.</summary>
-public sealed class AdmissionOptions
-{
-    /// <summary>Requests served at once.</summary>
-    public int MaxConcurrentRequests { get; set; } = 512;
-
-    /// <summary>Requests waiting for a slot; beyond it the ingress answers 429.</summary>
-    public int MaxQueuedRequests { get; set; } = 2_048;
-
-    /// <summary>Longest wait for a slot before 429.</summary>
-    public int QueueTimeoutMs { get; set; } = 10_000;
-
-    /// <summary>Retry-After (seconds) sent with 429.</summary>
-    public int RetryAfterSeconds { get; set; } = 1;
-}
-
 /// <summary>Everything a mesh node needs; bound from the config file, environment and command line, validated at start.</summary>
 public sealed class MeshOptions
 {
@@ -185,17 +170,7 @@ public sealed class MeshOptions
     public string ConsistencyOf(string region) => Regions.TryGetValue(region, out RegionEndpointOptions? r) && r.Consistency is { } own ? own : Consistency;
 
     /// <summary>The RTT matrix of the configured regions.</summary>
-    public RttMatrix BuildRtt()
-    {
-        var pairs = Rtt.SelectMany(from => from.Value.Select(to => (From: from.Key, To: to.Key, Ms: to.Value))).ToList();
-        var mentioned = pairs.SelectMany(p => new[] { p.From, p.To }).ToHashSet(StringComparer.Ordinal);
-        foreach (string region in Regions.Keys.Where(r => !mentioned.Contains(r)))
-        {
-            pairs.Add((region, region, IntraRegionRttMs));
-        }
-
-        return RttMatrix.FromPairs(pairs, IntraRegionRttMs);
-    }
+    public RttMatrix BuildRtt() => RttMatrix.FromNested(Rtt, Regions.Keys, IntraRegionRttMs);
 
     /// <summary>Problems with these options for a node of <paramref name="region"/> (null: check the whole mesh), empty when valid.</summary>
     public IReadOnlyList<string> Validate(string? region = null)
@@ -268,7 +243,7 @@ public sealed class MeshOptions
         errors.Check(Clustering.PrimaryRegion is null || Regions.ContainsKey(Clustering.PrimaryRegion), $"Clustering.PrimaryRegion '{Clustering.PrimaryRegion}' is not a configured region.");
         errors.Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256 && Gossip.OriginTimeoutMs > Gossip.IntervalMs, "Gossip needs IntervalMs >= 10, Fanout >= 1, DigestBudgetBytes >= 256 and OriginTimeoutMs > IntervalMs.");
         errors.Check(Probes.IntervalMs >= 10 && double.IsFinite(Probes.Smoothing) && Probes.Smoothing is > 0 and <= 1, "Probes need IntervalMs >= 10 and Smoothing in (0, 1].");
-        errors.Check(Admission.MaxConcurrentRequests >= 1 && Admission.MaxQueuedRequests >= 0 && Admission.QueueTimeoutMs >= 0 && Admission.RetryAfterSeconds >= 1, "Admission needs MaxConcurrentRequests >= 1, MaxQueuedRequests >= 0, QueueTimeoutMs >= 0 and RetryAfterSeconds >= 1.");
+        errors.Include(Admission?.Validate() ?? ["Admission is missing."]);
         errors.Check(LoadReportIntervalMs >= 10, $"LoadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).");
         errors.Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");
         errors.Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be positive (got {MaxStateAgeMs}).");

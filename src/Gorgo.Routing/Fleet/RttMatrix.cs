@@ -129,6 +129,24 @@ public sealed class RttMatrix
         return Create(regions, ms);
     }
 
+    /// <summary>
+    /// Builds a matrix from a nested map <c>{from: {to: ms}}</c> (the configuration files' form), adding a diagonal entry
+    /// of <paramref name="intraRegionMs"/> for every region in <paramref name="regions"/> the map does not mention.
+    /// </summary>
+    public static RttMatrix FromNested(IReadOnlyDictionary<string, Dictionary<string, double>> rtt, IEnumerable<string> regions, double intraRegionMs = 1.0)
+    {
+        ArgumentNullException.ThrowIfNull(rtt);
+        ArgumentNullException.ThrowIfNull(regions);
+        var pairs = rtt.SelectMany(from => from.Value.Select(to => (From: from.Key, To: to.Key, Ms: to.Value))).ToList();
+        var mentioned = pairs.SelectMany(p => new[] { p.From, p.To }).ToHashSet(StringComparer.Ordinal);
+        foreach (string region in regions.Distinct(StringComparer.Ordinal).Where(r => !mentioned.Contains(r)))
+        {
+            pairs.Add((region, region, intraRegionMs));
+        }
+
+        return FromPairs(pairs, intraRegionMs);
+    }
+
     /// <summary>Index of a region, or -1 when unknown.</summary>
     public int IndexOf(string region) => _indexOf.TryGetValue(region, out int i) ? i : -1;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using Gorgo.Routing.Decisions;
 using Microsoft.AspNetCore.Http;
 
-namespace Gorgo.Mesh.Ingress;
+namespace Gorgo.Serving;
 
 /// <summary>The <c>x-gorgo-*</c> response headers that explain a routing decision.</summary>
 public static class RoutingHeaders

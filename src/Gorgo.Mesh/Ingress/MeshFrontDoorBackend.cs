@@ -1,0 +1,61 @@
+using System.Runtime.CompilerServices;
+using Gorgo.Engine.Backends;
+using Gorgo.Mesh.Gossip;
+using Gorgo.Mesh.Grains;
+using Gorgo.Mesh.Placement;
+using Gorgo.Mesh.State;
+using Gorgo.Mesh.Wire;
+using Gorgo.Routing;
+using Gorgo.Routing.Decisions;
+using Gorgo.Serving;
+
+namespace Gorgo.Mesh.Ingress;
+
+/// <summary>
+/// How a mesh node's front door reaches replicas: its own replicas in process (their grain lives on this silo anyway,
+/// so the call would only add Orleans messaging), other regions' through their replica grain, one hop away. Under
+/// <c>sync</c> it queries every region before each decision.
+/// </summary>
+public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip, IGrainFactory grains) : IFrontDoorBackend
+{
+    /// <inheritdoc />
+    public Router Router => state.Router;
+
+    /// <inheritdoc />
+    public ValueTask BeforeRouteAsync(CancellationToken cancellationToken) =>
+        state.Consistency == "sync" ? new ValueTask(gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken)) : ValueTask.CompletedTask;
+
+    /// <inheritdoc />
+    public void Decided(RoutingDecision decision) => state.Stats.Decided(decision.IsCrossRegion);
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken) =>
+        target.Region == state.Region && state.FindLocal(target.ReplicaId) is { } local
+            ? local.Backend.GenerateAsync(request, cancellationToken)
+            : ThroughGrainAsync(target, GenerationRequest.From(request.Request, request.Prompt), cancellationToken);
+
+    /// <summary>The front door's settings for a node of this mesh.</summary>
+    public static FrontDoorOptions OptionsFor(RegionState state) => new()
+    {
+        Region = state.Region,
+        Consistency = state.Consistency,
+        Scope = state.Consistency == "local-only" ? RoutingScope.HomeUnlessSaturated : RoutingScope.All,
+        ConfiguredRtt = state.ConfiguredRtt,
+        WanEmulation = state.Options.WanEmulation,
+        DefaultMaxTokens = state.Options.DefaultMaxTokens,
+    };
+
+    private async IAsyncEnumerable<BackendChunk> ThroughGrainAsync(CandidateScore target, GenerationRequest wire, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        IReplicaGrain grain = grains.GetGrain<IReplicaGrain>(MeshKeys.Replica(target.Region, target.ReplicaId));
+        await foreach (GenerationChunk chunk in grain.Generate(wire, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (chunk.IsError)
+            {
+                throw new BackendException(chunk.Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, chunk.ErrorMessage ?? "The replica failed.", chunk.ErrorStatus, error: chunk.ToError());
+            }
+
+            yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage) : new BackendChunk(chunk.Text);
+        }
+    }
+}

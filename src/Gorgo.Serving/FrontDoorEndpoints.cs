@@ -1,0 +1,27 @@
+using Gorgo.Engine.OpenAi;
+using Gorgo.Engine.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Gorgo.Serving;
+
+/// <summary>Maps a front door's OpenAI endpoints, its error handling and the OpenAI-shaped 404 for unknown routes.</summary>
+public static class FrontDoorEndpoints
+{
+    /// <summary>Maps <c>POST /v1/completions</c>, <c>POST /v1/chat/completions</c>, <c>GET /v1/models</c> and the fallback.</summary>
+    public static WebApplication MapFrontDoor(this WebApplication app, FrontDoor door)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(door);
+        app.UseMiddleware<OpenAiErrorMiddleware>();
+        app.MapPost("/v1/completions", (HttpContext context) => door.ServeAsync(context, OpenAiEndpoint.Completions));
+        app.MapPost("/v1/chat/completions", (HttpContext context) => door.ServeAsync(context, OpenAiEndpoint.ChatCompletions));
+        app.MapGet("/v1/models", () => Results.Json(new
+        {
+            @object = "list",
+            data = door.Models().Select(m => new { id = m, @object = "model", created = 0, owned_by = "gorgo" }),
+        }));
+        app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
+        return app;
+    }
+}

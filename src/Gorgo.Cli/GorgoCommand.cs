@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gorgo.Cli.Mesh;
+using Gorgo.Cli.Proxy;
 using Gorgo.Cli.Replica;
 using Gorgo.Cli.Route;
 
@@ -25,6 +26,7 @@ public static class GorgoCommand
         root.Subcommands.Add(ReplicaCommand.Create());
         root.Subcommands.Add(MeshCommands.Node());
         root.Subcommands.Add(MeshCommands.Up());
+        root.Subcommands.Add(ProxyCommand.Create());
         return root;
     }
 }

@@ -1,0 +1,131 @@
+using System.ClientModel;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using OpenAI;
+using OpenAI.Chat;
+
+namespace Gorgo.Proxy.Tests;
+
+public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
+{
+    private HttpClient Client() => new() { BaseAddress = proxy.Address, Timeout = TimeSpan.FromSeconds(30) };
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    [Fact]
+    public async Task The_official_client_streams_a_chat_completion_through_the_proxy()
+    {
+        ChatClient chat = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(proxy.Address, "v1") }).GetChatClient(ProxyFixture.Model);
+        var text = new StringBuilder();
+        ChatTokenUsage? usage = null;
+        await foreach (StreamingChatCompletionUpdate update in chat.CompleteChatStreamingAsync([new UserChatMessage("Through the proxy")], new ChatCompletionOptions { MaxOutputTokenCount = 5 }))
+        {
+            foreach (ChatMessageContentPart part in update.ContentUpdate)
+            {
+                text.Append(part.Text);
+            }
+
+            usage = update.Usage ?? usage;
+        }
+
+        Assert.Equal(" The router sends each prompt", text.ToString());
+        Assert.Equal(5, usage?.OutputTokenCount);
+    }
+
+    [Fact]
+    public async Task Responses_carry_the_routing_headers_with_the_proxy_label()
+    {
+        using HttpClient http = Client();
+        using HttpResponseMessage response = await http.PostAsync("v1/completions", Json($$"""{"model": "{{ProxyFixture.Model}}", "prompt": "headers", "max_tokens": 1}"""));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("proxy", response.Headers.GetValues("x-gorgo-consistency").Single());
+        Assert.Equal("us-east", response.Headers.GetValues("x-gorgo-ingress-region").Single());
+        Assert.Contains(response.Headers.GetValues("x-gorgo-replica").Single(), new[] { "use-1", "euc-1", "apn-1" });
+    }
+
+    [Fact]
+    public async Task Probes_measure_each_regions_emulated_rtt_into_the_router()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (proxy.State.Replicas.Values.Any(r => r.Monitor.ProbeRttMs is null) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.InRange(proxy.State.Replicas["apn-1"].Monitor.ProbeRttMs!.Value, 178.6, 178.6 + 60);
+        Assert.InRange(proxy.State.Replicas["euc-1"].Monitor.ProbeRttMs!.Value, 92.8, 92.8 + 60);
+        Assert.InRange(proxy.State.Router.Rtt.Get("us-east", "ap-northeast"), 178.6, 178.6 + 60);
+        Assert.True(proxy.State.Replicas.Values.All(r => r.Monitor.Healthy));
+    }
+
+    [Fact]
+    public async Task In_flight_requests_are_tracked_and_capped_per_replica()
+    {
+        using HttpClient http = Client();
+        Task<HttpResponseMessage>[] requests = Enumerable.Range(0, 6)
+            .Select(i => http.PostAsync("v1/completions", Json($$"""{"model": "{{ProxyFixture.Model}}", "prompt": "long {{i}}", "max_tokens": 150}""")))
+            .ToArray();
+
+        int maxRunning = 0, maxWaiting = 0;
+        while (!requests.All(r => r.IsCompleted))
+        {
+            maxRunning = Math.Max(maxRunning, proxy.State.Replicas.Values.Max(r => r.Running));
+            maxWaiting = Math.Max(maxWaiting, proxy.State.Replicas.Values.Sum(r => r.Waiting));
+            await Task.Delay(5);
+        }
+
+        HttpResponseMessage[] responses = await Task.WhenAll(requests);
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        Assert.Equal(1, maxRunning);       // the cap is 1 per replica in this fixture
+        Assert.True(maxWaiting > 0, "with three replicas capped at one, some of six requests had to wait at the proxy");
+        Assert.All(proxy.State.Replicas.Values, r => Assert.Equal((0, 0), (r.Running, r.Waiting)));
+    }
+
+    [Fact]
+    public async Task A_request_leaves_a_busy_home_region_and_takes_at_least_the_rtt()
+    {
+        // A long prompt keeps the home replica busy: 0.094 ms/token × half of 2,500 running tokens ≈ 118 ms of
+        // estimated queue, more than the 92.8 ms RTT to an idle eu-central.
+        using HttpClient http = Client();
+        string longPrompt = string.Concat(Enumerable.Repeat("word ", 2_500));
+        Task<HttpResponseMessage> hold = http.PostAsync("v1/completions", Json(JsonSerializer.Serialize(new { model = ProxyFixture.Model, prompt = longPrompt, max_tokens = 400 })));
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (proxy.State.Replicas["use-1"].Running == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(5);
+        }
+
+        var watch = Stopwatch.StartNew();
+        using HttpResponseMessage response = await http.PostAsync("v1/completions", Json($$"""{"model": "{{ProxyFixture.Model}}", "prompt": "somewhere else", "max_tokens": 1}"""));
+        double elapsed = watch.Elapsed.TotalMilliseconds;
+        using HttpResponseMessage held = await hold;
+
+        Assert.Equal("use-1", held.Headers.GetValues("x-gorgo-replica").Single());
+        Assert.Equal("eu-central", response.Headers.GetValues("x-gorgo-region").Single());
+        Assert.True(elapsed >= 92.8, $"took {elapsed:F1} ms");
+    }
+
+    [Theory]
+    [InlineData("""{"model": "proxy-model"}""", 400)]
+    [InlineData("""{"model": "nope", "prompt": "x"}""", 404)]
+    [InlineData("{not json", 400)]
+    public async Task Bad_requests_get_openai_errors(string body, int status)
+    {
+        using HttpClient http = Client();
+        using HttpResponseMessage response = await http.PostAsync("v1/completions", Json(body));
+        Assert.Equal(status, (int)response.StatusCode);
+        using JsonDocument json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.True(json.RootElement.TryGetProperty("error", out _));
+    }
+
+    [Fact]
+    public void Invalid_configurations_are_rejected()
+    {
+        var bad = new ProxyOptions { Region = "us-east", Replicas = [new ProxyReplicaOptions { Id = "a", Region = "mars", Model = "m", Url = "ftp://x" }], MaxRunningPerReplica = 0 };
+        var ex = Assert.Throws<Routing.Options.RoutingOptionsException>(() => bad.EnsureValid());
+        Assert.Contains("MaxRunningPerReplica", ex.Message);
+        Assert.Contains("url 'ftp://x'", ex.Message);
+    }
+}

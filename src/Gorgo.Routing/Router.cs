@@ -295,6 +295,7 @@ public sealed class Router
             matched,
             uncached,
             v.RunningRequests + v.QueuedRequests + r.Pending.Count,
+            v.QueuedRequests + r.Pending.Count,
             v.RunningTokens + v.QueuedTokens + r.Pending.Tokens,
             r.Pending.Count,
             Math.Max(0, now - v.TakenAtMs),

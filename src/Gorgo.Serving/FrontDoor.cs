@@ -87,6 +87,10 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency);
             context.Response.Headers[RoutingHeaders.Region] = served.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
+            if (clientRegion is not null)
+            {
+                context.Response.Headers[RoutingHeaders.Pathological] = RoutingHeaders.IsPathological(decision, clientRegion) ? "true" : "false";
+            }
             if (clientLegHalfMs > 0)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(clientLegHalfMs), aborted).ConfigureAwait(false);

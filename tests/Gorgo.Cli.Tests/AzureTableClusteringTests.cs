@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using Gorgo.TestSupport;
+using Gorgo.Engine.Hosting;
 
 namespace Gorgo.Cli.Tests;
 

@@ -30,7 +30,7 @@ public class BackendMonitorTests(ReplicaServerFixture server) : IClassFixture<Re
     [Fact]
     public async Task Marks_a_backend_unhealthy_after_consecutive_failed_probes()
     {
-        int port = Gorgo.TestSupport.LoopbackPorts.Free();
+        int port = Gorgo.Engine.Hosting.LoopbackPorts.Free();
         await using var backend = new HttpReplicaBackend(new HttpBackendOptions { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Model = "m" });
         await using var monitor = new BackendMonitor(backend, new BackendMonitorOptions { FailuresBeforeUnhealthy = 2 });
 

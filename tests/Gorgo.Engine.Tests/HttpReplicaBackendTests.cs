@@ -70,7 +70,7 @@ public class HttpReplicaBackendTests(ReplicaServerFixture server) : IClassFixtur
     [Fact]
     public async Task An_unreachable_backend_is_unhealthy_and_unavailable()
     {
-        int port = Gorgo.TestSupport.LoopbackPorts.Free();
+        int port = Gorgo.Engine.Hosting.LoopbackPorts.Free();
         await using HttpReplicaBackend backend = Backend(address: new Uri($"http://127.0.0.1:{port}/"));
 
         Assert.False(await backend.CheckHealthAsync(CancellationToken.None));

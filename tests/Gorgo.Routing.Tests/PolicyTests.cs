@@ -10,7 +10,7 @@ public class PolicyTests
     private static readonly PolicyContext Context = new(PromptTokens: 1_000);
 
     private static CandidateScore C(string id, bool home = true, int matched = 0, int requests = 0, long tokens = 0, double network = 5, double queue = 0, double prefill = 0) =>
-        new(id, home ? "home" : "away", home, ReplicaHealth.Healthy, matched, 1_000 - matched, requests, tokens, 0, 0, new TtftEstimate(network, queue, prefill, 0));
+        new(id, home ? "home" : "away", home, ReplicaHealth.Healthy, matched, 1_000 - matched, requests, 0, tokens, 0, 0, new TtftEstimate(network, queue, prefill, 0));
 
     [Fact]
     public void Round_robin_cycles_through_candidates()

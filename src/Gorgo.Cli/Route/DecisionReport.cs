@@ -32,6 +32,7 @@ public static class DecisionReport
                 c.MatchedTokens,
                 c.UncachedTokens,
                 c.OutstandingRequests,
+                c.QueuedRequests,
                 c.OutstandingTokens,
                 c.PendingRequests,
                 c.StateAgeMs,

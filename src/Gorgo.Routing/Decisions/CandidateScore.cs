@@ -11,6 +11,7 @@ namespace Gorgo.Routing.Decisions;
 /// <param name="MatchedTokens">Prompt tokens the router believes are in its prefix cache.</param>
 /// <param name="UncachedTokens">Prompt tokens it would have to prefill.</param>
 /// <param name="OutstandingRequests">Running + queued requests, plus those just routed there and not yet reported.</param>
+/// <param name="QueuedRequests">Queued requests, plus those just routed there and not yet reported (0: nothing waits there).</param>
 /// <param name="OutstandingTokens">Running + queued prompt tokens, plus those just routed there and not yet reported.</param>
 /// <param name="PendingRequests">Requests this router sent there that its last report does not reflect yet.</param>
 /// <param name="StateAgeMs">Age of the replica's load snapshot at decision time.</param>
@@ -23,6 +24,7 @@ public readonly record struct CandidateScore(
     int MatchedTokens,
     int UncachedTokens,
     int OutstandingRequests,
+    int QueuedRequests,
     long OutstandingTokens,
     int PendingRequests,
     double StateAgeMs,

@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Gorgo.TestSupport;
+namespace Gorgo.Engine.Hosting;
 
-/// <summary>Free loopback ports for servers started by tests and benchmarks.</summary>
+/// <summary>Free loopback ports for servers started on this machine (benchmark deployments, tests).</summary>
 public static class LoopbackPorts
 {
     /// <summary>A loopback port nothing listens on now (bound, then released).</summary>

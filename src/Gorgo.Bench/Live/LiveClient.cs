@@ -1,0 +1,138 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Gorgo.Bench.Results;
+using Gorgo.Bench.Workload;
+using Gorgo.Engine.Backends;
+using Gorgo.Engine.OpenAi;
+using Gorgo.Serving;
+
+namespace Gorgo.Bench.Live;
+
+/// <summary>Sends one benchmark request as a streamed completion from its user's region and records what the client sees.</summary>
+public sealed class LiveClient(HttpClient http, string model)
+{
+    /// <summary>The request body: the prompt as token ids, streamed with usage.</summary>
+    public byte[] Body(BenchRequest request)
+    {
+        using var buffer = new MemoryStream(request.Prompt.Length * 6);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("model", model);
+            w.WriteStartArray("prompt");
+            foreach (int token in request.Prompt)
+            {
+                w.WriteNumberValue(token);
+            }
+
+            w.WriteEndArray();
+            w.WriteNumber("max_tokens", request.OutputTokens);
+            w.WriteBoolean("stream", true);
+            w.WriteStartObject("stream_options");
+            w.WriteBoolean("include_usage", true);
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Sends the request to <paramref name="entryPoint"/> and measures TTFT and end-to-end time from the moment it leaves.</summary>
+    public async Task<RequestRecord> SendAsync(string run, BenchRequest request, byte[] body, Uri entryPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        var record = new RequestRecord { Run = run, Index = request.Index, UserRegion = request.UserRegion, ArrivalMs = request.ArrivalMs, PromptTokens = request.Prompt.Length };
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(entryPoint, "v1/completions"))
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
+            };
+            message.Headers.Add(RoutingHeaders.ClientRegion, request.UserRegion);
+            using HttpResponseMessage response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cts.Token).ConfigureAwait(false);
+            record = record with
+            {
+                Status = (int)response.StatusCode,
+                ServedRegion = Header(response, RoutingHeaders.Region),
+                Replica = Header(response, RoutingHeaders.Replica),
+                EstimatedTtftMs = Header(response, RoutingHeaders.EstimatedTtft) is { } estimate ? double.Parse(estimate.Split(';')[0], CultureInfo.InvariantCulture) : null,
+                MatchedTokens = Header(response, RoutingHeaders.MatchedTokens) is { } matched ? int.Parse(matched, CultureInfo.InvariantCulture) : null,
+                StateAgeMs = Header(response, RoutingHeaders.StateAge) is { } age ? double.Parse(age, CultureInfo.InvariantCulture) : null,
+                Pathological = Header(response, RoutingHeaders.Pathological) is { } pathological ? pathological == "true" : null,
+            };
+            if (!response.IsSuccessStatusCode)
+            {
+                string error = await response.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false);
+                return record with { Error = error.Length > 300 ? error[..300] : error };
+            }
+
+            double? ttft = null;
+            int tokens = 0;
+            OpenAiUsage? usage = null;
+            bool finished = false;
+            PipeReader reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(cts.Token).ConfigureAwait(false));
+            await foreach (string data in SseReader.ReadEventsAsync(reader, cts.Token).ConfigureAwait(false))
+            {
+                if (data == "[DONE]")
+                {
+                    break;
+                }
+
+                using JsonDocument json = JsonDocument.Parse(data);
+                JsonElement root = json.RootElement;
+                if (root.TryGetProperty("error", out JsonElement error))
+                {
+                    return record with { Error = error.ToString() };
+                }
+
+                if (root.TryGetProperty("usage", out JsonElement u) && u.ValueKind == JsonValueKind.Object)
+                {
+                    int cached = u.TryGetProperty("prompt_tokens_details", out JsonElement d) && d.TryGetProperty("cached_tokens", out JsonElement c) ? c.GetInt32() : 0;
+                    usage = new OpenAiUsage(u.GetProperty("prompt_tokens").GetInt32(), u.GetProperty("completion_tokens").GetInt32(), cached);
+                }
+
+                if (root.TryGetProperty("choices", out JsonElement choices) && choices.GetArrayLength() > 0)
+                {
+                    JsonElement choice = choices[0];
+                    if (choice.TryGetProperty("text", out JsonElement text) && text.GetString() is { Length: > 0 })
+                    {
+                        ttft ??= Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                        tokens++;
+                    }
+
+                    finished |= choice.TryGetProperty("finish_reason", out JsonElement f) && f.ValueKind == JsonValueKind.String;
+                }
+            }
+
+            return record with
+            {
+                Completed = finished && ttft is not null,
+                TtftMs = ttft,
+                E2eMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
+                OutputTokens = usage?.CompletionTokens ?? tokens,
+                CachedTokens = usage?.CachedTokens ?? 0,
+                Error = finished ? null : "the stream ended without a finish reason",
+            };
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return record with { Error = $"timed out after {timeout.TotalSeconds:F0} s" };
+        }
+        catch (OperationCanceledException)
+        {
+            return record with { Error = "cancelled" };
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or JsonException or InvalidDataException)
+        {
+            return record with { Error = ex.Message };
+        }
+    }
+
+    private static string? Header(HttpResponseMessage response, string name) =>
+        response.Headers.TryGetValues(name, out IEnumerable<string>? values) ? values.FirstOrDefault() : null;
+}

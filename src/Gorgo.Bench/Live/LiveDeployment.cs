@@ -1,0 +1,146 @@
+using Gorgo.Bench.Scenarios;
+using Gorgo.Engine.Hosting;
+using Gorgo.Engine.Profiles;
+using Gorgo.Engine.Server;
+using Gorgo.Mesh.Hosting;
+using Gorgo.Mesh.Options;
+using Gorgo.Proxy;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Policies;
+using Gorgo.Serving;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Bench.Live;
+
+/// <summary>A deployment started for one live run: where each region's users send their requests, and how to stop it.</summary>
+public sealed class LiveDeployment : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _parts = [];
+
+    private LiveDeployment(IReadOnlyDictionary<string, Uri> entryPoints) => EntryPoints = entryPoints;
+
+    /// <summary>The URL users of each region send requests to (their region's node, or the proxy).</summary>
+    public IReadOnlyDictionary<string, Uri> EntryPoints { get; }
+
+    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario).</summary>
+    public static EngineProfile Profile(Scenario scenario) =>
+        EngineProfile.Load(EngineProfile.ShippedNames.Contains(scenario.Replicas.Profile) ? scenario.Replicas.Profile : scenario.Resolve(scenario.Replicas.Profile));
+
+    /// <summary>Replica ids of a region: <c>{region}-1</c>, <c>{region}-2</c>, ...</summary>
+    public static IEnumerable<string> ReplicaIds(Scenario scenario, string region) => Enumerable.Range(1, scenario.Replicas.CountIn(region)).Select(i => $"{region}-{i}");
+
+    /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
+    public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
+    {
+        string profilePath = ProfilePath(scenario);
+        var options = new MeshOptions
+        {
+            Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
+            Rtt = Nested(rtt),
+            Replicas = scenario.Regions.SelectMany(region => ReplicaIds(scenario, region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = "emulated", Profile = profilePath })).ToList(),
+            Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
+            Consistency = run.EffectiveConsistency!,
+            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes },
+            Probes = new ProbeOptions { IntervalMs = scenario.Mesh.ProbeIntervalMs },
+            LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
+            WanEmulation = true,
+            Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
+            Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
+        };
+        MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+        var deployment = new LiveDeployment(options.Regions.ToDictionary(r => r.Key, r => new Uri(r.Value.IngressUrl + "/")));
+        deployment._parts.Add(mesh);
+        if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
+        {
+            await deployment.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException("The mesh's gossip did not converge within 60 s.");
+        }
+
+        return deployment;
+    }
+
+    /// <summary>Starts a proxy run: an emulated replica server per replica standing in for its region, and the proxy in its region with WAN emulation on; waits until every replica has been probed.</summary>
+    public static async Task<LiveDeployment> StartProxyAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
+    {
+        EngineProfile profile = Profile(scenario);
+        string proxyRegion = run.ProxyRegion ?? scenario.Proxy.Region ?? scenario.Regions[0];
+        var parts = new List<IAsyncDisposable>();
+        var replicas = new List<ProxyReplicaOptions>();
+        try
+        {
+            foreach (string region in scenario.Regions)
+            {
+                foreach (string id in ReplicaIds(scenario, region))
+                {
+                    WebApplication server = ReplicaServer.Build(new ReplicaServerOptions { Port = LoopbackPorts.Free(), Model = scenario.Replicas.Model }, logging, profile);
+                    parts.Add(server);
+                    await server.StartAsync(cancellationToken).ConfigureAwait(false);
+                    replicas.Add(new ProxyReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Url = server.Urls.Single(), PrefillMsPerToken = profile.PrefillMsPerToken, MaxContextTokens = profile.MaxContextTokens });
+                }
+            }
+
+            var options = new ProxyOptions
+            {
+                Region = proxyRegion,
+                ListenUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}",
+                Rtt = Nested(rtt),
+                Replicas = replicas,
+                MaxRunningPerReplica = scenario.Proxy.MaxRunningPerReplica,
+                HealthIntervalMs = scenario.Proxy.HealthIntervalMs,
+                WanEmulation = true,
+                Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
+                Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
+            };
+            WebApplication proxy = ProxyHost.Build(options, logging);
+            parts.Add(proxy);
+            await proxy.StartAsync(cancellationToken).ConfigureAwait(false);
+            ProxyState state = proxy.Services.GetRequiredService<ProxyState>();
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (state.Replicas.Values.Any(r => r.Monitor.ProbeRttMs is null) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50, cancellationToken).ConfigureAwait(false);
+            }
+
+            var uri = new Uri(options.ListenUrl + "/");
+            var deployment = new LiveDeployment(scenario.Regions.ToDictionary(r => r, _ => uri));
+            parts.Reverse();
+            deployment._parts.AddRange(parts);
+            return deployment;
+        }
+        catch
+        {
+            parts.Reverse();
+            foreach (IAsyncDisposable part in parts)
+            {
+                await part.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        foreach (IAsyncDisposable part in _parts)
+        {
+            if (part is WebApplication app)
+            {
+                await app.StopAsync().ConfigureAwait(false);
+            }
+
+            await part.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _parts.Clear();
+    }
+
+    private static string ProfilePath(Scenario scenario) =>
+        EngineProfile.ShippedNames.Contains(scenario.Replicas.Profile) ? scenario.Replicas.Profile : scenario.Resolve(scenario.Replicas.Profile);
+
+    private static Dictionary<string, Dictionary<string, double>> Nested(RttMatrix rtt) =>
+        rtt.Regions.ToDictionary(a => a, a => rtt.Regions.ToDictionary(b => b, b => rtt.Get(a, b)));
+
+}

@@ -1,0 +1,73 @@
+using Gorgo.Bench.Scenarios;
+
+namespace Gorgo.Bench.Workload;
+
+/// <summary>
+/// Turns trace requests into token ids. Mooncake block ids become 512 pseudo-random token ids each, a function of the
+/// block id alone, so prompts with equal leading block ids have equal leading tokens: the trace's prefix sharing is
+/// reproduced exactly, block for block. Azure requests (lengths only) get the synthetic sharing of <see cref="SharingSpec"/>.
+/// </summary>
+public sealed class PromptSynthesizer(int seed, SharingSpec sharing)
+{
+    /// <summary>Token ids are drawn below this (cl100k_base has about 100k tokens).</summary>
+    public const int Vocabulary = 100_000;
+
+    private readonly double[] _zipfCumulative = ZipfCumulative(sharing.Groups, sharing.ZipfExponent);
+
+    /// <summary>The prompt of a Mooncake request: its blocks' tokens, cut to its length.</summary>
+    public int[] FromBlocks(IReadOnlyList<ulong> blockIds, int inputTokens)
+    {
+        var tokens = new int[inputTokens];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            int block = i / TraceReader.MooncakeBlockTokens;
+            tokens[i] = Token(Mix((ulong)seed, blockIds[block]), (ulong)(i % TraceReader.MooncakeBlockTokens));
+        }
+
+        return tokens;
+    }
+
+    /// <summary>The prompt of a length-only request number <paramref name="index"/>: its group's prefix, then its own tokens.</summary>
+    public int[] Synthetic(int index, int inputTokens)
+    {
+        var random = new Random(HashCode.Combine(seed, index, 0x5eed));
+        int group = Draw(random.NextDouble());
+        var groupRandom = new Random(HashCode.Combine(seed, group, 0x9e0));
+        int prefix = groupRandom.Next(sharing.MinPrefixTokens, sharing.MaxPrefixTokens + 1);
+        int shared = Math.Min(prefix, (int)(sharing.MaxSharedFraction * inputTokens));
+        var tokens = new int[inputTokens];
+        ulong groupKey = Mix((ulong)seed, 0x6700_0000UL + (ulong)group);
+        ulong ownKey = Mix((ulong)seed, 0x5200_0000_0000UL + (ulong)index);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            tokens[i] = i < shared ? Token(groupKey, (ulong)i) : Token(ownKey, (ulong)i);
+        }
+
+        return tokens;
+    }
+
+    private static int Token(ulong key, ulong position) => (int)(Mix(key, position) % Vocabulary);
+
+    /// <summary>SplitMix64 of two values: a fast, well-spread, deterministic hash.</summary>
+    private static ulong Mix(ulong a, ulong b)
+    {
+        ulong z = a + (b * 0x9E3779B97F4A7C15UL) + 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    private static double[] ZipfCumulative(int n, double s)
+    {
+        var weights = Enumerable.Range(1, n).Select(k => 1.0 / Math.Pow(k, s)).ToArray();
+        double total = weights.Sum();
+        double sum = 0;
+        return weights.Select(w => sum += w / total).ToArray();
+    }
+
+    private int Draw(double u)
+    {
+        int i = Array.BinarySearch(_zipfCumulative, u);
+        return Math.Min(i < 0 ? ~i : i, _zipfCumulative.Length - 1);
+    }
+}

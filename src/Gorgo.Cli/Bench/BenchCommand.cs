@@ -1,0 +1,90 @@
+using System.CommandLine;
+using Gorgo.Bench.Live;
+using Gorgo.Bench.Results;
+using Gorgo.Bench.Scenarios;
+using Gorgo.Routing.Options;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace Gorgo.Cli.Bench;
+
+/// <summary><c>gorgo bench</c>: replays a scenario live against each of its deployments and compares them.</summary>
+public static class BenchCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var scenario = new Option<FileInfo>("--scenario", "-s") { Description = "Scenario file (see benchmarks/README.md for the schema; shipped: benchmarks/scenarios/*.json).", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for summary.json, requests.csv, report.md and the plots.", Required = true };
+        var runs = new Option<string[]>("--run") { Description = "Run only these runs (repeatable; default: all).", AllowMultipleArgumentsPerToken = true };
+        var command = new Command("bench", "Replay a scenario's trace live against each run's deployment (mesh with a consistency setting, or the proxy) and compare TTFT, cache hits and forwarding.")
+        {
+            scenario, output, runs,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TextWriter error = parse.InvocationConfiguration.Error;
+            Scenario loaded;
+            try
+            {
+                loaded = Scenario.Load(parse.GetValue(scenario)!.FullName);
+            }
+            catch (Exception ex) when (ex is ArgumentException or RoutingOptionsException)
+            {
+                await error.WriteLineAsync($"gorgo bench: {ex.Message}").ConfigureAwait(false);
+                return GorgoCommand.BadInput;
+            }
+
+            string[] only = parse.GetValue(runs) ?? [];
+            string[] unknown = only.Where(name => loaded.Runs.All(r => r.Name != name)).ToArray();
+            if (unknown.Length > 0)
+            {
+                await error.WriteLineAsync($"gorgo bench: unknown run(s) {string.Join(", ", unknown)}; the scenario has {string.Join(", ", loaded.Runs.Select(r => r.Name))}.").ConfigureAwait(false);
+                return GorgoCommand.BadInput;
+            }
+
+            IAnsiConsole console = CliConsole.For(parse.InvocationConfiguration.Output);
+            var bench = new LiveBench(loaded, logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+            BenchSummary? summary = null;
+            List<RequestRecord> records = [];
+            try
+            {
+                await console.Progress()
+                    .AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .StartAsync(async context =>
+                    {
+                        var tasks = new Dictionary<string, ProgressTask>();
+                        var progress = new Progress<BenchProgress>(p =>
+                        {
+                            if (!tasks.TryGetValue(p.Run, out ProgressTask? task))
+                            {
+                                tasks[p.Run] = task = context.AddTask(p.Run, maxValue: Math.Max(1, p.Total));
+                            }
+
+                            task.Description = $"{p.Run} ({p.Phase})";
+                            task.Value = p.Finished;
+                        });
+                        (summary, records) = await bench.RunAsync(only, progress, cancellationToken).ConfigureAwait(false);
+                    }).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or RoutingOptionsException)
+            {
+                await error.WriteLineAsync($"gorgo bench: {ex.Message}").ConfigureAwait(false);
+                return GorgoCommand.Failed;
+            }
+
+            if (summary is null)
+            {
+                await error.WriteLineAsync("gorgo bench: no run finished.").ConfigureAwait(false);
+                return GorgoCommand.Failed;
+            }
+
+            IReadOnlyList<string> files = ResultsWriter.Write(parse.GetValue(output)!.FullName, summary, records);
+            console.WriteLine(ResultsWriter.Report(summary));
+            console.WriteLine($"Wrote {string.Join(", ", files.Select(Path.GetFileName))} to {parse.GetValue(output)!.FullName}");
+            return summary.Complete ? GorgoCommand.Ok : GorgoCommand.Failed;
+        });
+        return command;
+    }
+}

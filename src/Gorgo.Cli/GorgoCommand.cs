@@ -4,6 +4,7 @@ using Gorgo.Cli.Mesh;
 using Gorgo.Cli.Proxy;
 using Gorgo.Cli.Replica;
 using Gorgo.Cli.Route;
+using Gorgo.Cli.Sim;
 
 namespace Gorgo.Cli;
 
@@ -29,6 +30,7 @@ public static class GorgoCommand
         root.Subcommands.Add(MeshCommands.Up());
         root.Subcommands.Add(ProxyCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(SimCommand.Create());
         return root;
     }
 }

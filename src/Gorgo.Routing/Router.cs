@@ -28,6 +28,7 @@ public sealed class Router
     private ReplicaState[] _replicas = [];
     private RttMatrix _rtt;
     private int _home;
+    private bool[] _near = [];
     private int[] _matchedBlocks = new int[64];
     private ReplicaState[] _eligible = [];
 
@@ -49,6 +50,7 @@ public sealed class Router
         _clock = clock ?? TimeProvider.System;
         _rtt = rtt;
         _home = rtt.IndexOf(options.Region);
+        _near = NearRegions(rtt, _home, options.NearestRegions);
     }
 
     /// <summary>The configuration in force.</summary>
@@ -109,9 +111,10 @@ public sealed class Router
 
             _rtt = rtt;
             _home = home;
+            _near = NearRegions(rtt, home, Options.NearestRegions);
             foreach (ReplicaState r in _replicas)
             {
-                r.Place(rtt, home);
+                r.Place(rtt, home, _near);
             }
         }
     }
@@ -136,13 +139,13 @@ public sealed class Router
                 }
 
                 state.View = view;
-                state.Place(_rtt, _home);
+                state.Place(_rtt, _home, _near);
                 state.Pending.Prune(view.TakenAtMs, NowMs);
                 return true;
             }
 
             state = new ReplicaState(view, _index.Register(view.Id));
-            state.Place(_rtt, _home);
+            state.Place(_rtt, _home, _near);
             _byId.Add(view.Id, state);
             _replicas = [.. _replicas, state];
             EnsureMatchScratch();
@@ -314,6 +317,11 @@ public sealed class Router
         Eligible best = Eligible.WrongModel;
         foreach (ReplicaState r in _replicas)
         {
+            if (!r.IsNear)
+            {
+                continue;
+            }
+
             r.Pending.Prune(r.View.TakenAtMs, now);
             Eligible e = Eligibility(r, request, now);
             if (e == Eligible.Yes)
@@ -390,6 +398,25 @@ public sealed class Router
         return Eligible.Yes;
     }
 
+    /// <summary>Which regions are among the <paramref name="nearest"/> closest to <paramref name="home"/> (all when 0).</summary>
+    private static bool[] NearRegions(RttMatrix rtt, int home, int nearest)
+    {
+        var near = new bool[rtt.Count];
+        if (home < 0 || nearest <= 0 || nearest >= rtt.Count)
+        {
+            Array.Fill(near, true);
+            return near;
+        }
+
+        int[] order = Enumerable.Range(0, rtt.Count).OrderBy(r => r == home ? -1 : rtt[home, r]).ThenBy(r => r).ToArray();
+        for (int i = 0; i < nearest; i++)
+        {
+            near[order[i]] = true;
+        }
+
+        return near;
+    }
+
     private RoutingException NoCandidate(Eligible best, in RoutingRequest request)
     {
         string model = request.Model ?? "(any)";
@@ -450,12 +477,16 @@ public sealed class Router
         /// <summary>Whether the replica is in the router's region.</summary>
         public bool IsHome { get; private set; }
 
+        /// <summary>Whether the replica's region is among the router's nearest (a candidate at all).</summary>
+        public bool IsNear { get; private set; } = true;
+
         /// <summary>Caches the replica's placement relative to the router's home region.</summary>
-        public void Place(RttMatrix rtt, int home)
+        public void Place(RttMatrix rtt, int home, bool[] near)
         {
             int region = rtt.IndexOf(View.Region);
             RttFromHomeMs = rtt[home, region];
             IsHome = region == home;
+            IsNear = near[region];
         }
 
         public PendingWork Pending { get; } = new();

@@ -39,6 +39,12 @@ public sealed record RouterOptions
     /// </summary>
     public bool TrackPendingWork { get; init; } = true;
 
+    /// <summary>
+    /// Only replicas in this many regions nearest the router's own (by RTT, its own included) are candidates; 0 (the
+    /// default) considers every region. Large fleets use it to bound decision cost: a replica an ocean away rarely wins.
+    /// </summary>
+    public int NearestRegions { get; init; }
+
     /// <summary>Whether a routed prompt's blocks are recorded as cached on the chosen replica (approximate cache view).</summary>
     public bool LearnFromDecisions { get; init; } = true;
 
@@ -50,6 +56,7 @@ public sealed record RouterOptions
         .Include(Policy?.Validate() ?? [])
         .Include(Cost?.Validate() ?? [])
         .Include(Index?.Validate() ?? [])
+        .Check(NearestRegions >= 0, $"NearestRegions cannot be negative (got {NearestRegions}).")
         .Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be a positive number (got {MaxStateAgeMs}).")
         .Check(double.IsFinite(PendingTimeoutMs) && PendingTimeoutMs is > 0 and <= MaxPendingTimeoutMs, $"PendingTimeoutMs must be between 0 and {MaxPendingTimeoutMs} (one day; got {PendingTimeoutMs}).")
         .Errors;

@@ -89,7 +89,7 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
             if (clientRegion is not null)
             {
-                context.Response.Headers[RoutingHeaders.Pathological] = RoutingHeaders.IsPathological(decision, clientRegion) ? "true" : "false";
+                context.Response.Headers[RoutingHeaders.Pathological] = decision.IsPathologicalFor(clientRegion) ? "true" : "false";
             }
             if (clientLegHalfMs > 0)
             {

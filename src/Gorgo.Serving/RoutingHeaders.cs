@@ -41,26 +41,6 @@ public static class RoutingHeaders
     /// <summary>Request header: the client's region (adds the client-to-ingress leg; emulated when WAN emulation is on).</summary>
     public const string ClientRegion = "x-gorgo-client-region";
 
-    /// <summary>Whether <paramref name="decision"/> was a pathological forward for a client in <paramref name="clientRegion"/> (see <see cref="Pathological"/>).</summary>
-    public static bool IsPathological(RoutingDecision decision, string clientRegion)
-    {
-        CandidateScore chosen = decision.Chosen;
-        if (chosen.Region == clientRegion)
-        {
-            return false;
-        }
-
-        foreach (CandidateScore c in decision.Candidates)
-        {
-            if (c.Region == clientRegion && c.QueuedRequests == 0 && c.MatchedTokens >= chosen.MatchedTokens)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     /// <summary>Sets the headers for <paramref name="decision"/>.</summary>
     public static void Apply(IHeaderDictionary headers, RoutingDecision decision, string consistency)
     {

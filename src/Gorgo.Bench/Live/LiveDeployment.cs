@@ -24,13 +24,6 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// <summary>The URL users of each region send requests to (their region's node, or the proxy).</summary>
     public IReadOnlyDictionary<string, Uri> EntryPoints { get; }
 
-    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario).</summary>
-    public static EngineProfile Profile(Scenario scenario) =>
-        EngineProfile.Load(EngineProfile.ShippedNames.Contains(scenario.Replicas.Profile) ? scenario.Replicas.Profile : scenario.Resolve(scenario.Replicas.Profile));
-
-    /// <summary>Replica ids of a region: <c>{region}-1</c>, <c>{region}-2</c>, ...</summary>
-    public static IEnumerable<string> ReplicaIds(Scenario scenario, string region) => Enumerable.Range(1, scenario.Replicas.CountIn(region)).Select(i => $"{region}-{i}");
-
     /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
     public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
@@ -39,12 +32,13 @@ public sealed class LiveDeployment : IAsyncDisposable
         {
             Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
             Rtt = Nested(rtt),
-            Replicas = scenario.Regions.SelectMany(region => ReplicaIds(scenario, region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = "emulated", Profile = profilePath })).ToList(),
+            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = "emulated", Profile = profilePath })).ToList(),
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency!,
-            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes },
+            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes, OriginTimeoutMs = scenario.Mesh.Gossip.EffectiveOriginTimeoutMs },
             Probes = new ProbeOptions { IntervalMs = scenario.Mesh.ProbeIntervalMs },
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
+            NearestRegions = scenario.Mesh.NearestRegions,
             WanEmulation = true,
             Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
@@ -64,7 +58,7 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// <summary>Starts a proxy run: an emulated replica server per replica standing in for its region, and the proxy in its region with WAN emulation on; waits until every replica has been probed.</summary>
     public static async Task<LiveDeployment> StartProxyAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
-        EngineProfile profile = Profile(scenario);
+        EngineProfile profile = scenario.LoadProfile();
         string proxyRegion = run.ProxyRegion ?? scenario.Proxy.Region ?? scenario.Regions[0];
         var parts = new List<IAsyncDisposable>();
         var replicas = new List<ProxyReplicaOptions>();
@@ -72,7 +66,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         {
             foreach (string region in scenario.Regions)
             {
-                foreach (string id in ReplicaIds(scenario, region))
+                foreach (string id in scenario.ReplicaIds(region))
                 {
                     WebApplication server = ReplicaServer.Build(new ReplicaServerOptions { Port = LoopbackPorts.Free(), Model = scenario.Replicas.Model }, logging, profile);
                     parts.Add(server);

@@ -5,18 +5,13 @@ namespace Gorgo.Bench.Results;
 /// <summary>The benchmark's PNG plots, drawn with ScottPlot.</summary>
 public static class Plots
 {
-    /// <summary>CDF of TTFT per run (completed requests).</summary>
-    public static void TtftCdf(string path, BenchSummary summary, IReadOnlyList<RequestRecord> records)
+    /// <summary>CDF of TTFT per run (completed requests), from each run's TTFT quantiles.</summary>
+    public static void TtftCdf(string path, BenchSummary summary)
     {
         var plot = new Plot();
-        foreach (RunSummary run in summary.Runs)
+        foreach (RunSummary run in summary.Runs.Where(r => r.TtftQuantiles.Length > 0))
         {
-            double[] ttfts = records.Where(r => r.Run == run.Name && r.Completed && r.TtftMs is not null).Select(r => r.TtftMs!.Value).Order().ToArray();
-            if (ttfts.Length == 0)
-            {
-                continue;
-            }
-
+            double[] ttfts = run.TtftQuantiles;
             double[] fractions = Enumerable.Range(1, ttfts.Length).Select(i => (double)i / ttfts.Length).ToArray();
             var line = plot.Add.ScatterLine(ttfts, fractions);
             line.LegendText = run.Name;
@@ -52,8 +47,9 @@ public static class Plots
         plot.Add.Bars(bars);
         Tick[] ticks = summary.Runs.Select((r, i) => new Tick((i * (series.Length + 1)) + 1, r.Name)).ToArray();
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
-        plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 16 + (7 * summary.Runs.Select(r => r.Name.Length).DefaultIfEmpty(0).Max());
         foreach ((string label, _, Color color) in series)
         {
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = label, FillColor = color });
@@ -64,5 +60,39 @@ public static class Plots
         plot.YLabel("time to first token (ms)");
         plot.Axes.Margins(bottom: 0);
         plot.SavePng(path, 1000, 650);
+    }
+
+    /// <summary>A sweep: TTFT P50 (solid) and P99 (dashed) per run against the swept value, prefix hit rate (dotted) on the right axis.</summary>
+    public static void Sweep(string path, string scenario, string field, IReadOnlyList<(double Value, BenchSummary Summary)> points)
+    {
+        var plot = new Plot();
+        double[] xs = points.Select(p => p.Value).ToArray();
+        string[] runs = points.SelectMany(p => p.Summary.Runs.Select(r => r.Name)).Distinct(StringComparer.Ordinal).ToArray();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < runs.Length; i++)
+        {
+            string run = runs[i];
+            RunSummary?[] series = points.Select(p => p.Summary.Runs.FirstOrDefault(r => r.Name == run)).ToArray();
+            Color color = palette.GetColor(i);
+            var p50 = plot.Add.Scatter(xs, series.Select(r => r?.TtftMs.P50 ?? double.NaN).ToArray());
+            p50.LegendText = $"{run} P50";
+            p50.Color = color;
+            var p99 = plot.Add.Scatter(xs, series.Select(r => r?.TtftMs.P99 ?? double.NaN).ToArray());
+            p99.LegendText = $"{run} P99";
+            p99.Color = color;
+            p99.LinePattern = LinePattern.Dashed;
+            var hit = plot.Add.Scatter(xs, series.Select(r => 100 * (r?.PrefixHitRate ?? double.NaN)).ToArray());
+            hit.LegendText = $"{run} prefix hit %";
+            hit.Color = color;
+            hit.LinePattern = LinePattern.Dotted;
+            hit.Axes.YAxis = plot.Axes.Right;
+        }
+
+        plot.Title($"Sweep of {field}: {scenario} (simulated)");
+        plot.XLabel(field);
+        plot.YLabel("time to first token (ms)");
+        plot.Axes.Right.Label.Text = "prefix hit rate (%)";
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 1100, 650);
     }
 }

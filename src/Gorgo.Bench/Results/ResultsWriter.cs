@@ -28,9 +28,9 @@ public static class ResultsWriter
         }
 
         File.WriteAllText(Path("report.md"), Report(summary, title));
-        if (records is not null && records.Any(r => r.Completed))
+        if (summary.Runs.Any(r => r.TtftQuantiles.Length > 0))
         {
-            Plots.TtftCdf(Path("ttft_cdf.png"), summary, records);
+            Plots.TtftCdf(Path("ttft_cdf.png"), summary);
         }
 
         if (summary.Runs.Count > 0)

@@ -11,18 +11,6 @@ public sealed record LatencyStats(
 {
     /// <summary>Stats of no samples (all zero).</summary>
     public static LatencyStats Empty { get; } = new(0, 0, 0, 0);
-
-    /// <summary>Mean and nearest-rank percentiles of <paramref name="values"/>.</summary>
-    public static LatencyStats Of(IEnumerable<double> values)
-    {
-        double[] sorted = values.Order().ToArray();
-        return sorted.Length == 0
-            ? Empty
-            : new LatencyStats(sorted.Average(), Percentile(sorted, 0.50), Percentile(sorted, 0.90), Percentile(sorted, 0.99));
-    }
-
-    /// <summary>Nearest-rank percentile of sorted values.</summary>
-    public static double Percentile(double[] sorted, double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
 }
 
 /// <summary>P50 and P99 of the age of the state behind decisions, ms.</summary>
@@ -76,35 +64,24 @@ public sealed record RunSummary
     /// <summary>Completed requests by the region that served them.</summary>
     [JsonPropertyName("served_by_region")] public Dictionary<string, int> ServedByRegion { get; init; } = [];
 
-    /// <summary>Summarises a run's records.</summary>
-    public static RunSummary From(string name, string mode, string policy, string? consistency, IReadOnlyList<RequestRecord> records)
-    {
-        RequestRecord[] done = records.Where(r => r.Completed).ToArray();
-        long prompt = done.Sum(r => (long)r.PromptTokens);
-        return new RunSummary
-        {
-            Name = name,
-            Mode = mode,
-            Policy = policy,
-            Consistency = consistency,
-            Requests = records.Count,
-            Completed = done.Length,
-            Failed = records.Count - done.Length,
-            TtftMs = LatencyStats.Of(done.Select(r => r.TtftMs ?? 0)),
-            E2eMs = LatencyStats.Of(done.Select(r => r.E2eMs ?? 0)),
-            PrefixHitRate = prompt == 0 ? 0 : done.Sum(r => (long)r.CachedTokens) / (double)prompt,
-            CrossRegionFraction = done.Length == 0 ? 0 : done.Count(r => r.CrossRegion) / (double)done.Length,
-            PathologicalFraction = done.Length == 0 ? 0 : done.Count(r => r.Pathological == true) / (double)done.Length,
-            StateAgeMs = Ages(done),
-            FailuresByStatus = records.Where(r => !r.Completed).GroupBy(r => r.Status.ToString(System.Globalization.CultureInfo.InvariantCulture)).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()),
-            ServedByRegion = done.Where(r => r.ServedRegion is not null).GroupBy(r => r.ServedRegion!).OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count()),
-        };
-    }
+    /// <summary>Gossip and sync bytes each mesh node sent per second of the run, on average (simulated mesh runs).</summary>
+    [JsonPropertyName("gossip_bytes_per_node_per_s")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? GossipBytesPerNodePerS { get; init; }
 
-    private static AgeStats Ages(RequestRecord[] done)
+    /// <summary>TTFT at the quantiles 0.5 %, 1 %, ..., 100 % (for the CDF plot; not written to JSON).</summary>
+    [JsonIgnore] public double[] TtftQuantiles { get; init; } = [];
+
+    /// <summary>Summarises a run's records (through a <see cref="RunAccumulator"/>).</summary>
+    public static RunSummary From(string name, string mode, string policy, string? consistency, IEnumerable<RequestRecord> records)
     {
-        double[] ages = done.Where(r => r.StateAgeMs is not null).Select(r => r.StateAgeMs!.Value).Order().ToArray();
-        return ages.Length == 0 ? new AgeStats(0, 0) : new AgeStats(LatencyStats.Percentile(ages, 0.5), LatencyStats.Percentile(ages, 0.99));
+        var accumulator = new RunAccumulator(name, mode, policy, consistency);
+        foreach (RequestRecord record in records)
+        {
+            accumulator.Add(record);
+        }
+
+        return accumulator.ToSummary();
     }
 }
 
@@ -128,4 +105,31 @@ public sealed record BenchSummary
 
     /// <summary>Whether every run replayed its whole workload (false after Ctrl+C or a time limit).</summary>
     [JsonPropertyName("complete")] public bool Complete { get; init; } = true;
+
+    /// <summary>What the simulator spent (wall-clock figures, so not part of any run's results); null for live runs.</summary>
+    [JsonPropertyName("simulation")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SimulationStats? Simulation { get; init; }
+}
+
+/// <summary>Wall-clock cost of a simulation.</summary>
+public sealed record SimulationStats
+{
+    /// <summary>Events processed over all runs.</summary>
+    [JsonPropertyName("events")] public long Events { get; init; }
+
+    /// <summary>Events per wall-clock second (over all runs, in parallel).</summary>
+    [JsonPropertyName("events_per_s")] public double EventsPerSecond { get; init; }
+
+    /// <summary>Requests simulated over all runs.</summary>
+    [JsonPropertyName("requests")] public long Requests { get; init; }
+
+    /// <summary>Virtual seconds of the longest run.</summary>
+    [JsonPropertyName("virtual_seconds")] public double VirtualSeconds { get; init; }
+
+    /// <summary>Runs simulated at once.</summary>
+    [JsonPropertyName("parallel_runs")] public int ParallelRuns { get; init; }
+
+    /// <summary>Peak working set of the process, MiB.</summary>
+    [JsonPropertyName("peak_memory_mib")] public double PeakMemoryMiB { get; init; }
 }

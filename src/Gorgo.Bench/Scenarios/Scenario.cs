@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Gorgo.Engine.Profiles;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
 
@@ -44,6 +45,9 @@ public sealed record Scenario
     /// <summary>Time bounds.</summary>
     public LimitSpec Limits { get; init; } = new();
 
+    /// <summary>Settings only the simulator reads (<c>gorgo sim</c>).</summary>
+    public SimSpec Sim { get; init; } = new();
+
     /// <summary>Directory relative paths resolve against (the scenario file's).</summary>
     [JsonIgnore]
     public string BaseDirectory { get; init; } = Directory.GetCurrentDirectory();
@@ -85,6 +89,13 @@ public sealed record Scenario
         return scenario;
     }
 
+    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario).</summary>
+    public EngineProfile LoadProfile() =>
+        EngineProfile.Load(EngineProfile.ShippedNames.Contains(Replicas.Profile) ? Replicas.Profile : Resolve(Replicas.Profile));
+
+    /// <summary>Replica ids of a region: <c>{region}-1</c>, <c>{region}-2</c>, ...</summary>
+    public IEnumerable<string> ReplicaIds(string region) => Enumerable.Range(1, Replicas.CountIn(region)).Select(i => $"{region}-{i}");
+
     /// <summary>A path from the scenario, resolved against the scenario file's directory.</summary>
     public string Resolve(string path) => Path.GetFullPath(Path.Combine(BaseDirectory, path));
 
@@ -102,7 +113,8 @@ public sealed record Scenario
             .Include(Trace.Validate())
             .Include(Mesh.Validate())
             .Include(Proxy.Validate(Regions))
-            .Include(Limits.Validate());
+            .Include(Limits.Validate())
+            .Include(Sim.Validate());
         foreach (RunSpec run in Runs)
         {
             errors.Include(run.Validate(Regions));
@@ -250,10 +262,15 @@ public sealed record MeshSpec
     /// <summary>How often local replicas' load is read.</summary>
     public int LoadReportIntervalMs { get; init; } = 100;
 
+    /// <summary>Each node routes among the replicas of this many nearest regions (0: all).</summary>
+    public int NearestRegions { get; init; }
+
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256, "mesh.gossip needs intervalMs >= 10, fanout >= 1 and digestBudgetBytes >= 256.")
+        .Check(Gossip.OriginTimeoutMs == 0 || Gossip.OriginTimeoutMs > Gossip.IntervalMs, "mesh.gossip.originTimeoutMs must exceed intervalMs.")
         .Check(ProbeIntervalMs >= 10 && LoadReportIntervalMs >= 10, "mesh.probeIntervalMs and loadReportIntervalMs must be at least 10.")
+        .Check(NearestRegions >= 0, "mesh.nearestRegions cannot be negative.")
         .Errors;
 }
 
@@ -268,6 +285,13 @@ public sealed record GossipSpec
 
     /// <summary>Digest byte budget.</summary>
     public int DigestBudgetBytes { get; init; } = 64 * 1024;
+
+    /// <summary>A region silent this long is forgotten (0: the larger of 5 s and four intervals).</summary>
+    public int OriginTimeoutMs { get; init; }
+
+    /// <summary>The origin timeout in force.</summary>
+    [JsonIgnore]
+    public int EffectiveOriginTimeoutMs => OriginTimeoutMs > 0 ? OriginTimeoutMs : Math.Max(5_000, 4 * IntervalMs);
 }
 
 /// <summary>Proxy settings of a scenario.</summary>
@@ -308,6 +332,7 @@ public sealed record RunSpec
     public string? ProxyRegion { get; init; }
 
     /// <summary>The consistency reported for this run (null for proxy runs).</summary>
+    [JsonIgnore]
     public string? EffectiveConsistency => Mode == "mesh" ? Consistency ?? "gossip" : null;
 
     /// <summary>Problems, empty when valid.</summary>
@@ -333,5 +358,24 @@ public sealed record LimitSpec
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(RunSeconds >= 1 && RequestTimeoutSeconds >= 1, "limits.runSeconds and requestTimeoutSeconds must be at least 1.")
+        .Errors;
+}
+
+/// <summary>Settings only the simulator reads; the live harness ignores them.</summary>
+public sealed record SimSpec
+{
+    /// <summary>Tokens per KV block in the simulation (0: the profile's). Coarser blocks make fleet-scale runs fast; KV capacity in tokens is kept.</summary>
+    public int BlockSize { get; init; }
+
+    /// <summary>The oracle forecasts the true TTFT on this many candidates, the best by the cost model on exact state.</summary>
+    public int OracleCandidates { get; init; } = 8;
+
+    /// <summary>Whether to write <c>requests.csv</c> (one row per request; off for million-request runs).</summary>
+    public bool RequestsCsv { get; init; } = true;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(BlockSize is 0 or (>= 1 and <= 4096), $"sim.blockSize must be 0 (the profile's) or between 1 and 4096 (got {BlockSize}).")
+        .Check(OracleCandidates >= 1, $"sim.oracleCandidates must be at least 1 (got {OracleCandidates}).")
         .Errors;
 }

@@ -22,9 +22,9 @@ public static class ScenarioRtt
                 string fa = spec.Aliases.GetValueOrDefault(a, a);
                 string fb = spec.Aliases.GetValueOrDefault(b, b);
                 double? ms = lookup(fa, fb) ?? lookup(fb, fa);
-                if (ms is null && a == b)
+                if (ms is null && fa == fb)
                 {
-                    ms = spec.IntraRegionMs;
+                    ms = spec.IntraRegionMs; // a region to itself, or two sites aliased to one region of the source
                 }
 
                 pairs.Add((a, b, (ms ?? throw new ArgumentException($"The RTT source has no value between '{fa}' and '{fb}' (regions '{a}' and '{b}'); add an alias or an inline value.")) * spec.Multiplier));

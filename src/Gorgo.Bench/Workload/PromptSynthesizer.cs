@@ -1,4 +1,5 @@
 using Gorgo.Bench.Scenarios;
+using Gorgo.Routing.Hashing;
 
 namespace Gorgo.Bench.Workload;
 
@@ -13,6 +14,37 @@ public sealed class PromptSynthesizer(int seed, SharingSpec sharing)
     public const int Vocabulary = 100_000;
 
     private readonly double[] _zipfCumulative = ZipfCumulative(sharing.Groups, sharing.ZipfExponent);
+
+    /// <summary>The prompt of <paramref name="request"/> as token ids (the live harness sends these).</summary>
+    public int[] Tokens(RequestShape request) => request.BlockIds is { } ids
+        ? FromBlocks(ids, request.InputTokens)
+        : Synthetic(request.Index, request.InputTokens);
+
+    /// <summary>
+    /// The prompt of <paramref name="request"/> as router block hashes, without materialising tokens (the simulator's
+    /// view): equal leading trace blocks (Mooncake) or an equal group prefix (synthetic) give equal leading hashes, so
+    /// the prefix sharing is the same as that of <see cref="Tokens"/>, block for block.
+    /// </summary>
+    public PromptBlocks Blocks(RequestShape request, BlockHasher hasher)
+    {
+        ArgumentNullException.ThrowIfNull(hasher);
+        if (request.BlockIds is { } ids)
+        {
+            return TraceBlocks.FromTraceIds(ids, request.InputTokens, hasher, TraceReader.MooncakeBlockTokens);
+        }
+
+        (ulong groupKey, ulong ownKey, int shared) = Layout(request.Index, request.InputTokens);
+        var hashes = new ulong[hasher.FullBlocks(request.InputTokens)];
+        int sharedBlocks = shared / hasher.BlockSize;
+        ulong previous = hasher.Seed;
+        for (int b = 0; b < hashes.Length; b++)
+        {
+            previous = BlockHasher.NextOpaque(previous, b < sharedBlocks ? groupKey : ownKey, (ulong)b);
+            hashes[b] = previous;
+        }
+
+        return new PromptBlocks(hashes, request.InputTokens, hasher.BlockSize);
+    }
 
     /// <summary>The prompt of a Mooncake request: its blocks' tokens, cut to its length.</summary>
     public int[] FromBlocks(IReadOnlyList<ulong> blockIds, int inputTokens)
@@ -30,14 +62,8 @@ public sealed class PromptSynthesizer(int seed, SharingSpec sharing)
     /// <summary>The prompt of a length-only request number <paramref name="index"/>: its group's prefix, then its own tokens.</summary>
     public int[] Synthetic(int index, int inputTokens)
     {
-        var random = new Random(HashCode.Combine(seed, index, 0x5eed));
-        int group = Draw(random.NextDouble());
-        var groupRandom = new Random(HashCode.Combine(seed, group, 0x9e0));
-        int prefix = groupRandom.Next(sharing.MinPrefixTokens, sharing.MaxPrefixTokens + 1);
-        int shared = Math.Min(prefix, (int)(sharing.MaxSharedFraction * inputTokens));
+        (ulong groupKey, ulong ownKey, int shared) = Layout(index, inputTokens);
         var tokens = new int[inputTokens];
-        ulong groupKey = Mix((ulong)seed, 0x6700_0000UL + (ulong)group);
-        ulong ownKey = Mix((ulong)seed, 0x5200_0000_0000UL + (ulong)index);
         for (int i = 0; i < tokens.Length; i++)
         {
             tokens[i] = i < shared ? Token(groupKey, (ulong)i) : Token(ownKey, (ulong)i);
@@ -45,6 +71,20 @@ public sealed class PromptSynthesizer(int seed, SharingSpec sharing)
 
         return tokens;
     }
+
+    /// <summary>A length-only request's group key, own key and number of leading tokens taken from its group's prefix.</summary>
+    private (ulong GroupKey, ulong OwnKey, int Shared) Layout(int index, int inputTokens)
+    {
+        // Derived with SplitMix64 rather than HashCode, whose seed changes per process: prompts must not.
+        int group = Draw(Unit(Mix(Mix((ulong)seed, 0x5eed), (ulong)index)));
+        double u = Unit(Mix(Mix((ulong)seed, 0x9e0), (ulong)group));
+        int prefix = sharing.MinPrefixTokens + (int)Math.Min(sharing.MaxPrefixTokens - sharing.MinPrefixTokens, Math.Floor(u * (sharing.MaxPrefixTokens - sharing.MinPrefixTokens + 1)));
+        int shared = Math.Min(prefix, (int)(sharing.MaxSharedFraction * inputTokens));
+        return (Mix((ulong)seed, 0x6700_0000UL + (ulong)group), Mix((ulong)seed, 0x5200_0000_0000UL + (ulong)index), shared);
+    }
+
+    /// <summary>A uniform double in [0, 1) from 53 bits of <paramref name="bits"/>.</summary>
+    private static double Unit(ulong bits) => (bits >> 11) * (1.0 / (1UL << 53));
 
     private static int Token(ulong key, ulong position) => (int)(Mix(key, position) % Vocabulary);
 

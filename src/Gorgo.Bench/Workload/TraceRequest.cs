@@ -14,3 +14,12 @@ public sealed record TraceRequest(double ArrivalMs, int InputTokens, int OutputT
 /// <param name="Prompt">Prompt token ids.</param>
 /// <param name="OutputTokens">max_tokens.</param>
 public sealed record BenchRequest(int Index, double ArrivalMs, string UserRegion, int[] Prompt, int OutputTokens);
+
+/// <summary>One request of a workload before its prompt is materialised: enough to build its tokens (live) or its block hashes (simulated).</summary>
+/// <param name="Index">Position in the workload.</param>
+/// <param name="ArrivalMs">Send time, ms from the run's start.</param>
+/// <param name="UserRegion">The client's region.</param>
+/// <param name="InputTokens">Prompt length after caps.</param>
+/// <param name="OutputTokens">max_tokens after caps.</param>
+/// <param name="BlockIds">Mooncake block ids, shifted for rate-multiplier copies; null for length-only traces.</param>
+public sealed record RequestShape(int Index, double ArrivalMs, string UserRegion, int InputTokens, int OutputTokens, ulong[]? BlockIds);

@@ -24,49 +24,20 @@ public static class BenchCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             TextWriter error = parse.InvocationConfiguration.Error;
-            Scenario loaded;
-            try
-            {
-                loaded = Scenario.Load(parse.GetValue(scenario)!.FullName);
-            }
-            catch (Exception ex) when (ex is ArgumentException or RoutingOptionsException)
-            {
-                await error.WriteLineAsync($"gorgo bench: {ex.Message}").ConfigureAwait(false);
-                return GorgoCommand.BadInput;
-            }
-
+            Scenario? loaded = await ScenarioArguments.LoadAsync("bench", parse.GetValue(scenario)!, error).ConfigureAwait(false);
             string[] only = parse.GetValue(runs) ?? [];
-            string[] unknown = only.Where(name => loaded.Runs.All(r => r.Name != name)).ToArray();
-            if (unknown.Length > 0)
+            if (loaded is null || !await ScenarioArguments.CheckRunsAsync("bench", loaded, only, error).ConfigureAwait(false))
             {
-                await error.WriteLineAsync($"gorgo bench: unknown run(s) {string.Join(", ", unknown)}; the scenario has {string.Join(", ", loaded.Runs.Select(r => r.Name))}.").ConfigureAwait(false);
                 return GorgoCommand.BadInput;
             }
 
             IAnsiConsole console = CliConsole.For(parse.InvocationConfiguration.Output);
             var bench = new LiveBench(loaded, logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning));
-            BenchSummary? summary = null;
-            List<RequestRecord> records = [];
+            BenchSummary? summary;
+            List<RequestRecord> records;
             try
             {
-                await console.Progress()
-                    .AutoClear(false)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-                    .StartAsync(async context =>
-                    {
-                        var tasks = new Dictionary<string, ProgressTask>();
-                        var progress = new Progress<BenchProgress>(p =>
-                        {
-                            if (!tasks.TryGetValue(p.Run, out ProgressTask? task))
-                            {
-                                tasks[p.Run] = task = context.AddTask(p.Run, maxValue: Math.Max(1, p.Total));
-                            }
-
-                            task.Description = $"{p.Run} ({p.Phase})";
-                            task.Value = p.Finished;
-                        });
-                        (summary, records) = await bench.RunAsync(only, progress, cancellationToken).ConfigureAwait(false);
-                    }).ConfigureAwait(false);
+                (summary, records) = await ScenarioArguments.WithProgressAsync(console, string.Empty, progress => bench.RunAsync(only, progress, cancellationToken)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or RoutingOptionsException)
             {

@@ -22,6 +22,7 @@ public sealed class EngineCore
     private readonly Dictionary<long, Sequence> _byId = [];
     private readonly List<Work> _plan = [];
     private readonly StepJitter? _jitter;
+    private readonly bool _forecast;
     private bool _stepInFlight;
     private long _waitingTokens;
     private long _runningTokens;
@@ -40,6 +41,42 @@ public sealed class EngineCore
 
         Cache = new KvBlockCache(profile.KvCapacityBlocks);
         _jitter = stepJitter > 0 ? new StepJitter(stepJitter, seed) : null;
+    }
+
+    /// <summary>A cache-free copy of <paramref name="source"/>'s queue, batch and planned step, for forecasts.</summary>
+    private EngineCore(EngineCore source)
+    {
+        Profile = source.Profile;
+        Cache = new KvBlockCache(1) { RecordEvents = false };
+        _forecast = true;
+        var copies = new Dictionary<Sequence, Sequence>();
+        foreach (Sequence s in source._running)
+        {
+            Sequence copy = s.CopyRunning();
+            copies.Add(s, copy);
+            _running.Add(copy);
+            _byId.Add(copy.Id, copy);
+        }
+
+        foreach (Sequence s in source._waiting)
+        {
+            Sequence copy = s.CopyWaiting(source.Cache.MatchPrefix(s.Hashes.Span));
+            copies.Add(s, copy);
+            copy.Node = _waiting.AddLast(copy);
+            _byId.Add(copy.Id, copy);
+        }
+
+        foreach (Work w in source._plan)
+        {
+            if (copies.TryGetValue(w.Sequence, out Sequence? copy))
+            {
+                _plan.Add(w with { Sequence = copy });
+            }
+        }
+
+        _stepInFlight = source._stepInFlight;
+        _waitingTokens = source._waitingTokens;
+        _runningTokens = source._runningTokens;
     }
 
     /// <summary>The timing and capacity profile.</summary>
@@ -106,10 +143,7 @@ public sealed class EngineCore
             return EngineRejection.DuplicateId;
         }
 
-        var sequence = new Sequence(request, nowMs);
-        sequence.Node = _waiting.AddLast(sequence);
-        _byId.Add(request.Id, sequence);
-        _waitingTokens += request.Prompt.TokenCount;
+        Enqueue(new Sequence(request, nowMs));
         return EngineRejection.None;
     }
 
@@ -217,12 +251,100 @@ public sealed class EngineCore
         _plan.Clear();
     }
 
+    /// <summary>
+    /// Forecasts when <paramref name="request"/>, arriving at <paramref name="arriveAtMs"/>, would produce its first
+    /// token if nothing else arrived: a copy of the engine's queue and batch runs the same scheduler and step timing
+    /// forward (without jitter) until the request's prefill completes. Prefix hits are those of the cache now, for the
+    /// request and for everything already waiting; KV capacity is assumed to suffice. The engine is not changed. The
+    /// simulator's clairvoyant oracle uses it to find each request's true best replica.
+    /// </summary>
+    /// <param name="request">The request (its id must not be in use).</param>
+    /// <param name="nowMs">Now.</param>
+    /// <param name="arriveAtMs">When the request would reach the engine (not before now).</param>
+    /// <param name="stepEndsAtMs">When the step under way ends, if one is (the driver knows).</param>
+    /// <param name="horizonMs">Gives up (returns infinity) when the forecast passes this time.</param>
+    /// <param name="alsoArriving">Requests already on their way to this engine, with their arrival times (in arrival order).</param>
+    /// <returns>The forecast time of the first token, or <see cref="double.PositiveInfinity"/>.</returns>
+    public double ForecastFirstTokenMs(EngineRequest request, double nowMs, double arriveAtMs, double? stepEndsAtMs, double horizonMs = double.PositiveInfinity, IReadOnlyList<(EngineRequest Request, double ArriveAtMs)>? alsoArriving = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (Check(request) != EngineRejection.None || _byId.ContainsKey(request.Id))
+        {
+            return double.PositiveInfinity;
+        }
+
+        var fork = new EngineCore(this);
+        var tokens = new List<TokenOutput>();
+        var finished = new List<RequestTiming>();
+        double t = nowMs;
+        if (fork._stepInFlight)
+        {
+            t = Math.Max(nowMs, stepEndsAtMs ?? nowMs);
+            fork.CompleteStep(t, tokens, finished);
+        }
+
+        // Everything still to arrive, the forecast request among it, in arrival order (ties: those already on the way first).
+        var arrivals = new List<(EngineRequest Request, double At)>((alsoArriving?.Count ?? 0) + 1);
+        if (alsoArriving is not null)
+        {
+            arrivals.AddRange(alsoArriving.Where(a => !_byId.ContainsKey(a.Request.Id)).Select(a => (a.Request, Math.Max(a.ArriveAtMs, nowMs))));
+        }
+
+        arrivals.Add((request, Math.Max(arriveAtMs, nowMs)));
+        arrivals.Sort((a, b) => a.At.CompareTo(b.At));
+        int next = 0;
+        bool submitted = false;
+        while (t <= horizonMs)
+        {
+            while (next < arrivals.Count && arrivals[next].At <= t)
+            {
+                (EngineRequest arriving, double at) = arrivals[next++];
+                if (fork.Check(arriving) == EngineRejection.None && !fork._byId.ContainsKey(arriving.Id))
+                {
+                    fork.Enqueue(new Sequence(arriving, at) { AssumedCachedBlocks = Cache.MatchPrefix(arriving.Prompt.Hashes.Span) });
+                }
+
+                submitted |= arriving.Id == request.Id;
+            }
+
+            double? step = fork.PlanStep(t);
+            if (step is not { } duration)
+            {
+                if (next >= arrivals.Count)
+                {
+                    return double.PositiveInfinity; // cannot happen: a submitted request always gets work
+                }
+
+                t = arrivals[next].At;
+                continue;
+            }
+
+            t += duration;
+            tokens.Clear();
+            fork.CompleteStep(t, tokens, finished);
+            finished.Clear();
+            if (submitted && tokens.Exists(x => x.RequestId == request.Id))
+            {
+                return t;
+            }
+        }
+
+        return double.PositiveInfinity;
+    }
+
     /// <summary>Moves the cache events since the last drain into <paramref name="destination"/>.</summary>
     public void DrainCacheEvents(List<CacheEvent> destination) => Cache.DrainEvents(destination);
 
     private static int CeilDiv(long a, int b) => (int)((a + b - 1) / b);
 
     private int BlocksFor(long tokens) => CeilDiv(tokens, Profile.BlockSize);
+
+    private void Enqueue(Sequence sequence)
+    {
+        sequence.Node = _waiting.AddLast(sequence);
+        _byId.Add(sequence.Id, sequence);
+        _waitingTokens += sequence.PromptTokens;
+    }
 
     /// <summary>Adds the sequence's work for this step to the plan; returns the tokens it uses.</summary>
     private int Schedule(Sequence s, int budget)
@@ -241,19 +363,30 @@ public sealed class EngineCore
     private bool TryAdmit(Sequence s, double nowMs)
     {
         ReadOnlySpan<ulong> hashes = s.Hashes.Span;
-        int matched = Cache.MatchPrefix(hashes);
-        Cache.Acquire(hashes[..matched]);
-        int needed = BlocksFor((long)s.PromptTokens + s.MaxTokens) - matched;
-        if (!Cache.TryReserve(needed))
+        int matched;
+        int needed;
+        if (_forecast)
         {
-            Cache.Release(hashes[..matched], 0);
-            return false;
+            // A forecast holds no cache: hits are those known when it began, and KV capacity is assumed to suffice.
+            matched = s.AssumedCachedBlocks;
+            needed = 0;
+        }
+        else
+        {
+            matched = Cache.MatchPrefix(hashes);
+            Cache.Acquire(hashes[..matched]);
+            needed = BlocksFor((long)s.PromptTokens + s.MaxTokens) - matched;
+            if (!Cache.TryReserve(needed))
+            {
+                Cache.Release(hashes[..matched], 0);
+                return false;
+            }
         }
 
         _waiting.Remove(s.Node!);
         s.Node = null;
         _waitingTokens -= s.PromptTokens;
-        s.HeldBlocks = matched;
+        s.HeldBlocks = _forecast ? 0 : matched;
         s.Reservations = needed;
 
         // An engine always computes at least the prompt's last token, even when every block is cached.
@@ -269,6 +402,11 @@ public sealed class EngineCore
 
     private void StoreCompletedBlocks(Sequence s)
     {
+        if (_forecast)
+        {
+            return;
+        }
+
         ReadOnlySpan<ulong> hashes = s.Hashes.Span;
         int complete = Math.Min(s.Computed / Profile.BlockSize, hashes.Length);
         while (s.HeldBlocks < complete)
@@ -335,6 +473,8 @@ public sealed class EngineCore
 
     private sealed class Sequence(EngineRequest request, double arrivedMs)
     {
+        private readonly EngineRequest _request = request;
+
         public long Id { get; } = request.Id;
 
         public ReadOnlyMemory<ulong> Hashes { get; } = request.Prompt.Hashes;
@@ -362,5 +502,22 @@ public sealed class EngineCore
         public int Reservations { get; set; }
 
         public bool Cancelled { get; set; }
+
+        /// <summary>In a forecast: the prefix blocks the real cache held when the forecast began.</summary>
+        public int AssumedCachedBlocks { get; init; }
+
+        /// <summary>A forecast copy of a running sequence: same progress, no cache blocks held.</summary>
+        public Sequence CopyRunning() => new(_request, ArrivedMs)
+        {
+            AdmittedMs = AdmittedMs,
+            FirstTokenMs = FirstTokenMs,
+            CachedTokens = CachedTokens,
+            Computed = Computed,
+            Generated = Generated,
+            Cancelled = Cancelled,
+        };
+
+        /// <summary>A forecast copy of a waiting sequence that will find <paramref name="cachedBlocks"/> blocks cached.</summary>
+        public Sequence CopyWaiting(int cachedBlocks) => new(_request, ArrivedMs) { AssumedCachedBlocks = cachedBlocks };
     }
 }

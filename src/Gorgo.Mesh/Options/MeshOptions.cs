@@ -166,6 +166,9 @@ public sealed class MeshOptions
     /// <summary>Replica state older than this is not used for routing.</summary>
     public double MaxStateAgeMs { get; set; } = 15_000;
 
+    /// <summary>Route only among replicas of this many regions nearest each node (by RTT, its own included); 0 = all regions.</summary>
+    public int NearestRegions { get; set; }
+
     /// <summary>The consistency setting of a region's node: its own, else the mesh's.</summary>
     public string ConsistencyOf(string region) => Regions.TryGetValue(region, out RegionEndpointOptions? r) && r.Consistency is { } own ? own : Consistency;
 
@@ -247,6 +250,7 @@ public sealed class MeshOptions
         errors.Check(LoadReportIntervalMs >= 10, $"LoadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).");
         errors.Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");
         errors.Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be positive (got {MaxStateAgeMs}).");
+        errors.Check(NearestRegions >= 0, $"NearestRegions cannot be negative (got {NearestRegions}).");
         errors.Include(Policy?.Validate() ?? ["Policy is missing."]);
         errors.Include(Cost?.Validate() ?? ["Cost is missing."]);
         return errors.Errors;

@@ -15,8 +15,6 @@ namespace Gorgo.Mesh.State;
 /// </summary>
 public sealed class RegionState : IAsyncDisposable
 {
-    private const int ReplicaDigestOverheadBytes = 128;
-
     private readonly object _gate = new();
     private readonly Dictionary<string, StoredDigest> _remote = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _rttEstimates = new(StringComparer.Ordinal);
@@ -36,7 +34,7 @@ public sealed class RegionState : IAsyncDisposable
         ConfiguredRtt = options.BuildRtt();
         Incarnation = _time.GetUtcNow().ToUnixTimeMilliseconds();
         Router = new Router(
-            new RouterOptions { Region = region, Policy = options.Policy, Cost = options.Cost, MaxStateAgeMs = options.MaxStateAgeMs },
+            new RouterOptions { Region = region, Policy = options.Policy, Cost = options.Cost, MaxStateAgeMs = options.MaxStateAgeMs, NearestRegions = options.NearestRegions },
             ConfiguredRtt,
             _time);
         Local = options.Replicas
@@ -94,9 +92,7 @@ public sealed class RegionState : IAsyncDisposable
     {
         long now = NowMs;
         ReplicaView?[] views = Local.Values.Select(r => r.CurrentView(Region)).ToArray();
-        int hashBudget = SharesState
-            ? Math.Max(0, (Options.Gossip.DigestBudgetBytes - 64 - (Local.Count * ReplicaDigestOverheadBytes)) / sizeof(ulong) / Math.Max(1, Local.Count))
-            : 0;
+        int hashBudget = SharesState ? DigestBudget.HashesPerReplica(Options.Gossip.DigestBudgetBytes, Local.Count) : 0;
         var replicas = new List<ReplicaDigest>(Local.Count);
         int i = 0;
         foreach (LocalReplica replica in Local.Values)
@@ -154,6 +150,12 @@ public sealed class RegionState : IAsyncDisposable
         {
             foreach (StoredDigest stored in _remote.Values)
             {
+                // Everything the peer lacks, except its own digests (it just sent them).
+                if (Array.Exists(message.Digests, d => d.Origin == stored.Digest.Origin))
+                {
+                    continue;
+                }
+
                 if (!message.Known.TryGetValue(stored.Digest.Origin, out long[]? known) || known.Length < 2 || stored.Digest.IsNewerThan(known[0], known[1]))
                 {
                     reply.Add(stored.Digest);

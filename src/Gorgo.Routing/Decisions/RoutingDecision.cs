@@ -73,6 +73,30 @@ public sealed class RoutingDecision
     /// <summary>Age of the chosen replica's state when the decision was made.</summary>
     public double StateAgeMs => Chosen.StateAgeMs;
 
+    /// <summary>
+    /// Whether this decision was a pathological forward for a client in <paramref name="clientRegion"/>: served in
+    /// another region although a candidate in the client's region had nothing queued and at least as long a prefix
+    /// match as the chosen replica, so the trip across regions could only add latency.
+    /// </summary>
+    public bool IsPathologicalFor(string clientRegion)
+    {
+        CandidateScore chosen = Chosen;
+        if (chosen.Region == clientRegion)
+        {
+            return false;
+        }
+
+        foreach (CandidateScore c in _candidates)
+        {
+            if (c.Region == clientRegion && c.QueuedRequests == 0 && c.MatchedTokens >= chosen.MatchedTokens)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Oldest state among all candidates.</summary>
     public double MaxStateAgeMs
     {

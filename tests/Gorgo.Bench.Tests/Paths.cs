@@ -1,0 +1,24 @@
+namespace Gorgo.Bench.Tests;
+
+internal static class Paths
+{
+    public static string RepoRoot { get; } = FindRoot();
+
+    public static string Scenario(string name) => Path.Combine(RepoRoot, "benchmarks", "scenarios", name);
+
+    /// <summary>The shared data directory beside the repository (CI has it there too).</summary>
+    public static string Data(params string[] parts) => Path.Combine([Path.GetDirectoryName(RepoRoot)!, "shared", "data", .. parts]);
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Gorgo.Mesh.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Cannot find the repository root.");
+    }
+}

@@ -1,0 +1,66 @@
+using Gorgo.Bench.Scenarios;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Options;
+
+namespace Gorgo.Bench.Tests;
+
+public class ScenarioTests
+{
+    [Theory]
+    [InlineData("smoke.json")]
+    [InlineData("paper-3region.json")]
+    [InlineData("aws-6region.json")]
+    public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
+    {
+        Scenario scenario = Scenario.Load(Paths.Scenario(file));
+        RttMatrix rtt = ScenarioRtt.Build(scenario);
+        Assert.Equal(scenario.Regions.Order(), rtt.Regions.Order());
+        Assert.All(scenario.Regions, a => Assert.All(scenario.Regions, b => Assert.True(rtt.Get(a, b) > 0)));
+        Assert.True(File.Exists(scenario.Resolve(scenario.Trace.File)));
+    }
+
+    [Fact]
+    public void The_paper_scenario_uses_the_backbone_rtts_of_the_recommended_file()
+    {
+        RttMatrix rtt = ScenarioRtt.Build(Scenario.Load(Paths.Scenario("paper-3region.json")));
+        Assert.Equal(92.8, rtt.Get("us-east", "eu-central"));
+        Assert.Equal(178.6, rtt.Get("ap-northeast", "us-east"));
+        Assert.Equal(231.5, rtt.Get("eu-central", "ap-northeast"));
+        Assert.Equal(5.3, rtt.Get("us-east", "us-east"));
+    }
+
+    [Fact]
+    public void A_multiplier_scales_every_rtt_and_square_matrices_are_read()
+    {
+        Scenario aws = Scenario.Load(Paths.Scenario("aws-6region.json"));
+        RttMatrix plain = ScenarioRtt.Build(aws);
+        RttMatrix tripled = ScenarioRtt.Build(aws with { Rtt = aws.Rtt with { Multiplier = 3 } });
+        Assert.Equal(3 * plain.Get("us-east", "il-telaviv"), tripled.Get("us-east", "il-telaviv"), 9);
+        Assert.InRange(plain.Get("us-east", "ap-northeast-seoul"), 100, 300);
+    }
+
+    [Fact]
+    public void Invalid_scenarios_get_clear_errors()
+    {
+        string dir = Directory.CreateTempSubdirectory("gorgo-scenario").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "bad.json");
+            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "runs": [ { "name": "x", "mode": "cloud", "policy": "fastest" } ] }""");
+            RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => Scenario.Load(path));
+            Assert.Contains("trace.kind must be 'mooncake' or 'azure'", ex.Message);
+            Assert.Contains("mode must be 'mesh' or 'proxy'", ex.Message);
+            Assert.Contains("Unknown policy 'fastest'", ex.Message);
+
+            File.WriteAllText(path, """{ "regions": ["a"], "runz": [] }""");
+            Assert.Contains("runz", Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message);
+
+            File.WriteAllText(path, """{ "regions": ["a", "b"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t" }, "runs": [ { "name": "r" } ] }""");
+            Assert.Contains("no value between 'a' and 'b'", Assert.Throws<ArgumentException>(() => ScenarioRtt.Build(Scenario.Load(path))).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

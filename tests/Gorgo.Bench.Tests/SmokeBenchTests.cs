@@ -1,0 +1,57 @@
+using Gorgo.Bench.Live;
+using Gorgo.Bench.Results;
+using Gorgo.Bench.Scenarios;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Bench.Tests;
+
+/// <summary>The live harness end to end on the shipped smoke scenario: a mesh run and a proxy run.</summary>
+public class SmokeBenchTests
+{
+    [Fact]
+    public async Task The_smoke_scenario_runs_live_for_a_mesh_and_a_proxy_and_its_summary_is_self_consistent()
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        var bench = new LiveBench(smoke, logging => logging.ClearProviders());
+        var phases = new List<string>();
+        var progress = new SynchronousProgress(p => phases.Add($"{p.Run}:{p.Phase}"));
+
+        (BenchSummary summary, List<RequestRecord> records) = await bench.RunAsync(null, progress, CancellationToken.None);
+
+        Assert.True(summary.Complete);
+        Assert.Equal(["mesh-gorgo", "proxy-gorgo"], summary.Runs.Select(r => r.Name));
+        Assert.Contains("mesh-gorgo:replaying", phases);
+        foreach (RunSummary run in summary.Runs)
+        {
+            RequestRecord[] mine = records.Where(r => r.Run == run.Name).ToArray();
+            Assert.Equal(240, run.Requests);
+            Assert.Equal(run.Requests, mine.Length);
+            Assert.Equal(Enumerable.Range(0, 240), mine.Select(r => r.Index).Order());
+            Assert.Equal(run.Requests, run.Completed + run.Failed);
+            Assert.Equal(run.Failed, run.FailuresByStatus.Values.Sum());
+            Assert.All(mine.Where(r => !r.Completed), r => Assert.False(string.IsNullOrEmpty(r.Error)));
+            Assert.True(run.Completed >= 230, $"{run.Name}: only {run.Completed} of 240 completed");
+            Assert.True(run.TtftMs.P50 > 0 && run.TtftMs.P50 <= run.TtftMs.P90 && run.TtftMs.P90 <= run.TtftMs.P99);
+            Assert.True(run.E2eMs.P50 >= run.TtftMs.P50);
+            Assert.InRange(run.PrefixHitRate, 0.01, 1);
+            Assert.InRange(run.CrossRegionFraction, 0, 1);
+            Assert.Equal(run.Completed, run.ServedByRegion.Values.Sum());
+        }
+
+        Assert.Equal("gossip", summary.Runs[0].Consistency);
+        Assert.Null(summary.Runs[1].Consistency);
+    }
+
+    private sealed class SynchronousProgress(Action<BenchProgress> report) : IProgress<BenchProgress>
+    {
+        private readonly object _gate = new();
+
+        public void Report(BenchProgress value)
+        {
+            lock (_gate)
+            {
+                report(value);
+            }
+        }
+    }
+}

@@ -1,6 +1,14 @@
+using System.Diagnostics;
+using System.Net;
+using System.Threading.Channels;
+
 namespace Gorgo.Proxy;
 
-/// <summary>Emulates a wide-area link in front of an HTTP backend: half the RTT before the request leaves, half before its response headers return; streamed body bytes then flow without further delay, as over TCP.</summary>
+/// <summary>
+/// Emulates a wide-area link in front of an HTTP backend: the request leaves half the RTT late, the response headers
+/// arrive half the RTT after the backend sent them, and so does every piece of the streamed body: latency, not a
+/// one-off cost, as over a real link (a token sent at time t reaches the proxy at t + RTT/2).
+/// </summary>
 public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : DelegatingHandler(inner)
 {
     /// <summary>The emulated RTT.</summary>
@@ -13,6 +21,165 @@ public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : De
         await Task.Delay(half, cancellationToken).ConfigureAwait(false);
         HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
         await Task.Delay(half, cancellationToken).ConfigureAwait(false);
+        if (half > TimeSpan.Zero)
+        {
+            response.Content = new DelayedContent(response.Content, half);
+        }
+
         return response;
+    }
+
+    /// <summary>A response body whose bytes become readable half the RTT after the backend sent them.</summary>
+    private sealed class DelayedContent : HttpContent
+    {
+        private readonly HttpContent _inner;
+        private readonly TimeSpan _delay;
+
+        public DelayedContent(HttpContent inner, TimeSpan delay)
+        {
+            _inner = inner;
+            _delay = delay;
+            foreach (KeyValuePair<string, IEnumerable<string>> header in inner.Headers)
+            {
+                Headers.TryAddWithoutValidation(header.Key, header.Value);
+            }
+        }
+
+        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+            new DelayedStream(await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), _delay);
+
+        protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            await using Stream source = await CreateContentReadStreamAsync(cancellationToken).ConfigureAwait(false);
+            await source.CopyToAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = 0;
+            return false;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>Reads the backend's stream as it arrives and hands each piece on once it is <c>delay</c> old.</summary>
+    private sealed class DelayedStream : Stream
+    {
+        private readonly Stream _source;
+        private readonly TimeSpan _delay;
+        private readonly Channel<(byte[] Data, int Length, long ArrivedAt)> _pieces = Channel.CreateUnbounded<(byte[], int, long)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        private readonly CancellationTokenSource _stop = new();
+        private ReadOnlyMemory<byte> _current;
+        private int _disposed;
+
+        public DelayedStream(Stream source, TimeSpan delay)
+        {
+            _source = source;
+            _delay = delay;
+            _ = Task.Run(PumpAsync);
+        }
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_current.IsEmpty)
+            {
+                // A transport error of the backend's stream completes the channel with it, and surfaces here.
+                if (!await _pieces.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false) || !_pieces.Reader.TryRead(out var piece))
+                {
+                    return 0;
+                }
+
+                TimeSpan wait = _delay - Stopwatch.GetElapsedTime(piece.ArrivedAt);
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.Delay(wait, cancellationToken).ConfigureAwait(false);
+                }
+
+                _current = piece.Data.AsMemory(0, piece.Length);
+            }
+
+            int n = Math.Min(buffer.Length, _current.Length);
+            _current[..n].CopyTo(buffer);
+            _current = _current[n..];
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count).GetAwaiter().GetResult();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            // Disposed by the reader and again by the response: only the first time counts.
+            if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                _stop.Cancel();
+                _source.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private async Task PumpAsync()
+        {
+            try
+            {
+                while (true)
+                {
+                    byte[] data = new byte[16 * 1024];
+                    int n = await _source.ReadAsync(data, _stop.Token).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        break;
+                    }
+
+                    _pieces.Writer.TryWrite((data, n, Stopwatch.GetTimestamp()));
+                }
+
+                _pieces.Writer.TryComplete();
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                _pieces.Writer.TryComplete();
+            }
+            catch (Exception ex)
+            {
+                _pieces.Writer.TryComplete(ex);
+            }
+        }
     }
 }

@@ -258,7 +258,7 @@ public sealed class Router
                 Score(_eligible[i], request.Prompt.TokenCount, clientLeg, now, out candidates[i]);
             }
 
-            PolicyChoice choice = Policy.Choose(candidates, new PolicyContext(request.Prompt.TokenCount));
+            PolicyChoice choice = Policy.Choose(candidates, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
             CandidateScore chosen = candidates[choice.Chosen];
             ReplicaState target = _eligible[choice.Chosen];
             Array.Clear(_eligible, 0, count);
@@ -289,7 +289,8 @@ public sealed class Router
             RunningTokens: v.RunningTokens,
             UncachedTokens: uncached,
             PrefillMsPerToken: v.PrefillMsPerToken,
-            Degraded: v.Health == ReplicaHealth.Degraded));
+            Degraded: v.Health == ReplicaHealth.Degraded,
+            RunningPrefillTokens: v.RunningPrefillTokens ?? double.NaN));
         score = new CandidateScore(
             v.Id,
             v.Region,
@@ -302,7 +303,8 @@ public sealed class Router
             v.RunningTokens + v.QueuedTokens + r.Pending.Tokens,
             r.Pending.Count,
             Math.Max(0, now - v.TakenAtMs),
-            estimate);
+            estimate,
+            v.MaxRunningRequests > 0 && v.RunningRequests + v.QueuedRequests + r.Pending.Count >= v.MaxRunningRequests);
     }
 
     /// <summary>Fills <see cref="_eligible"/> with the candidates, in fleet order; throws when there are none.</summary>

@@ -425,8 +425,8 @@ internal sealed class SimRun
             EngineState state = r.Engine.State;
             int matched = Math.Min(r.Engine.Cache.MatchPrefix(hashes) * _profile.BlockSize, promptTokens);
             double rtt = r.Region == request.Ingress ? 0 : Rtt(request.Ingress, r.Region);
-            TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, state.WaitingTokens, state.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false));
-            candidates.Add(new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate));
+            TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, state.WaitingTokens, state.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, state.RunningPrefillTokens));
+            candidates.Add(new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate, state.RunningRequests + state.WaitingRequests >= _profile.MaxRunningRequests));
             indices.Add(r.Index);
         }
 
@@ -663,7 +663,7 @@ internal sealed class SimRun
         {
             SimReplica replica = _replicas[i];
             EngineState s = replica.Engine.State;
-            replica.LastView = View(replica, s.RunningRequests, s.WaitingRequests, s.RunningTokens, s.WaitingTokens, _profile.MaxRunningRequests, s.KvUtilization);
+            replica.LastView = View(replica, s.RunningRequests, s.WaitingRequests, s.RunningTokens, s.WaitingTokens, _profile.MaxRunningRequests, s.KvUtilization) with { RunningPrefillTokens = s.RunningPrefillTokens };
             node.Router.Upsert(replica.LastView);
         }
     }
@@ -699,7 +699,7 @@ internal sealed class SimRun
                 continue;
             }
 
-            views.Add(shares ? view : view with { RunningRequests = 0, QueuedRequests = 0, RunningTokens = 0, QueuedTokens = 0, KvCacheUtilization = 0 });
+            views.Add(shares ? view : view with { RunningRequests = 0, QueuedRequests = 0, RunningTokens = 0, RunningPrefillTokens = null, QueuedTokens = 0, KvCacheUtilization = 0 });
             if (hot is not null)
             {
                 ulong[] blocks = node.Router.Summarize(replica.Id, _hashesPerReplica).Hashes;

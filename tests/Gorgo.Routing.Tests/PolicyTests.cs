@@ -128,10 +128,24 @@ public class PolicyTests
     public void Gorgo_margin_keeps_requests_home_unless_the_gain_exceeds_it()
     {
         CandidateScore[] fleet = [C("home", queue: 130), C("away", home: false, network: 90, queue: 0)]; // home 135, away 90: gain 45
-        var margin = (double m) => PolicyCatalog.Create(new PolicyOptions { Gorgo = new GorgoPolicyOptions { CrossRegionMarginMs = m } });
+        var margin = (double m) => PolicyCatalog.Create(new PolicyOptions { Gorgo = new GorgoPolicyOptions { CrossRegionMarginMs = m, StayWhenHomeIdle = false } });
         Assert.Equal(new PolicyChoice(1, 0), margin(0).Choose(fleet, Context));
         Assert.Equal(new PolicyChoice(1, 0), margin(44).Choose(fleet, Context));
         Assert.Equal(new PolicyChoice(0, 1), margin(45).Choose(fleet, Context));
+    }
+
+    [Fact]
+    public void Gorgo_keeps_a_request_home_when_a_home_replica_has_nothing_queued_and_as_long_a_match()
+    {
+        IRoutingPolicy gorgo = PolicyCatalog.Create("gorgo");
+        CandidateScore idleHome = C("home", queue: 300, matched: 64);
+        CandidateScore away = C("away", home: false, network: 90, matched: 64);
+        Assert.Equal(0, gorgo.Choose([idleHome, away], Context).Chosen);                                          // nothing queued, same match: stays
+        Assert.Equal(1, gorgo.Choose([idleHome with { QueuedRequests = 1 }, away], Context).Chosen);              // something queued: the estimate decides
+        Assert.Equal(1, gorgo.Choose([idleHome with { AtCapacity = true }, away], Context).Chosen);               // no free slot: the estimate decides
+        Assert.Equal(1, gorgo.Choose([idleHome, away with { MatchedTokens = 128, UncachedTokens = 872 }], Context).Chosen); // remote has a longer match
+        var proxyContext = new PolicyContext(1_000, ClientRegion: "away");
+        Assert.Equal(1, gorgo.Choose([C("proxy-home", network: 1), C("away", home: false, network: 90, queue: 500)], proxyContext).Chosen); // the client's region, not the router's
     }
 
     [Fact]

@@ -26,6 +26,7 @@ public readonly record struct BackendChunk(string? Text, string? FinishReason = 
 /// <param name="PrefixQueryTokens">Cumulative prefix-cache query tokens, when reported.</param>
 /// <param name="PrefixHitTokens">Cumulative prefix-cache hit tokens, when reported.</param>
 /// <param name="TakenAt">When the observation was made.</param>
+/// <param name="RunningPrefillTokens">Prompt tokens of running requests not yet prefilled, when reported (in-process engines, <c>gorgo replica</c>).</param>
 public sealed record BackendLoad(
     int RunningRequests,
     int WaitingRequests,
@@ -34,7 +35,8 @@ public sealed record BackendLoad(
     double KvUtilization,
     long? PrefixQueryTokens,
     long? PrefixHitTokens,
-    DateTimeOffset TakenAt);
+    DateTimeOffset TakenAt,
+    long? RunningPrefillTokens = null);
 
 /// <summary>A replica the router can send requests to: an in-process engine or an HTTP server (vLLM, SGLang, <c>gorgo replica</c>).</summary>
 public interface IReplicaBackend : IAsyncDisposable

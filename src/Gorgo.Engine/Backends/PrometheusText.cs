@@ -131,6 +131,10 @@ public static class EngineMetricNames
     private static readonly string[] PrefixQueries = ["vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries"];
     private static readonly string[] PrefixHits = ["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits"];
     private static readonly string[] UsedTokens = ["sglang:num_used_tokens"];
+    private static readonly string[] RunningPrefill = [RunningPrefillTokensMetric];
+
+    /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: prompt tokens of running requests not yet prefilled.</summary>
+    public const string RunningPrefillTokensMetric = "gorgo:num_running_prefill_tokens";
 
     /// <summary>The load described by <paramref name="samples"/> for <paramref name="model"/> (samples of other models are ignored).</summary>
     /// <exception cref="FormatException">Neither vLLM's nor SGLang's running/waiting gauges are present.</exception>
@@ -153,7 +157,8 @@ public static class EngineMetricNames
             Math.Clamp(First(samples, KvUsage, model) ?? 0, 0, 1),
             Sum(samples, PrefixQueries, model) is { } q ? (long)q : null,
             Sum(samples, PrefixHits, model) is { } h ? (long)h : null,
-            takenAt);
+            takenAt,
+            Sum(samples, RunningPrefill, model) is { } p ? (long)p : null);
     }
 
     private static bool Matches(PrometheusSample s, string? model) =>

@@ -104,7 +104,19 @@ public sealed class EngineCore
         Cache.CachedBlocks,
         PrefixQueryTokens,
         PrefixHitTokens,
-        Cache.LastEventSequence);
+        Cache.LastEventSequence,
+        RunningPrefillTokens());
+
+    private long RunningPrefillTokens()
+    {
+        long tokens = 0;
+        foreach (Sequence s in _running)
+        {
+            tokens += s.PromptTokens - s.Computed;
+        }
+
+        return tokens;
+    }
 
     /// <summary>Checks a request against the profile without submitting it.</summary>
     public EngineRejection Check(EngineRequest request)

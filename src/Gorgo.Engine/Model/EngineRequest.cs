@@ -70,6 +70,7 @@ public readonly record struct RequestTiming(
 /// <param name="PrefixQueryTokens">Prompt tokens looked up in the prefix cache so far.</param>
 /// <param name="PrefixHitTokens">Of those, tokens found cached.</param>
 /// <param name="CacheEventSequence">Sequence number of the last cache event.</param>
+/// <param name="RunningPrefillTokens">Prompt tokens of running requests not yet prefilled (the prefill work still ahead of a new request).</param>
 public readonly record struct EngineState(
     int RunningRequests,
     int WaitingRequests,
@@ -79,4 +80,5 @@ public readonly record struct EngineState(
     int CachedBlocks,
     long PrefixQueryTokens,
     long PrefixHitTokens,
-    long CacheEventSequence);
+    long CacheEventSequence,
+    long RunningPrefillTokens = 0);

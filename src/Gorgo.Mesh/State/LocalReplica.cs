@@ -81,6 +81,7 @@ public sealed class LocalReplica : IAsyncDisposable
             RunningRequests = load.RunningRequests,
             QueuedRequests = load.WaitingRequests,
             RunningTokens = load.RunningTokens ?? (load.RunningRequests * assumed),
+            RunningPrefillTokens = load.RunningPrefillTokens,
             QueuedTokens = load.WaitingTokens ?? (load.WaitingRequests * assumed),
             KvCacheUtilization = load.KvUtilization,
             PrefillMsPerToken = PrefillMsPerToken,

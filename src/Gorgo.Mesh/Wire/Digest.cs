@@ -72,6 +72,9 @@ public sealed class ReplicaDigest
     /// <summary>Hottest cached block hashes, most recent first, packed little-endian (8 bytes each); null when not shared.</summary>
     [Key(13)] public byte[]? HotBlocks { get; set; }
 
+    /// <summary>Prompt tokens of running requests not yet prefilled; -1 when the replica does not report it.</summary>
+    [Key(14)] public long RunningPrefillTokens { get; set; } = -1;
+
     /// <summary>Packs block hashes for <see cref="HotBlocks"/>.</summary>
     public static byte[] Pack(ReadOnlySpan<ulong> hashes)
     {

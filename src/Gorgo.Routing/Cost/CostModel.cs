@@ -10,6 +10,7 @@ namespace Gorgo.Routing.Cost;
 /// <param name="UncachedTokens">Prompt tokens not in the replica's prefix cache.</param>
 /// <param name="PrefillMsPerToken">The replica's t_p.</param>
 /// <param name="Degraded">Whether the replica is reported degraded.</param>
+/// <param name="RunningPrefillTokens">Prompt tokens of running requests still to prefill when the replica reports it; NaN when unknown.</param>
 public readonly record struct CostInputs(
     double RttMs,
     double ClientLegMs,
@@ -17,11 +18,13 @@ public readonly record struct CostInputs(
     double RunningTokens,
     double UncachedTokens,
     double PrefillMsPerToken,
-    bool Degraded);
+    bool Degraded,
+    double RunningPrefillTokens = double.NaN);
 
 /// <summary>The GORGO cost model: estimated TTFT = network + queue + prefill + overhead, in milliseconds.</summary>
 /// <remarks>
-/// network = RTT(deciding region → replica region) + client leg; queue = t_p × (queued tokens + q̂ × running tokens);
+/// network = RTT(deciding region → replica region) + client leg; queue = t_p × (queued tokens + q̂ × running tokens),
+/// or t_p × (queued tokens + running prefill tokens) when the replica reports the prefill its running requests still need;
 /// prefill = t_p × uncached prompt tokens; overhead = fixed overhead (+ penalty when degraded). Pure and allocation-free.
 /// </remarks>
 public sealed class CostModel
@@ -48,7 +51,8 @@ public sealed class CostModel
     {
         double tp = inputs.PrefillMsPerToken;
         double network = inputs.RttMs + inputs.ClientLegMs;
-        double queue = tp * (inputs.QueuedTokens + (_runningWorkFraction * inputs.RunningTokens));
+        double running = double.IsNaN(inputs.RunningPrefillTokens) ? _runningWorkFraction * inputs.RunningTokens : inputs.RunningPrefillTokens;
+        double queue = tp * (inputs.QueuedTokens + running);
         double prefill = tp * inputs.UncachedTokens;
         double overhead = _fixedOverheadMs + (inputs.Degraded ? _degradedPenaltyMs : 0);
         return new TtftEstimate(network, queue, prefill, overhead);

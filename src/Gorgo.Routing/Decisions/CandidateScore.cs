@@ -16,6 +16,7 @@ namespace Gorgo.Routing.Decisions;
 /// <param name="PendingRequests">Requests this router sent there that its last report does not reflect yet.</param>
 /// <param name="StateAgeMs">Age of the replica's load snapshot at decision time.</param>
 /// <param name="Estimate">Estimated TTFT with its terms.</param>
+/// <param name="AtCapacity">Whether its batch is full as far as the router knows (a new request would wait for a slot).</param>
 public readonly record struct CandidateScore(
     string ReplicaId,
     string Region,
@@ -28,4 +29,5 @@ public readonly record struct CandidateScore(
     long OutstandingTokens,
     int PendingRequests,
     double StateAgeMs,
-    TtftEstimate Estimate);
+    TtftEstimate Estimate,
+    bool AtCapacity = false);

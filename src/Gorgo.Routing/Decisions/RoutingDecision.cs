@@ -75,8 +75,9 @@ public sealed class RoutingDecision
 
     /// <summary>
     /// Whether this decision was a pathological forward for a client in <paramref name="clientRegion"/>: served in
-    /// another region although a candidate in the client's region had nothing queued and at least as long a prefix
-    /// match as the chosen replica, so the trip across regions could only add latency.
+    /// another region although a candidate in the client's region had nothing queued (and a free batch slot, so the
+    /// request would have started at once) and at least as long a prefix match as the chosen replica, so the trip
+    /// across regions could only add latency.
     /// </summary>
     public bool IsPathologicalFor(string clientRegion)
     {
@@ -88,7 +89,7 @@ public sealed class RoutingDecision
 
         foreach (CandidateScore c in _candidates)
         {
-            if (c.Region == clientRegion && c.QueuedRequests == 0 && c.MatchedTokens >= chosen.MatchedTokens)
+            if (c.Region == clientRegion && c.QueuedRequests == 0 && !c.AtCapacity && c.MatchedTokens >= chosen.MatchedTokens)
             {
                 return true;
             }

@@ -24,6 +24,12 @@ public sealed record ReplicaView
     /// <summary>Prompt tokens of running requests.</summary>
     public long RunningTokens { get; init; }
 
+    /// <summary>
+    /// Prompt tokens of running requests not yet prefilled, when the replica reports it (null otherwise). When known,
+    /// the cost model charges exactly this remaining prefill instead of the paper's q̂ × running tokens.
+    /// </summary>
+    public long? RunningPrefillTokens { get; init; }
+
     /// <summary>Prompt tokens of queued requests.</summary>
     public long QueuedTokens { get; init; }
 
@@ -68,6 +74,7 @@ public sealed record ReplicaView
         Check(RunningRequests >= 0, $"running requests cannot be negative (got {RunningRequests}).");
         Check(QueuedRequests >= 0, $"queued requests cannot be negative (got {QueuedRequests}).");
         Check(RunningTokens >= 0, $"running tokens cannot be negative (got {RunningTokens}).");
+        Check(RunningPrefillTokens is null or >= 0, $"running prefill tokens cannot be negative (got {RunningPrefillTokens}).");
         Check(QueuedTokens >= 0, $"queued tokens cannot be negative (got {QueuedTokens}).");
         Check(double.IsFinite(KvCacheUtilization) && KvCacheUtilization is >= 0 and <= 1, $"KV-cache utilisation must be between 0 and 1 (got {KvCacheUtilization}).");
         Check(double.IsFinite(PrefillMsPerToken) && PrefillMsPerToken > 0, $"prefill ms per token must be a positive finite number (got {PrefillMsPerToken}).");

@@ -17,11 +17,11 @@ internal sealed class LruSet
     private int _head;
     private int _tail;
 
-    public LruSet(int capacity)
+    public LruSet(int capacity, int expectedCount = 64)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
-        int initial = Math.Min(capacity, 64);
+        int initial = Math.Clamp(expectedCount, 1, capacity);
         _log = new ulong[initial];
         _map = new HashSlotMap(initial);
     }

@@ -298,8 +298,8 @@ public sealed class PrefixIndex
         int slot = Register(summary.ReplicaId);
         if (mode == PrefixMergeMode.Replace)
         {
-            ClearBlocks(slot);
-            _lru[slot] = new LruSet(Options.MaxBlocksPerReplica);
+            Replace(slot, summary.Hashes);
+            return;
         }
 
         LruSet lru = _lru[slot]!;
@@ -328,6 +328,66 @@ public sealed class PrefixIndex
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="hashes"/> (hottest first) the replica's whole set. Successive summaries of one replica mostly
+    /// overlap, so only the difference touches the shared map: blocks dropped lose the replica's bit, blocks new gain it,
+    /// and the rest only take their new place in the replica's LRU order.
+    /// </summary>
+    private void Replace(int slot, ReadOnlySpan<ulong> hashes)
+    {
+        LruSet old = _lru[slot]!;
+        if (old.Count == hashes.Length && hashes.Length <= Options.MaxBlocksPerReplica && SameOrder(old, hashes))
+        {
+            return; // the replica's summary has not changed since the last one
+        }
+
+        var lru = new LruSet(Options.MaxBlocksPerReplica, Math.Min(hashes.Length, Options.MaxBlocksPerReplica));
+        int evictions = 0;
+        for (int i = hashes.Length - 1; i >= 0; i--)
+        {
+            ulong hash = hashes[i];
+            TouchResult result = lru.Touch(hash, out bool evicted, out ulong evictedKey);
+            if (result == TouchResult.Added && !old.Contains(hash))
+            {
+                SetBit(hash, slot);
+            }
+
+            if (evicted)
+            {
+                evictions++;
+                if (!old.Contains(evictedKey))
+                {
+                    ClearBit(evictedKey, slot);
+                }
+            }
+        }
+
+        foreach (ulong hash in old.LeastRecentFirst())
+        {
+            if (!lru.Contains(hash))
+            {
+                ClearBit(hash, slot);
+            }
+        }
+
+        _lru[slot] = lru;
+    }
+
+    /// <summary>Whether <paramref name="lru"/> holds exactly <paramref name="hashes"/>, most recent first.</summary>
+    private static bool SameOrder(LruSet lru, ReadOnlySpan<ulong> hashes)
+    {
+        ulong[] buffer = ArrayPool<ulong>.Shared.Rent(hashes.Length);
+        try
+        {
+            int n = lru.CopyMostRecentFirst(buffer.AsSpan(0, hashes.Length));
+            return n == hashes.Length && buffer.AsSpan(0, n).SequenceEqual(hashes);
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Clears the replica's bit from every block it holds (its LRU set is left for the caller to drop or replace).</summary>

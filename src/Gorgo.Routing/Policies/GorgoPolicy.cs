@@ -19,6 +19,11 @@ public sealed class GorgoPolicy(GorgoPolicyOptions options) : IRoutingPolicy
     {
         var order = default(EstimatedTtftOrder);
         PolicyChoice top = CandidateRanking.TopTwo(candidates, order);
+        if (Options.StayWhenHomeIdle && StayCandidate(candidates, candidates[top.Chosen], context.ClientRegion) is int stay and >= 0)
+        {
+            return new PolicyChoice(stay, top.Chosen);
+        }
+
         if (candidates[top.Chosen].IsHome)
         {
             return top;
@@ -32,5 +37,28 @@ public sealed class GorgoPolicy(GorgoPolicyOptions options) : IRoutingPolicy
 
         double gain = candidates[home].Estimate.TotalMs - candidates[top.Chosen].Estimate.TotalMs;
         return gain > Options.CrossRegionMarginMs ? top : new PolicyChoice(home, top.Chosen);
+    }
+
+    /// <summary>The best candidate in the client's region (home when unknown) with nothing queued and at least the chosen one's prefix match; -1 when none, or when the choice is already there.</summary>
+    private static int StayCandidate(ReadOnlySpan<CandidateScore> candidates, in CandidateScore chosen, string? clientRegion)
+    {
+        bool Local(in CandidateScore c) => clientRegion is null ? c.IsHome : c.Region == clientRegion;
+        if (Local(chosen))
+        {
+            return -1;
+        }
+
+        var order = default(EstimatedTtftOrder);
+        int stay = -1;
+        for (int i = 0; i < candidates.Length; i++)
+        {
+            CandidateScore c = candidates[i];
+            if (Local(c) && c.QueuedRequests == 0 && !c.AtCapacity && c.MatchedTokens >= chosen.MatchedTokens && (stay < 0 || order.Compare(c, candidates[stay]) < 0))
+            {
+                stay = i;
+            }
+        }
+
+        return stay;
     }
 }

@@ -7,7 +7,8 @@ public readonly record struct PolicyChoice(int Chosen, int RunnerUp);
 
 /// <summary>What a policy may know about the request besides its candidates.</summary>
 /// <param name="PromptTokens">Prompt length in tokens.</param>
-public readonly record struct PolicyContext(int PromptTokens);
+/// <param name="ClientRegion">The client's region when known (a proxy's clients are not in its region).</param>
+public readonly record struct PolicyContext(int PromptTokens, string? ClientRegion = null);
 
 /// <summary>A routing policy: picks one of the scored candidates.</summary>
 /// <remarks>

@@ -31,6 +31,15 @@ public sealed record GorgoPolicyOptions
     /// </summary>
     public double CrossRegionMarginMs { get; init; }
 
+    /// <summary>
+    /// Keep a request in its client's region (the router's own when the client's is unknown) when a replica there has
+    /// nothing queued, a free batch slot and at least as long a prefix match as the best elsewhere, whatever the
+    /// estimates say. Remote
+    /// state is always somewhat stale and other routers may be sending there too, so such a forward gains little and
+    /// risks much (the paper's "pathological forward"). On by default.
+    /// </summary>
+    public bool StayWhenHomeIdle { get; init; } = true;
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Finite(CrossRegionMarginMs, "Gorgo.CrossRegionMarginMs")

@@ -106,4 +106,36 @@ public class WorkloadTests
             File.Delete(path);
         }
     }
+
+    [Theory]
+    [InlineData("smoke.json")]
+    [InlineData("azure")]
+    public void Simulated_block_hashes_share_exactly_the_prefixes_that_live_token_prompts_share(string source)
+    {
+        Scenario scenario = Scenario.Load(Paths.Scenario("smoke.json"));
+        if (source == "azure")
+        {
+            scenario = scenario with { Trace = new TraceSpec { Kind = "azure", File = Paths.Data("traces", "azure-llm-2023", "AzureLLMInferenceTrace_conv.csv"), FirstN = 40, Sharing = new SharingSpec { Groups = 3 } } };
+        }
+
+        var hasher = new BlockHasher(16);
+        var synthesizer = new PromptSynthesizer(scenario.Seed, scenario.Trace.Sharing);
+        RequestShape[] shapes = WorkloadBuilder.Shapes(scenario).Take(40).ToArray();
+        ulong[][] live = shapes.Select(r => hasher.Hash(synthesizer.Tokens(r))).ToArray();
+        ulong[][] simulated = shapes.Select(r => synthesizer.Blocks(r, hasher).Hashes.ToArray()).ToArray();
+
+        static int Common(ulong[] a, ulong[] b) => a.Zip(b).TakeWhile(p => p.First == p.Second).Count();
+        int sharing = 0;
+        for (int a = 0; a < shapes.Length; a++)
+        {
+            Assert.Equal(live[a].Length, simulated[a].Length);
+            for (int b = a + 1; b < shapes.Length; b++)
+            {
+                Assert.Equal(Common(live[a], live[b]), Common(simulated[a], simulated[b]));
+                sharing += Common(live[a], live[b]) > 0 ? 1 : 0;
+            }
+        }
+
+        Assert.True(sharing > 0, "some prompts share a prefix");
+    }
 }

@@ -204,4 +204,43 @@ public class EngineCoreTests
         Assert.Contains(bad.Errors, e => e.Contains("maxRunningRequests"));
         Assert.Contains(bad.Errors, e => e.Contains("prefillMsPerToken"));
     }
+
+    [Fact]
+    public void A_forecast_predicts_the_first_token_of_a_request_exactly_and_changes_nothing()
+    {
+        EngineProfile profile = Simple(maxRunning: 2, chunk: 512, budget: 1_024);
+        EngineRequest Load(long id) => Request(id, Tokens(1_500, (int)id), maxTokens: 20);
+        EngineRequest probe = Request(99, Tokens(800, 99), maxTokens: 4);
+
+        var core = new EngineCore(profile);
+        core.Submit(Load(1), 0);
+        core.Submit(Load(2), 0);
+        core.Submit(Load(3), 0);
+        double stepEnds = core.PlanStep(0)!.Value;
+        EngineState before = core.State;
+        double forecast = core.ForecastFirstTokenMs(probe, 0, 10, stepEnds, alsoArriving: [(Load(4), 5)]);
+        Assert.Equal(before, core.State);
+
+        var reality = new EngineCore(profile);
+        IReadOnlyList<RequestTiming> done = VirtualEngineRun.Run(reality, [(0, Load(1)), (0, Load(2)), (0, Load(3)), (5, Load(4)), (10, probe)]);
+        Assert.Equal(done.Single(t => t.RequestId == 99).FirstTokenMs, forecast, 6);
+    }
+
+    [Fact]
+    public void A_forecast_counts_the_prefix_already_cached_and_gives_up_past_its_horizon()
+    {
+        EngineProfile profile = Simple();
+        int[] shared = Tokens(2_000, 7);
+        var core = new EngineCore(profile);
+        VirtualEngineRun.Run(core, [(0, Request(1, shared, maxTokens: 1))]);
+        EngineRequest again = Request(2, [.. shared, .. Tokens(100, 8)], maxTokens: 1);
+        EngineRequest fresh = Request(3, Tokens(2_100, 9), maxTokens: 1);
+
+        double hit = core.ForecastFirstTokenMs(again, 1_000, 1_000, null);
+        double miss = core.ForecastFirstTokenMs(fresh, 1_000, 1_000, null);
+
+        Assert.Equal(1_000 + profile.PrefillStepMs(100, 2_000), hit, 6); // the 125 shared blocks are cached
+        Assert.Equal(1_000 + profile.PrefillStepMs(2_100, 0), miss, 6);
+        Assert.Equal(double.PositiveInfinity, core.ForecastFirstTokenMs(fresh, 1_000, 1_000, null, horizonMs: 1_001));
+    }
 }

@@ -332,6 +332,11 @@ public sealed class EngineCore
             }
 
             t += duration;
+            if (t > horizonMs)
+            {
+                break;
+            }
+
             tokens.Clear();
             fork.CompleteStep(t, tokens, finished);
             finished.Clear();

@@ -1,4 +1,4 @@
-namespace Gorgo.Bench.Tests;
+namespace Gorgo.Testing;
 
 internal static class Paths
 {

@@ -1,0 +1,54 @@
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Hashing;
+using Gorgo.Routing.Index;
+
+namespace Gorgo.Routing.Tests;
+
+public class RemainingPrefillAndNearestRegionTests
+{
+    [Fact]
+    public void A_reported_remaining_prefill_replaces_the_running_work_fraction()
+    {
+        var model = new CostModel(new CostModelOptions { RunningWorkFraction = 0.5, FixedOverheadMs = 0 });
+        var inputs = new CostInputs(RttMs: 0, ClientLegMs: 0, QueuedTokens: 1_000, RunningTokens: 10_000, UncachedTokens: 0, PrefillMsPerToken: 0.1, Degraded: false);
+        Assert.Equal(0.1 * (1_000 + 5_000), model.Estimate(inputs).QueueMs, 9);                                 // the paper's q̂ × running tokens
+        Assert.Equal(0.1 * (1_000 + 200), model.Estimate(inputs with { RunningPrefillTokens = 200 }).QueueMs, 9); // exactly what is left to prefill
+        Assert.Equal(0.1 * 1_000, model.Estimate(inputs with { RunningPrefillTokens = 0 }).QueueMs, 9);          // running requests only decode
+    }
+
+    [Fact]
+    public void A_router_limited_to_its_nearest_regions_never_chooses_beyond_them()
+    {
+        RttMatrix rtt = RttMatrix.FromPairs([("a", "b", 10), ("a", "c", 50), ("a", "d", 200), ("b", "c", 40), ("b", "d", 190), ("c", "d", 150)]);
+        var router = new Router(new RouterOptions { Region = "a", Policy = new() { Name = "least-load" }, NearestRegions = 2 }, rtt);
+        long now = router.NowMs;
+        foreach ((string id, string region, int queued) in new[] { ("a1", "a", 50), ("b1", "b", 40), ("c1", "c", 0), ("d1", "d", 0) })
+        {
+            router.Upsert(new ReplicaView { Id = id, Region = region, Model = "m", QueuedRequests = queued, QueuedTokens = queued * 100, PrefillMsPerToken = 0.1, TakenAtMs = now });
+        }
+
+        var prompt = PromptBlocks.FromTokens(Enumerable.Range(0, 64).ToArray(), new BlockHasher(16));
+        var decision = router.Route(new RoutingRequest(prompt));
+        Assert.Equal("b1", decision.Chosen.ReplicaId);                          // c1 and d1 are idle but not among a's two nearest regions
+        Assert.Equal(["a1", "b1"], decision.Candidates.Select(c => c.ReplicaId).Order());
+    }
+
+    [Fact]
+    public void Replacing_a_summary_moves_only_the_difference_and_keeps_other_replicas()
+    {
+        var index = new PrefixIndex();
+        index.Register("x");
+        index.Register("y");
+        index.Record(index.Register("y"), [1, 2, 3]);
+        index.Apply(new PrefixSummary("x", [1, 2, 3, 4]), PrefixMergeMode.Replace);
+        index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace);
+
+        Assert.Equal(2, index.MatchedBlocks("x", [1, 2, 3]));
+        Assert.Equal(3, index.MatchedBlocks("y", [1, 2, 3]));
+        Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
+        Assert.Equal(4, index.DistinctBlocks);                                 // 1, 2, 3 (y and x), 5 (x); 4 is gone
+        index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace); // unchanged: a no-op
+        Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
+    }
+}

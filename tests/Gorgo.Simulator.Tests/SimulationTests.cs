@@ -1,0 +1,122 @@
+using System.Text.Json;
+using Gorgo.Bench.Results;
+using Gorgo.Bench.Scenarios;
+
+namespace Gorgo.Simulator.Tests;
+
+public class SimulationTests
+{
+    private static readonly Dictionary<string, Dictionary<string, double>> TwoRegions = new()
+    {
+        ["near"] = new() { ["near"] = 2, ["far"] = 300 },
+        ["far"] = new() { ["far"] = 2 },
+    };
+
+    [Fact]
+    public void The_same_scenario_and_seed_give_byte_identical_runs()
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        string a = JsonSerializer.Serialize(new Simulation(smoke).Run(null, null, CancellationToken.None, parallelism: 2).Summary.Runs);
+        string b = JsonSerializer.Serialize(new Simulation(smoke).Run(null, null, CancellationToken.None, parallelism: 1).Summary.Runs);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void Every_run_of_the_smoke_scenario_accounts_for_every_request_and_the_oracle_is_added()
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        SimulationResult result = new Simulation(smoke).Run(null, null, CancellationToken.None);
+
+        Assert.True(result.Summary.Simulated);
+        Assert.Equal(["mesh-gorgo", "proxy-gorgo", "oracle"], result.Summary.Runs.Select(r => r.Name));
+        Assert.All(result.Summary.Runs, r => Assert.Equal((240, 240, 0), (r.Requests, r.Completed, r.Failed)));
+        Assert.Equal(3 * 240, result.Records!.Count);
+        Assert.All(result.Summary.Runs, r => Assert.True(r.TtftMs.P50 > 0 && r.TtftMs.P50 <= r.TtftMs.P90 && r.TtftMs.P90 <= r.TtftMs.P99));
+        Assert.True(result.Summary.Runs[0].GossipBytesPerNodePerS > 0);
+        Assert.Null(result.Summary.Runs[1].GossipBytesPerNodePerS);
+        Assert.Equal("exact", result.Summary.Runs[2].Consistency);
+        Assert.True(result.Summary.Simulation!.Events > 0);
+    }
+
+    [Fact]
+    public void An_empty_trace_and_a_one_request_trace_simulate()
+    {
+        using var tiny = new TinyScenario();
+        List<RunSpec> runs = [new() { Name = "gorgo", Policy = "gorgo" }, new() { Name = "proxy", Mode = "proxy", Policy = "gorgo" }];
+
+        SimulationResult empty = new Simulation(tiny.With([], TwoRegions, runs)).Run(null, null, CancellationToken.None);
+        Assert.All(empty.Summary.Runs, r => Assert.Equal((0, 0), (r.Requests, r.Completed)));
+
+        SimulationResult one = new Simulation(tiny.With([new(0, 1_000, 4, 1, 2)], TwoRegions, runs, users: new() { ["near"] = 1 })).Run(null, null, CancellationToken.None);
+        Assert.All(one.Summary.Runs, r => Assert.Equal((1, 1), (r.Requests, r.Completed)));
+        RunSummary mesh = one.Summary.Runs[0];
+        Assert.Equal(0, mesh.CrossRegionFraction);
+        // An idle h100-8b prefills 1,000 tokens in about 5.6 + 30 ms; the mesh serves the client in its own region.
+        Assert.InRange(mesh.TtftMs.Mean, 30, 60);
+    }
+
+    [Fact]
+    public void A_saturated_fleet_queues_everything_and_loses_nothing()
+    {
+        using var tiny = new TinyScenario();
+        ulong next = 1;
+        var lines = Enumerable.Range(0, 300).Select(i => new TinyScenario.Line(i, 4_000, 32, TinyScenario.Ids(4_000, [], ref next))).ToList();
+        var oneRegion = new Dictionary<string, Dictionary<string, double>> { ["solo"] = new() { ["solo"] = 1 } };
+        Scenario scenario = tiny.With(lines, oneRegion, [new() { Name = "gorgo", Policy = "gorgo" }, new() { Name = "least-load", Policy = "least-load" }]);
+
+        SimulationResult result = new Simulation(scenario).Run(null, null, CancellationToken.None);
+
+        foreach (RunSummary run in result.Summary.Runs)
+        {
+            Assert.Equal(300, run.Requests);
+            Assert.Equal(run.Requests, run.Completed + run.Failed);
+            Assert.Equal(300, run.Completed);
+            // 300 prompts of 4,000 tokens arrive within 0.3 s on one replica that prefills about 8,000 tokens per 250 ms:
+            // the last waits for nearly all the others.
+            Assert.True(run.TtftMs.P50 > 5_000 && run.TtftMs.P99 > 1.5 * run.TtftMs.P50, $"{run.Name}: P50 {run.TtftMs.P50}, P99 {run.TtftMs.P99}");
+        }
+    }
+
+    [Fact]
+    public void The_oracle_is_never_worse_in_mean_ttft_than_any_policy_on_a_small_scenario()
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        Scenario scenario = smoke with
+        {
+            Trace = smoke.Trace with { FirstN = 120 },
+            Runs =
+            [
+                new() { Name = "least-load", Policy = "least-load" },
+                new() { Name = "prefix", Policy = "prefix" },
+                new() { Name = "gorgo", Policy = "gorgo" },
+                new() { Name = "gorgo-sync", Policy = "gorgo", Consistency = "sync" },
+                new() { Name = "proxy", Mode = "proxy", Policy = "gorgo" },
+            ],
+        };
+
+        List<RunSummary> runs = new Simulation(scenario).Run(null, null, CancellationToken.None).Summary.Runs;
+
+        RunSummary oracle = runs.Single(r => r.Name == Simulation.OracleName);
+        Assert.All(runs.Where(r => r != oracle), r => Assert.True(oracle.TtftMs.Mean <= r.TtftMs.Mean, $"oracle {oracle.TtftMs.Mean} vs {r.Name} {r.TtftMs.Mean}"));
+    }
+
+    [Fact]
+    public void Gorgo_beats_least_load_when_the_other_region_is_far_away()
+    {
+        // Users are all near; one replica near and one 300 ms away. A request every 60 ms finds the near replica still
+        // busy with the previous one (about 50 ms of prefill, then decoding): least-load sends it across the ocean to the
+        // idle far replica; GORGO sees that the near replica will start it at once and stays.
+        using var tiny = new TinyScenario();
+        ulong next = 1;
+        var lines = Enumerable.Range(0, 60).Select(i => new TinyScenario.Line(i * 60, 1_500, 8, TinyScenario.Ids(1_500, [], ref next))).ToList();
+        Scenario scenario = tiny.With(lines, TwoRegions, [new() { Name = "least-load", Policy = "least-load" }, new() { Name = "gorgo", Policy = "gorgo" }], users: new() { ["near"] = 1 });
+
+        List<RunSummary> runs = new Simulation(scenario).Run(null, null, CancellationToken.None).Summary.Runs;
+
+        RunSummary leastLoad = runs.Single(r => r.Name == "least-load");
+        RunSummary gorgo = runs.Single(r => r.Name == "gorgo");
+        Assert.True(gorgo.TtftMs.Mean < leastLoad.TtftMs.Mean, $"gorgo {gorgo.TtftMs.Mean} vs least-load {leastLoad.TtftMs.Mean}");
+        Assert.Equal(0, gorgo.CrossRegionFraction);
+        Assert.True(leastLoad.CrossRegionFraction > 0.2);
+    }
+}

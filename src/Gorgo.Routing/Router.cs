@@ -50,7 +50,7 @@ public sealed class Router
         _clock = clock ?? TimeProvider.System;
         _rtt = rtt;
         _home = rtt.IndexOf(options.Region);
-        _near = NearRegions(rtt, _home, options.NearestRegions);
+        _near = rtt.NearestMask(_home, options.NearestRegions);
     }
 
     /// <summary>The configuration in force.</summary>
@@ -111,7 +111,7 @@ public sealed class Router
 
             _rtt = rtt;
             _home = home;
-            _near = NearRegions(rtt, home, Options.NearestRegions);
+            _near = rtt.NearestMask(home, Options.NearestRegions);
             foreach (ReplicaState r in _replicas)
             {
                 r.Place(rtt, home, _near);
@@ -398,25 +398,6 @@ public sealed class Router
         }
 
         return Eligible.Yes;
-    }
-
-    /// <summary>Which regions are among the <paramref name="nearest"/> closest to <paramref name="home"/> (all when 0).</summary>
-    private static bool[] NearRegions(RttMatrix rtt, int home, int nearest)
-    {
-        var near = new bool[rtt.Count];
-        if (home < 0 || nearest <= 0 || nearest >= rtt.Count)
-        {
-            Array.Fill(near, true);
-            return near;
-        }
-
-        int[] order = Enumerable.Range(0, rtt.Count).OrderBy(r => r == home ? -1 : rtt[home, r]).ThenBy(r => r).ToArray();
-        for (int i = 0; i < nearest; i++)
-        {
-            near[order[i]] = true;
-        }
-
-        return near;
     }
 
     private RoutingException NoCandidate(Eligible best, in RoutingRequest request)

@@ -44,6 +44,9 @@ internal sealed class SimRun
 {
     private const double UnknownPeerRttMs = 0;
 
+    /// <summary>The simulator-only consistency setting in which every node sees every nearby replica's exact load and cache at once, for free.</summary>
+    public const string SharedConsistency = "shared";
+
     private readonly Scenario _scenario;
     private readonly RunSpec _run;
     private readonly RunKind _kind;
@@ -69,6 +72,8 @@ internal sealed class SimRun
     private readonly List<ulong> _removed = [];
     private readonly string _consistency;
     private readonly int _hashesPerReplica;
+    private readonly bool[][] _near;
+    private readonly SimNode[][] _observers;
     private IEnumerator<RequestShape>? _workload;
     private double _lastArrivalMs;
 
@@ -103,6 +108,7 @@ internal sealed class SimRun
         }
 
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
+        _near = Enumerable.Range(0, regions).Select(r => rtt.NearestMask(r, scenario.Mesh.NearestRegions)).ToArray();
         var routerBase = new RouterOptions
         {
             Region = scenario.Regions[0],
@@ -128,6 +134,12 @@ internal sealed class SimRun
             _proxyRegion = _rtt.IndexOf(proxyRegion);
             _proxyRouter = new Router(routerBase with { Region = proxyRegion, TrackPendingWork = false }, rtt, _clock);
         }
+
+        // Whose routers learn a region's loads and cache events directly: its own node, or under the simulator-only
+        // "shared" setting every node interested in it (exact shared state, the bound a digest budget is measured against).
+        _observers = Enumerable.Range(0, regions).Select(region => _nodes.OfType<SimNode>()
+            .Where(n => n.Region == region || (_consistency == SharedConsistency && _near[n.Region][region]))
+            .ToArray()).ToArray();
     }
 
     /// <summary>Events processed.</summary>
@@ -195,7 +207,7 @@ internal sealed class SimRun
 
             ReportLoad(node);
             _events.At(_random.NextDouble() * _scenario.Mesh.LoadReportIntervalMs, new SimEvent(EventKind.LoadReport, node.Region));
-            if (_nodes.Count(n => n is not null) > 1)
+            if (_nodes.Count(n => n is not null) > 1 && _consistency != SharedConsistency)
             {
                 int interval = _scenario.Mesh.Gossip.IntervalMs;
                 _events.At(_random.NextDouble() * interval, new SimEvent(EventKind.GossipRound, node.Region));
@@ -207,7 +219,7 @@ internal sealed class SimRun
         {
             foreach (SimNode a in _nodes.OfType<SimNode>())
             {
-                foreach (SimNode b in _nodes.OfType<SimNode>().Where(b => b != a))
+                foreach (SimNode b in _nodes.OfType<SimNode>().Where(b => b != a && _near[b.Region][a.Region]))
                 {
                     Merge(b, MakeDigest(a));
                 }
@@ -327,7 +339,7 @@ internal sealed class SimRun
         if (_kind == RunKind.Mesh && _consistency == "sync")
         {
             SimNode node = _nodes[request.Ingress]!;
-            foreach (SimNode peer in _nodes.OfType<SimNode>().Where(p => p != node))
+            foreach (SimNode peer in _nodes.OfType<SimNode>().Where(p => p != node && _near[node.Region][p.Region]))
             {
                 request.PendingSync++;
                 _events.At(_clock.NowMs + clientLeg + (Rtt(node.Region, peer.Region) / 2), new SimEvent(EventKind.SyncQuery, peer.Region, new SyncExchange(request, peer.Region)));
@@ -557,15 +569,17 @@ internal sealed class SimRun
             (e.Kind == CacheEventKind.Stored ? _stored : _removed).Add(e.BlockHash);
         }
 
-        Router router = _nodes[replica.Region]!.Router;
-        if (_removed.Count > 0)
+        foreach (SimNode observer in _observers[replica.Region])
         {
-            router.RemoveCached(replica.Id, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_removed));
-        }
+            if (_removed.Count > 0)
+            {
+                observer.Router.RemoveCached(replica.Id, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_removed));
+            }
 
-        if (_stored.Count > 0)
-        {
-            router.RecordCached(replica.Id, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_stored));
+            if (_stored.Count > 0)
+            {
+                observer.Router.RecordCached(replica.Id, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_stored));
+            }
         }
     }
 
@@ -664,7 +678,10 @@ internal sealed class SimRun
             SimReplica replica = _replicas[i];
             EngineState s = replica.Engine.State;
             replica.LastView = View(replica, s.RunningRequests, s.WaitingRequests, s.RunningTokens, s.WaitingTokens, _profile.MaxRunningRequests, s.KvUtilization) with { RunningPrefillTokens = s.RunningPrefillTokens };
-            node.Router.Upsert(replica.LastView);
+            foreach (SimNode observer in _observers[node.Region])
+            {
+                observer.Router.Upsert(replica.LastView);
+            }
         }
     }
 
@@ -714,7 +731,7 @@ internal sealed class SimRun
 
     private void Merge(SimNode node, SimDigest digest)
     {
-        if (digest.Origin == node.Region || (node.Remote[digest.Origin] is { } held && held.Version >= digest.Version))
+        if (digest.Origin == node.Region || !_near[node.Region][digest.Origin] || (node.Remote[digest.Origin] is { } held && held.Version >= digest.Version))
         {
             return;
         }
@@ -734,14 +751,14 @@ internal sealed class SimRun
     private void GossipRound(SimNode node)
     {
         SimDigest own = MakeDigest(node);
-        SimNode[] peers = _nodes.OfType<SimNode>().Where(p => p != node).ToArray();
+        SimNode[] peers = _nodes.OfType<SimNode>().Where(p => p != node && _near[node.Region][p.Region]).ToArray();
         int fanout = Math.Min(_scenario.Mesh.Gossip.Fanout, peers.Length);
         for (int k = 0; k < fanout; k++)
         {
             // Partial Fisher–Yates: the first fanout peers become a uniform random choice.
             int j = k + _random.Next(peers.Length - k);
             (peers[k], peers[j]) = (peers[j], peers[k]);
-            Send(new GossipMessage(node.Region, peers[k].Region, [own], node.Known(), IsReply: false, Bytes: own.Bytes + KnownBytes()));
+            Send(new GossipMessage(node.Region, peers[k].Region, [own], node.Known(), IsReply: false, Bytes: own.Bytes + KnownBytes(node.Region)));
         }
     }
 
@@ -761,13 +778,13 @@ internal sealed class SimRun
         var reply = new List<SimDigest> { MakeDigest(node) };
         foreach (SimDigest? stored in node.Remote)
         {
-            if (stored is not null && stored.Origin != message.From && stored.Version > message.Known![stored.Origin])
+            if (stored is not null && stored.Origin != message.From && _near[message.From][stored.Origin] && stored.Version > message.Known![stored.Origin])
             {
                 reply.Add(stored);
             }
         }
 
-        Send(new GossipMessage(node.Region, message.From, [.. reply], null, IsReply: true, Bytes: reply.Sum(d => d.Bytes) + KnownBytes()));
+        Send(new GossipMessage(node.Region, message.From, [.. reply], null, IsReply: true, Bytes: reply.Sum(d => d.Bytes) + KnownBytes(node.Region)));
     }
 
     private void Send(GossipMessage message)
@@ -776,8 +793,8 @@ internal sealed class SimRun
         _events.At(_clock.NowMs + (Rtt(message.From, message.To) / 2), new SimEvent(EventKind.GossipDelivery, message.To, message));
     }
 
-    /// <summary>Bytes of the version map a gossip message carries (origin name and two longs per region).</summary>
-    private long KnownBytes() => _rtt.Count * 24L;
+    /// <summary>Bytes of the version map a gossip message carries (origin name and two longs per region the sender follows).</summary>
+    private long KnownBytes(int sender) => _near[sender].Count(n => n) * 24L;
 
     // ---- helpers -----------------------------------------------------------------------------------------------
 

@@ -32,9 +32,9 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         bool complete = true;
         foreach (RunSpec run in scenario.Runs.Where(r => only is null || only.Count == 0 || only.Contains(r.Name)))
         {
-            if (run.Policy == "oracle")
+            if (run.Policy == "oracle" || run.EffectiveConsistency == "shared")
             {
-                throw new ArgumentException($"Run '{run.Name}' uses the oracle policy, which only the simulator (gorgo sim) can run.");
+                throw new ArgumentException($"Run '{run.Name}' uses the oracle policy or the shared consistency setting, which only the simulator (gorgo sim) can run.");
             }
 
             cancellationToken.ThrowIfCancellationRequested();

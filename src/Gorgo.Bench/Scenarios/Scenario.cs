@@ -325,7 +325,7 @@ public sealed record RunSpec
     /// <summary>Routing policy.</summary>
     public string Policy { get; init; } = PolicyCatalog.Gorgo;
 
-    /// <summary>Consistency of a mesh run: <c>gossip</c>, <c>sync</c> or <c>local-only</c>.</summary>
+    /// <summary>Consistency of a mesh run: <c>gossip</c>, <c>sync</c>, <c>local-only</c>, or (simulator only) <c>shared</c>: exact state of every nearby replica at no cost.</summary>
     public string? Consistency { get; init; }
 
     /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
@@ -340,7 +340,7 @@ public sealed record RunSpec
         .Check(!string.IsNullOrWhiteSpace(Name), "every run needs a name.")
         .Check(Mode is "mesh" or "proxy", $"run '{Name}': mode must be 'mesh' or 'proxy' (got '{Mode}').")
         .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
-        .Check(Mode != "mesh" || Consistency is null or "gossip" or "sync" or "local-only", $"run '{Name}': consistency must be gossip, sync or local-only (got '{Consistency}').")
+        .Check(Mode != "mesh" || Consistency is null or "gossip" or "sync" or "local-only" or "shared", $"run '{Name}': consistency must be gossip, sync, local-only or (simulator only) shared (got '{Consistency}').")
         .Check(Mode != "proxy" || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;

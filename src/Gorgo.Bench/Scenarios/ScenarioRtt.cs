@@ -53,7 +53,7 @@ public static class ScenarioRtt
 
         string[] header = lines[0].Split(',');
         var values = new Dictionary<(string, string), double>();
-        if (header[0] == "source")
+        if (string.Equals(header[0].Trim(), "source", StringComparison.OrdinalIgnoreCase))
         {
             foreach (string line in lines.Skip(1))
             {

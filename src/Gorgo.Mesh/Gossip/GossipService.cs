@@ -17,12 +17,12 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
 {
     private readonly Random _random = new();
 
-    /// <summary>Regions with a live node other than this one.</summary>
+    /// <summary>Regions with a live node other than this one, among the nearest this node is interested in.</summary>
     public IReadOnlyList<string> LivePeers() => membership.CurrentSnapshot.Members.Values
         .Where(m => m.Status == SiloStatus.Active)
         .Select(m => MeshKeys.RegionOfSilo(m.Name))
         .OfType<string>()
-        .Where(r => r != state.Region && state.ConfiguredRtt.Contains(r))
+        .Where(r => r != state.Region && state.ConfiguredRtt.Contains(r) && state.Interested(r))
         .Distinct(StringComparer.Ordinal)
         .ToArray();
 

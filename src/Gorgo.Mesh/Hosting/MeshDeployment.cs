@@ -49,13 +49,13 @@ public sealed class MeshDeployment : IAsyncDisposable
     /// <summary>The services of a region's node (its grain factory, state, ...).</summary>
     public IServiceProvider Services(string region) => _nodes.Single(n => n.Region == region).App.Services;
 
-    /// <summary>Waits until every node holds a digest from every other region, or the timeout passes; returns whether it converged.</summary>
+    /// <summary>Waits until every node holds a digest from every other region it is interested in, or the timeout passes; returns whether it converged.</summary>
     public async Task<bool> WaitUntilConvergedAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         DateTime deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (_nodes.All(n => State(n.Region).KnownRegions().Count == _nodes.Count - 1))
+            if (_nodes.All(n => State(n.Region).KnownRegions().Count == _nodes.Count(m => m.Region != n.Region && State(n.Region).Interested(m.Region))))
             {
                 return true;
             }

@@ -84,6 +84,12 @@ public sealed class RegionState : IAsyncDisposable
     /// <summary>Now, Unix ms.</summary>
     public long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
+    /// <summary>
+    /// Whether this node gossips with, keeps state from and routes to <paramref name="region"/>: one of its
+    /// <see cref="MeshOptions.NearestRegions"/> nearest (every region when that is 0).
+    /// </summary>
+    public bool Interested(string region) => ConfiguredRtt.IsNear(Region, region, Options.NearestRegions);
+
     /// <summary>The backend of a local replica, or null when the replica is not served by this node.</summary>
     public LocalReplica? FindLocal(string id) => Local.GetValueOrDefault(id);
 
@@ -147,10 +153,17 @@ public sealed class RegionState : IAsyncDisposable
         }
 
         var reply = new List<Digest> { MakeDigest() };
+        string? requester = message.Digests.Length > 0 ? message.Digests[0].Origin : null;
         lock (_gate)
         {
             foreach (StoredDigest stored in _remote.Values)
             {
+                // Only what the requester routes on: its nearest regions.
+                if (requester is not null && ConfiguredRtt.Contains(requester) && !ConfiguredRtt.IsNear(requester, stored.Digest.Origin, Options.NearestRegions))
+                {
+                    continue;
+                }
+
                 // Everything the peer lacks, except its own digests (it just sent them).
                 if (Array.Exists(message.Digests, d => d.Origin == stored.Digest.Origin))
                 {
@@ -183,7 +196,7 @@ public sealed class RegionState : IAsyncDisposable
     public bool Merge(Digest digest)
     {
         ArgumentNullException.ThrowIfNull(digest);
-        if (digest.Origin == Region || !ConfiguredRtt.Contains(digest.Origin))
+        if (digest.Origin == Region || !ConfiguredRtt.Contains(digest.Origin) || !Interested(digest.Origin))
         {
             return false;
         }

@@ -153,6 +153,31 @@ public sealed class RttMatrix
     /// <summary>Whether the region is in the matrix.</summary>
     public bool Contains(string region) => _indexOf.ContainsKey(region);
 
+    /// <summary>
+    /// Which regions are among the <paramref name="count"/> nearest to region index <paramref name="from"/> by RTT,
+    /// itself first (ties by index); every region when <paramref name="count"/> is 0 or covers them all.
+    /// </summary>
+    public bool[] NearestMask(int from, int count)
+    {
+        var near = new bool[_count];
+        if (count <= 0 || count >= _count || from < 0)
+        {
+            Array.Fill(near, true);
+            return near;
+        }
+
+        int[] order = Enumerable.Range(0, _count).OrderBy(r => r == from ? double.NegativeInfinity : this[from, r]).ThenBy(r => r).ToArray();
+        for (int i = 0; i < count; i++)
+        {
+            near[order[i]] = true;
+        }
+
+        return near;
+    }
+
+    /// <summary>Whether <paramref name="region"/> is among the <paramref name="count"/> nearest to <paramref name="from"/> (see <see cref="NearestMask"/>).</summary>
+    public bool IsNear(string from, string region, int count) => count <= 0 || NearestMask(Require(from), count)[Require(region)];
+
     /// <summary>RTT between two named regions; throws for an unknown region.</summary>
     public double Get(string from, string to) => this[Require(from), Require(to)];
 

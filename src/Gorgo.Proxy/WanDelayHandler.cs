@@ -20,10 +20,21 @@ public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : De
         TimeSpan half = TimeSpan.FromMilliseconds(RttMs / 2);
         await Task.Delay(half, cancellationToken).ConfigureAwait(false);
         HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        await Task.Delay(half, cancellationToken).ConfigureAwait(false);
         if (half > TimeSpan.Zero)
         {
-            response.Content = new DelayedContent(response.Content, half);
+            // Start reading the body now, while the headers are "in flight": a piece the backend sends with or right
+            // after its headers must arrive half the RTT after it was sent, not half the RTT after the headers arrived.
+            Stream body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            response.Content = new DelayedContent(response.Content, new DelayedStream(body, half));
+            try
+            {
+                await Task.Delay(half, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                response.Dispose();
+                throw;
+            }
         }
 
         return response;
@@ -33,20 +44,19 @@ public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : De
     private sealed class DelayedContent : HttpContent
     {
         private readonly HttpContent _inner;
-        private readonly TimeSpan _delay;
+        private readonly DelayedStream _body;
 
-        public DelayedContent(HttpContent inner, TimeSpan delay)
+        public DelayedContent(HttpContent inner, DelayedStream body)
         {
             _inner = inner;
-            _delay = delay;
+            _body = body;
             foreach (KeyValuePair<string, IEnumerable<string>> header in inner.Headers)
             {
                 Headers.TryAddWithoutValidation(header.Key, header.Value);
             }
         }
 
-        protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
-            new DelayedStream(await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), _delay);
+        protected override Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) => Task.FromResult<Stream>(_body);
 
         protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
@@ -68,6 +78,7 @@ public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : De
         {
             if (disposing)
             {
+                _body.Dispose();
                 _inner.Dispose();
             }
 
@@ -75,7 +86,7 @@ public sealed class WanDelayHandler(double rttMs, HttpMessageHandler inner) : De
         }
     }
 
-    /// <summary>Reads the backend's stream as it arrives and hands each piece on once it is <c>delay</c> old.</summary>
+    /// <summary>Reads the backend's stream as it arrives (from construction on) and hands each piece on once it is <c>delay</c> old.</summary>
     private sealed class DelayedStream : Stream
     {
         private readonly Stream _source;

@@ -110,6 +110,12 @@ internal sealed class SimNode(int region, string name, Router router, int[] loca
     /// <summary>Gossip and sync bytes this node sent.</summary>
     public long BytesSent { get; set; }
 
+    /// <summary>Replies still due for this node's current gossip round.</summary>
+    public int AwaitedReplies { get; set; }
+
+    /// <summary>Whether a round fell due while the last one was still waiting for replies (it starts when they are in).</summary>
+    public bool RoundOverdue { get; set; }
+
     /// <summary>The versions this node holds, by origin (-1: none).</summary>
     public long[] Known()
     {

@@ -73,6 +73,7 @@ internal sealed class SimRun
     private readonly string _consistency;
     private readonly int _hashesPerReplica;
     private readonly bool[][] _near;
+    private readonly int[]?[] _nearReplicas;
     private readonly SimNode[][] _observers;
     private IEnumerator<RequestShape>? _workload;
     private double _lastArrivalMs;
@@ -109,6 +110,7 @@ internal sealed class SimRun
 
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
         _near = Enumerable.Range(0, regions).Select(r => rtt.NearestMask(r, scenario.Mesh.NearestRegions)).ToArray();
+        _nearReplicas = new int[regions][];
         var routerBase = new RouterOptions
         {
             Region = scenario.Regions[0],
@@ -421,34 +423,35 @@ internal sealed class SimRun
         double now = _clock.NowMs;
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
         int promptTokens = request.Prompt.TokenCount;
-        var candidates = new List<CandidateScore>(_replicas.Count);
-        var indices = new List<int>(_replicas.Count);
-        int nearest = _scenario.Mesh.NearestRegions;
-        HashSet<int>? near = nearest > 0 && nearest < _rtt.Count
-            ? Enumerable.Range(0, _rtt.Count).OrderBy(r => r == request.Ingress ? -1 : Rtt(request.Ingress, r)).ThenBy(r => r).Take(nearest).ToHashSet()
-            : null;
-        foreach (SimReplica r in _replicas)
+        int[] pool = NearReplicas(request.Ingress);
+        var candidates = new CandidateScore[pool.Length];
+        var totals = new double[pool.Length];
+        for (int c = 0; c < pool.Length; c++)
         {
-            if (near is not null && !near.Contains(r.Region))
-            {
-                continue;
-            }
-
+            SimReplica r = _replicas[pool[c]];
             EngineState state = r.Engine.State;
             int matched = Math.Min(r.Engine.Cache.MatchPrefix(hashes) * _profile.BlockSize, promptTokens);
             double rtt = r.Region == request.Ingress ? 0 : Rtt(request.Ingress, r.Region);
             TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, state.WaitingTokens, state.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, state.RunningPrefillTokens));
-            candidates.Add(new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate, state.RunningRequests + state.WaitingRequests >= _profile.MaxRunningRequests));
-            indices.Add(r.Index);
+            candidates[c] = new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate, state.RunningRequests + state.WaitingRequests >= _profile.MaxRunningRequests);
+            totals[c] = estimate.TotalMs;
         }
 
-        int[] order = Enumerable.Range(0, candidates.Count).OrderBy(i => candidates[i].Estimate.TotalMs).ThenBy(i => i).Take(_scenario.Sim.OracleCandidates).ToArray();
+        // The cheapest estimates first, ties in fleet order.
+        int[] order = new int[pool.Length];
+        for (int c = 0; c < order.Length; c++)
+        {
+            order[c] = c;
+        }
+
+        Array.Sort(order, (a, b) => totals[a] != totals[b] ? totals[a].CompareTo(totals[b]) : a.CompareTo(b));
+        order = order[..Math.Min(order.Length, _scenario.Sim.OracleCandidates)];
         int best = order[0];
         double bestTtft = double.PositiveInfinity;
         var probe = new EngineRequest(request.Shape.Index, request.Prompt, request.Shape.OutputTokens);
         foreach (int i in order)
         {
-            SimReplica r = _replicas[indices[i]];
+            SimReplica r = _replicas[pool[i]];
             double oneWay = OneWay(request.Ingress, r.Region, sameRegionFree: true);
             if (2 * oneWay + _profile.PrefillStepMs(candidates[i].UncachedTokens, candidates[i].MatchedTokens) >= bestTtft)
             {
@@ -464,8 +467,8 @@ internal sealed class SimRun
             }
         }
 
-        var decision = new RoutingDecision("oracle", RegionName(request.Ingress), request.Shape.Index, VirtualClock.UnixMs(now), promptTokens, [.. candidates], best, -1);
-        request.Replica = indices[best];
+        var decision = new RoutingDecision("oracle", RegionName(request.Ingress), request.Shape.Index, VirtualClock.UnixMs(now), promptTokens, candidates, best, -1);
+        request.Replica = pool[best];
         request.StateAgeMs = 0;
         request.EstimatedTtftMs = double.IsFinite(bestTtft) ? bestTtft : candidates[best].Estimate.TotalMs;
         request.MatchedTokens = candidates[best].MatchedTokens;
@@ -473,6 +476,10 @@ internal sealed class SimRun
         SimReplica chosen = _replicas[request.Replica];
         Forward(request, chosen, OneWay(request.Ingress, chosen.Region, sameRegionFree: true));
     }
+
+    /// <summary>Indices, in fleet order, of the replicas in the regions a node in <paramref name="region"/> routes among.</summary>
+    private int[] NearReplicas(int region) =>
+        _nearReplicas[region] ??= _replicas.Where(r => _near[region][r.Region]).Select(r => r.Index).ToArray();
 
     private void Forward(SimRequest request, SimReplica replica, double delayMs)
     {
@@ -750,6 +757,14 @@ internal sealed class SimRun
 
     private void GossipRound(SimNode node)
     {
+        // As the live node: a round waits for its exchanges' replies, and a tick that falls due meanwhile starts the
+        // next round as soon as they are in (ticks missed in between coalesce), so far peers stretch the interval.
+        if (node.AwaitedReplies > 0)
+        {
+            node.RoundOverdue = true;
+            return;
+        }
+
         SimDigest own = MakeDigest(node);
         SimNode[] peers = _nodes.OfType<SimNode>().Where(p => p != node && _near[node.Region][p.Region]).ToArray();
         int fanout = Math.Min(_scenario.Mesh.Gossip.Fanout, peers.Length);
@@ -760,6 +775,8 @@ internal sealed class SimRun
             (peers[k], peers[j]) = (peers[j], peers[k]);
             Send(new GossipMessage(node.Region, peers[k].Region, [own], node.Known(), IsReply: false, Bytes: own.Bytes + KnownBytes(node.Region)));
         }
+
+        node.AwaitedReplies = fanout;
     }
 
     private void OnGossip(GossipMessage message)
@@ -772,6 +789,12 @@ internal sealed class SimRun
 
         if (message.IsReply)
         {
+            if (--node.AwaitedReplies == 0 && node.RoundOverdue)
+            {
+                node.RoundOverdue = false;
+                GossipRound(node);
+            }
+
             return;
         }
 

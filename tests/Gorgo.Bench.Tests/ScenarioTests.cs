@@ -11,6 +11,7 @@ public class ScenarioTests
     [InlineData("paper-3region.json")]
     [InlineData("aws-6region.json")]
     [InlineData("scale-100x10.json")]
+    [InlineData("scale-100x10-lite.json")]
     public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
     {
         Scenario scenario = Scenario.Load(Paths.Scenario(file));

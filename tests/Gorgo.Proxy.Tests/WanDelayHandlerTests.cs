@@ -32,6 +32,28 @@ public class WanDelayHandlerTests
     }
 
     [Fact]
+    public async Task A_piece_sent_with_the_headers_pays_half_the_rtt_once_not_twice()
+    {
+        // The backend has its first piece ready when its headers go out (an SSE stream's first token): over a real link
+        // it reaches the proxy with the headers, one RTT after the request left, not half an RTT after the headers.
+        var pipe = new Pipe();
+        await pipe.Writer.WriteAsync(Encoding.UTF8.GetBytes("data: first\n\n"));
+        using var inner = new StubHandler(new StreamContent(pipe.Reader.AsStream()));
+        using var client = new HttpClient(new WanDelayHandler(400, inner));
+
+        var sentAt = Stopwatch.StartNew();
+        using HttpResponseMessage response = await client.GetAsync("http://replica.test/", HttpCompletionOption.ResponseHeadersRead);
+        Stream body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[64];
+        int n = await body.ReadAsync(buffer);
+        TimeSpan latency = sentAt.Elapsed;
+        await pipe.Writer.CompleteAsync();
+
+        Assert.Equal("data: first\n\n", Encoding.UTF8.GetString(buffer, 0, n));
+        Assert.InRange(latency.TotalMilliseconds, 390, 560); // one RTT (400 ms); a second half RTT would make it 600
+    }
+
+    [Fact]
     public async Task A_whole_body_read_as_a_string_is_complete()
     {
         using var inner = new StubHandler(new StringContent("vllm:num_requests_running 3\n"));

@@ -119,4 +119,24 @@ public class SimulationTests
         Assert.Equal(0, gorgo.CrossRegionFraction);
         Assert.True(leastLoad.CrossRegionFraction > 0.2);
     }
+
+    [Fact]
+    public void A_gossip_round_waits_for_its_replies_so_far_peers_stretch_a_short_interval()
+    {
+        // Two regions 300 ms apart: a round's reply is back after 300 ms, so a 10 ms interval gossips about as often
+        // as a 300 ms one (the live node awaits its exchanges; ticks missed meanwhile coalesce), not thirty times as often.
+        using var tiny = new TinyScenario();
+        ulong next = 1;
+        var lines = Enumerable.Range(0, 40).Select(i => new TinyScenario.Line(i * 100, 600, 4, TinyScenario.Ids(600, [], ref next))).ToList();
+        Scenario scenario = tiny.With(lines, TwoRegions, [new() { Name = "gorgo", Policy = "gorgo" }]);
+
+        double BytesPerNodePerS(int intervalMs) =>
+            new Simulation(scenario with { Mesh = new MeshSpec { Gossip = new GossipSpec { IntervalMs = intervalMs } } })
+                .Run(["gorgo"], null, CancellationToken.None).Summary.Runs.Single(r => r.Name == "gorgo").GossipBytesPerNodePerS!.Value;
+
+        double fast = BytesPerNodePerS(10);
+        double matched = BytesPerNodePerS(300);
+        Assert.True(matched > 0);
+        Assert.InRange(fast / matched, 0.8, 1.5);
+    }
 }

@@ -21,6 +21,9 @@ public readonly record struct BenchProgress(string Run, string Phase, int Finish
 /// </summary>
 public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging)
 {
+    /// <summary>Unrecorded requests each region sends before a run's replay.</summary>
+    public const int WarmUpRequestsPerRegion = 8;
+
     /// <summary>Runs every run (or those named in <paramref name="only"/>) and returns the summary and every request's record.</summary>
     public async Task<(BenchSummary Summary, List<RequestRecord> Records)> RunAsync(IReadOnlyCollection<string>? only, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
@@ -38,9 +41,9 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            (List<RequestRecord> runRecords, bool runComplete) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
+            (List<RequestRecord> runRecords, bool runComplete, double? gossip) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
             records.AddRange(runRecords);
-            summaries.Add(RunSummary.From(run.Name, run.Mode, run.Policy, run.EffectiveConsistency, runRecords));
+            summaries.Add(RunSummary.From(run.Name, run.Mode, run.Policy, run.EffectiveConsistency, runRecords) with { GossipBytesPerNodePerS = gossip });
             complete &= runComplete;
             if (cancellationToken.IsCancellationRequested)
             {
@@ -60,7 +63,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         return (summary, records);
     }
 
-    private async Task<(List<RequestRecord> Records, bool Complete)> RunOneAsync(RunSpec run, IReadOnlyList<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
+    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS)> RunOneAsync(RunSpec run, IReadOnlyList<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new BenchProgress(run.Name, "starting", 0, workload.Count));
         await using LiveDeployment deployment = run.Mode == "mesh"
@@ -74,8 +77,12 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         limit.CancelAfter(TimeSpan.FromSeconds(scenario.Limits.RunSeconds));
         TimeSpan timeout = TimeSpan.FromSeconds(scenario.Limits.RequestTimeoutSeconds);
 
+        progress?.Report(new BenchProgress(run.Name, "warming up", 0, workload.Count));
+        await WarmUpAsync(client, run.Name, deployment, timeout, limit.Token).ConfigureAwait(false);
+
         var tasks = new List<Task<RequestRecord>>(workload.Count);
         int finished = 0;
+        (long Bytes, int Nodes)? gossipAtStart = deployment.GossipBytesSent;
         var clock = Stopwatch.StartNew();
         progress?.Report(new BenchProgress(run.Name, "replaying", 0, workload.Count));
         foreach (BenchRequest request in workload)
@@ -111,6 +118,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         }
 
         RequestRecord[] sent = await Task.WhenAll(tasks).ConfigureAwait(false);
+        double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
         bool complete = sent.Length == workload.Count && !limit.IsCancellationRequested;
 
         // Every request is accounted for: those never sent (stopped early) are failed with status 0.
@@ -121,6 +129,29 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         }
 
         progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, workload.Count));
-        return (records, complete);
+        return (records, complete, gossip);
     }
+
+    /// <summary>
+    /// Sends <see cref="WarmUpRequestsPerRegion"/> unrecorded requests from every region before the replay, so the run
+    /// does not measure the JIT, connection and first-use costs a deployment in service has long paid. Their prompts are
+    /// shorter than a KV block, so they leave nothing in any prefix cache.
+    /// </summary>
+    private static async Task WarmUpAsync(LiveClient client, string run, LiveDeployment deployment, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await Task.WhenAll(deployment.EntryPoints.Select(async entry =>
+        {
+            for (int i = 0; i < WarmUpRequestsPerRegion; i++)
+            {
+                var request = new BenchRequest(-1 - i, 0, entry.Key, [100 + i, 200, 300, 400], 1);
+                await client.SendAsync(run, request, client.Body(request), entry.Value, timeout, cancellationToken).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>Gossip bytes sent per node per second over the replay (null for proxy runs), the figure the simulator reports too.</summary>
+    private static double? GossipRate((long Bytes, int Nodes)? start, (long Bytes, int Nodes)? end, TimeSpan elapsed) =>
+        start is { } s && end is { } e && e.Nodes > 0 && elapsed > TimeSpan.Zero
+            ? Math.Round((e.Bytes - s.Bytes) / (double)e.Nodes / elapsed.TotalSeconds, 1)
+            : null;
 }

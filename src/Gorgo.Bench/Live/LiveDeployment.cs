@@ -19,10 +19,16 @@ public sealed class LiveDeployment : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _parts = [];
 
+    private MeshDeployment? _mesh;
+
     private LiveDeployment(IReadOnlyDictionary<string, Uri> entryPoints) => EntryPoints = entryPoints;
 
     /// <summary>The URL users of each region send requests to (their region's node, or the proxy).</summary>
     public IReadOnlyDictionary<string, Uri> EntryPoints { get; }
+
+    /// <summary>Gossip bytes every mesh node has sent so far, and the number of nodes; null for a proxy run.</summary>
+    public (long Bytes, int Nodes)? GossipBytesSent =>
+        _mesh is { } mesh ? (mesh.Nodes.Sum(n => mesh.State(n.Region).Stats.GossipBytesSent), mesh.Nodes.Count) : null;
 
     /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
     public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
@@ -46,6 +52,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
         var deployment = new LiveDeployment(options.Regions.ToDictionary(r => r.Key, r => new Uri(r.Value.IngressUrl + "/")));
         deployment._parts.Add(mesh);
+        deployment._mesh = mesh;
         if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
         {
             await deployment.DisposeAsync().ConfigureAwait(false);

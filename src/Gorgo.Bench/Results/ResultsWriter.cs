@@ -49,18 +49,22 @@ public static class ResultsWriter
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Scenario `{summary.Scenario}`, seed {summary.Seed}, {(summary.Simulated ? "simulated" : "live")}{(summary.Complete ? string.Empty : ", INCOMPLETE (stopped early)")}. Times in ms.");
         md.AppendLine();
-        md.AppendLine("| run | mode | policy | consistency | completed | TTFT mean | TTFT P50 | TTFT P90 | TTFT P99 | E2E P50 | E2E P99 | prefix hit | cross-region | pathological | state age P50 | state age P99 |");
-        md.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine("| run | mode | policy | consistency | completed | TTFT mean | TTFT P50 | TTFT P90 | TTFT P99 | E2E P50 | E2E P99 | prefix hit | cross-region | pathological | state age P50 | state age P99 | gossip B/node/s |");
+        md.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (RunSummary r in summary.Runs)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.PathologicalFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} |");
+                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.PathologicalFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {GossipCell(r)} |");
         }
 
         md.AppendLine();
         md.AppendLine("Prefix hit = cached prompt tokens / prompt tokens. Cross-region = served outside the user's region. Pathological = served outside the user's region although a replica there had nothing queued and at least as long a prefix match, as the router saw it.");
         return md.ToString();
     }
+
+    /// <summary>A run's gossip bytes per node per second for a Markdown table cell ("-" when it has no gossip).</summary>
+    public static string GossipCell(RunSummary run) =>
+        run.GossipBytesPerNodePerS is { } bytes ? bytes.ToString("F0", CultureInfo.InvariantCulture) : "-";
 
     private static void WriteCsv(string path, IReadOnlyList<RequestRecord> records)
     {

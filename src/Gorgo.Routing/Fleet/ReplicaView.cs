@@ -57,32 +57,41 @@ public sealed record ReplicaView
     /// <summary>Problems with this view, empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
-        var errors = new List<string>();
-        string who = string.IsNullOrEmpty(Id) ? "replica" : $"replica '{Id}'";
-        void Check(bool ok, string message)
+        // Checked on every upsert (hot in the simulator and under gossip), so messages are only built for failures.
+        List<string>? errors = null;
+        for (int check = 0; check < CheckCount; check++)
         {
-            if (!ok)
+            if (Problem(check) is { } problem)
             {
-                errors.Add($"{who}: {message}");
+                string who = string.IsNullOrEmpty(Id) ? "replica" : $"replica '{Id}'";
+                (errors ??= []).Add($"{who}: {problem}");
             }
         }
 
-        Check(!string.IsNullOrWhiteSpace(Id), "id is empty.");
-        Check(!string.IsNullOrWhiteSpace(Region), "region is empty.");
-        Check(!string.IsNullOrWhiteSpace(Model), "model is empty.");
-        Check(Enum.IsDefined(Health), $"health {(int)Health} is not a known value.");
-        Check(RunningRequests >= 0, $"running requests cannot be negative (got {RunningRequests}).");
-        Check(QueuedRequests >= 0, $"queued requests cannot be negative (got {QueuedRequests}).");
-        Check(RunningTokens >= 0, $"running tokens cannot be negative (got {RunningTokens}).");
-        Check(RunningPrefillTokens is null or >= 0, $"running prefill tokens cannot be negative (got {RunningPrefillTokens}).");
-        Check(QueuedTokens >= 0, $"queued tokens cannot be negative (got {QueuedTokens}).");
-        Check(double.IsFinite(KvCacheUtilization) && KvCacheUtilization is >= 0 and <= 1, $"KV-cache utilisation must be between 0 and 1 (got {KvCacheUtilization}).");
-        Check(double.IsFinite(PrefillMsPerToken) && PrefillMsPerToken > 0, $"prefill ms per token must be a positive finite number (got {PrefillMsPerToken}).");
-        Check(MaxRunningRequests >= 1, $"max running requests must be at least 1 (got {MaxRunningRequests}).");
-        Check(MaxQueuedRequests >= 0, $"max queued requests cannot be negative (got {MaxQueuedRequests}).");
-        Check(MaxContextTokens >= 0, $"max context tokens cannot be negative (got {MaxContextTokens}).");
-        return errors;
+        return errors ?? (IReadOnlyList<string>)[];
     }
+
+    private const int CheckCount = 14;
+
+    /// <summary>What is wrong with the view under check number <paramref name="check"/>, or null when that check passes.</summary>
+    private string? Problem(int check) => check switch
+    {
+        0 when string.IsNullOrWhiteSpace(Id) => "id is empty.",
+        1 when string.IsNullOrWhiteSpace(Region) => "region is empty.",
+        2 when string.IsNullOrWhiteSpace(Model) => "model is empty.",
+        3 when !Enum.IsDefined(Health) => $"health {(int)Health} is not a known value.",
+        4 when RunningRequests < 0 => $"running requests cannot be negative (got {RunningRequests}).",
+        5 when QueuedRequests < 0 => $"queued requests cannot be negative (got {QueuedRequests}).",
+        6 when RunningTokens < 0 => $"running tokens cannot be negative (got {RunningTokens}).",
+        7 when RunningPrefillTokens < 0 => $"running prefill tokens cannot be negative (got {RunningPrefillTokens}).",
+        8 when QueuedTokens < 0 => $"queued tokens cannot be negative (got {QueuedTokens}).",
+        9 when !(double.IsFinite(KvCacheUtilization) && KvCacheUtilization is >= 0 and <= 1) => $"KV-cache utilisation must be between 0 and 1 (got {KvCacheUtilization}).",
+        10 when !(double.IsFinite(PrefillMsPerToken) && PrefillMsPerToken > 0) => $"prefill ms per token must be a positive finite number (got {PrefillMsPerToken}).",
+        11 when MaxRunningRequests < 1 => $"max running requests must be at least 1 (got {MaxRunningRequests}).",
+        12 when MaxQueuedRequests < 0 => $"max queued requests cannot be negative (got {MaxQueuedRequests}).",
+        13 when MaxContextTokens < 0 => $"max context tokens cannot be negative (got {MaxContextTokens}).",
+        _ => null,
+    };
 
     /// <summary>Throws <see cref="ArgumentException"/> listing every problem when the view is invalid.</summary>
     public ReplicaView EnsureValid()

@@ -10,7 +10,7 @@ namespace Gorgo.Proxy;
 /// </summary>
 public sealed class ProxyReplica : IAsyncDisposable
 {
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private int _running;
     private int _waiting;
     private long _runningTokens;

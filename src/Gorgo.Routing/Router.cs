@@ -18,7 +18,7 @@ namespace Gorgo.Routing;
 /// </remarks>
 public sealed class Router
 {
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly int _blockSize;
     private readonly double _maxStateAgeMs;
     private readonly TimeProvider _clock;

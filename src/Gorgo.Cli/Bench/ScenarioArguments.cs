@@ -45,7 +45,7 @@ internal static class ScenarioArguments
             .StartAsync(async context =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                var gate = new object();
+                var gate = new Lock();
                 var progress = new Progress<BenchProgress>(p =>
                 {
                     lock (gate)

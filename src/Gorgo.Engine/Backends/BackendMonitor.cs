@@ -35,7 +35,7 @@ public sealed class BackendMonitor : IAsyncDisposable
     private readonly IReplicaBackend _backend;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private Task _loops = Task.CompletedTask;
     private BackendLoad? _load;
     private double? _rttMs;

@@ -20,7 +20,7 @@ public sealed class EngineHost : IAsyncDisposable
     /// <summary>A wake-up later than this starts the next step from "now" instead of catching up.</summary>
     public const double LagToleranceMs = 5;
 
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly EngineCore _core;
     private readonly ILogger _logger;
     private readonly Dictionary<long, ActiveRequest> _active = [];

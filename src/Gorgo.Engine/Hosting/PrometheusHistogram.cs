@@ -8,7 +8,7 @@ public sealed class PrometheusHistogram
 {
     private readonly double[] _upperBounds;
     private readonly long[] _counts;
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private double _sum;
     private long _count;
 

@@ -15,7 +15,7 @@ namespace Gorgo.Mesh.State;
 /// </summary>
 public sealed class RegionState : IAsyncDisposable
 {
-    private readonly object _gate = new();
+    private readonly Lock _gate = new();
     private readonly Dictionary<string, StoredDigest> _remote = new(StringComparer.Ordinal);
     private readonly Dictionary<string, double> _rttEstimates = new(StringComparer.Ordinal);
     private readonly ILogger _logger;

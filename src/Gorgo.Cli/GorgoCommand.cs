@@ -33,4 +33,16 @@ public static class GorgoCommand
         root.Subcommands.Add(SimCommand.Create());
         return root;
     }
+
+    /// <summary>Completes when <paramref name="cancellationToken"/> is cancelled (Ctrl+C): how a serving command waits.</summary>
+    internal static async Task WaitForCancellationAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 }

@@ -13,23 +13,8 @@ public sealed class ReplicaServerFixture : IAsyncLifetime
 
     private WebApplication? _app;
 
-    /// <summary>A fast profile: 2 ms decode steps, 0.01 ms per prefill token, 4k context.</summary>
-    public static EngineProfile Profile { get; } = new()
-    {
-        Name = "fast-test",
-        BlockSize = 16,
-        MaxRunningRequests = 16,
-        MaxBatchedTokens = 4096,
-        PrefillChunkTokens = 4096,
-        KvCapacityBlocks = 8192,
-        MaxContextTokens = 8192,
-        PrefillFixedMs = 2,
-        PrefillMsPerToken = 0.01,
-        PrefillAttentionMsPerToken2 = 0,
-        DecodeFixedMs = 2,
-        DecodeMsPerContextToken = 0,
-        DecodeMsPerSequence = 0,
-    };
+    /// <summary>A fast profile (see <see cref="TestProfiles.Fast"/>) with 16 running requests.</summary>
+    public static EngineProfile Profile { get; } = TestProfiles.Fast("fast-test", maxRunningRequests: 16);
 
     public Uri BaseAddress { get; private set; } = null!;
 

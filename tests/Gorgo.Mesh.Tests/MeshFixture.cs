@@ -29,21 +29,7 @@ public sealed class MeshFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         string profile = Path.Combine(_directory, "fast.json");
-        await File.WriteAllTextAsync(profile, System.Text.Json.JsonSerializer.Serialize(new EngineProfile
-        {
-            Name = "fast-test",
-            MaxRunningRequests = 2,
-            MaxBatchedTokens = 4096,
-            PrefillChunkTokens = 4096,
-            KvCapacityBlocks = 8192,
-            MaxContextTokens = 8192,
-            PrefillFixedMs = 2,
-            PrefillMsPerToken = 0.01,
-            PrefillAttentionMsPerToken2 = 0,
-            DecodeFixedMs = 2,
-            DecodeMsPerContextToken = 0,
-            DecodeMsPerSequence = 0,
-        }, EngineProfile.JsonOptions));
+        await File.WriteAllTextAsync(profile, System.Text.Json.JsonSerializer.Serialize(TestProfiles.Fast("fast-test", maxRunningRequests: 2), EngineProfile.JsonOptions));
 
         RegionEndpointOptions Endpoint(string? consistency) => new() { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free(), Consistency = consistency };
         ReplicaOptions Replica(string id, string region, string model = Model) => new() { Id = id, Region = region, Model = model, Kind = "emulated", Profile = profile };

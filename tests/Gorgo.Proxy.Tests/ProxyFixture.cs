@@ -18,21 +18,7 @@ public sealed class ProxyFixture : IAsyncLifetime
     private readonly List<WebApplication> _replicas = [];
     private WebApplication? _proxy;
 
-    public static EngineProfile Profile { get; } = new()
-    {
-        Name = "proxy-test",
-        MaxRunningRequests = 64,
-        MaxBatchedTokens = 4096,
-        PrefillChunkTokens = 4096,
-        KvCapacityBlocks = 8192,
-        MaxContextTokens = 8192,
-        PrefillFixedMs = 2,
-        PrefillMsPerToken = 0.01,
-        PrefillAttentionMsPerToken2 = 0,
-        DecodeFixedMs = 2,
-        DecodeMsPerContextToken = 0,
-        DecodeMsPerSequence = 0,
-    };
+    public static EngineProfile Profile { get; } = TestProfiles.Fast("proxy-test", maxRunningRequests: 64);
 
     public ProxyOptions Options { get; private set; } = null!;
 

@@ -37,7 +37,7 @@ public static class MeshCommands
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
                 await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency}, policy {options.Policy.Name}); Ctrl+C to stop").ConfigureAwait(false);
-                await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
                 await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }
 
@@ -76,7 +76,7 @@ public static class MeshCommands
             await output.WriteLineAsync($"  curl -sN {first}/v1/chat/completions -H 'Content-Type: application/json' -D - -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}], \"max_tokens\": 8, \"stream\": true}}'").ConfigureAwait(false);
             await output.WriteLineAsync($"  curl -s {first}/mesh/state").ConfigureAwait(false);
             await output.WriteLineAsync("Ctrl+C to stop.").ConfigureAwait(false);
-            await WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+            await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
             await output.WriteLineAsync("gorgo up: stopping...").ConfigureAwait(false);
             return GorgoCommand.Ok;
         });
@@ -101,17 +101,6 @@ public static class MeshCommands
             parse.InvocationConfiguration.Error.WriteLine($"gorgo {parse.CommandResult.Command.Name}: {ex.Message}");
             options = null;
             return false;
-        }
-    }
-
-    private static async Task WaitForCancellationAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
         }
     }
 }

@@ -46,13 +46,7 @@ public static class ProxyCommand
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
                 await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo proxy: region '{options.Region}', {options.Replicas.Count} replicas, policy {options.Policy.Name}, serving on {options.ListenUrl}; Ctrl+C to stop").ConfigureAwait(false);
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                }
+                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
 
                 await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }

@@ -67,13 +67,7 @@ public static class ReplicaCommand
                 string url = app.Urls.First();
                 await output.WriteLineAsync($"gorgo replica: model '{options.Model}', profile '{options.Profile}', serving on {url} (Ctrl+C to stop)").ConfigureAwait(false);
                 await output.WriteLineAsync($"  curl {url}/v1/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.Model}\", \"prompt\": \"Hello\", \"max_tokens\": 8}}'").ConfigureAwait(false);
-                try
-                {
-                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                }
+                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
 
                 await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }

@@ -71,7 +71,11 @@ public sealed class MeshFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await Mesh.DisposeAsync();
+        if (Mesh is not null)
+        {
+            await Mesh.DisposeAsync();
+        }
+
         Directory.Delete(_directory, recursive: true);
     }
 }

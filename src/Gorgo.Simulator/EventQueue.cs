@@ -34,8 +34,8 @@ internal enum EventKind
     ProxyRelease,
 }
 
-/// <summary>One scheduled event: a kind, an integer argument (a node or replica index) and an optional payload.</summary>
-internal readonly record struct SimEvent(EventKind Kind, int Target, object? Payload = null);
+/// <summary>One scheduled event: a kind, an integer argument (a node or replica index), an optional payload and a stamp (a replica's step number, to tell a cut run's stale end).</summary>
+internal readonly record struct SimEvent(EventKind Kind, int Target, object? Payload = null, int Stamp = 0);
 
 /// <summary>The event list: earliest first, ties in scheduling order, so a run is deterministic.</summary>
 internal sealed class EventQueue

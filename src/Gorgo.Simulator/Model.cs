@@ -60,6 +60,9 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
 
     public double StepEndsAtMs { get; set; }
 
+    /// <summary>Numbers the replica's scheduled step ends: an end whose stamp is not this one belongs to a run that was cut.</summary>
+    public int StepStamp { get; set; }
+
     /// <summary>Requests sent to this replica and not yet arrived, with their arrival times (what the oracle also sees).</summary>
     public List<(EngineRequest Request, double ArriveAtMs)> InTransit { get; } = [];
 

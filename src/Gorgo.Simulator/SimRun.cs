@@ -261,9 +261,11 @@ internal sealed class SimRun
             case EventKind.ReplicaArrival:
                 OnReplicaArrival(_replicas[e.Target], (SimRequest)e.Payload!);
                 break;
-            case EventKind.StepEnd:
+            case EventKind.StepEnd when e.Stamp == _replicas[e.Target].StepStamp:
                 OnStepEnd(_replicas[e.Target]);
                 break;
+            case EventKind.StepEnd:
+                break; // the end of a run that was cut short
             case EventKind.LoadReport when e.Target == ProxyTarget:
                 _replicas.ForEach(PublishProxyView);
                 if (_workload is not null || InFlight > 0)
@@ -458,6 +460,8 @@ internal sealed class SimRun
                 continue; // cannot beat the best so far: the prefill alone takes longer
             }
 
+            CutRun(r); // the forecast starts from the step under way
+
             double first = r.Engine.ForecastFirstTokenMs(probe, now, now + oneWay, r.Stepping ? r.StepEndsAtMs : null, now + Math.Min(bestTtft, 3_600_000), r.InTransit);
             double ttft = first - now + oneWay;
             if (ttft < bestTtft)
@@ -518,16 +522,40 @@ internal sealed class SimRun
         {
             StartStep(replica);
         }
+        else
+        {
+            CutRun(replica); // the request joins at the next step boundary, as it would step by step
+        }
     }
 
+    /// <summary>
+    /// Plans the replica's next step. Decode steps with nothing to admit are planned as one run up to the first
+    /// finishing request (one event instead of one per token); an arrival or the oracle's look cuts the run to the
+    /// step under way, so every step happens when it would step by step.
+    /// </summary>
     private void StartStep(SimReplica replica)
     {
-        double? duration = replica.Engine.PlanStep(_clock.NowMs);
-        replica.Stepping = duration is not null;
-        if (duration is { } d)
+        replica.Stepping = replica.Engine.PlanStep(_clock.NowMs, int.MaxValue) is not null;
+        if (replica.Stepping)
         {
-            replica.StepEndsAtMs = _clock.NowMs + d;
-            _events.At(replica.StepEndsAtMs, new SimEvent(EventKind.StepEnd, replica.Index));
+            ScheduleStepEnd(replica, replica.Engine.PlannedEndMs);
+        }
+    }
+
+    private void ScheduleStepEnd(SimReplica replica, double atMs)
+    {
+        replica.StepEndsAtMs = atMs;
+        replica.StepStamp++;
+        _events.At(atMs, new SimEvent(EventKind.StepEnd, replica.Index, Stamp: replica.StepStamp));
+    }
+
+    /// <summary>Shortens the replica's decode run, if one is under way, to the step under way now.</summary>
+    private void CutRun(SimReplica replica)
+    {
+        if (replica.Stepping && replica.Engine.PlannedSteps > 1)
+        {
+            _tokens.Clear(); // decode tokens only: first tokens come from prefill steps, never part of a run
+            ScheduleStepEnd(replica, replica.Engine.CutRun(_clock.NowMs, _tokens));
         }
     }
 

@@ -8,7 +8,11 @@ public static class VirtualEngineRun
 {
     /// <summary>Feeds <paramref name="arrivals"/> (in time order) to <paramref name="core"/> and steps until idle; returns finished requests' timings in finishing order.</summary>
     /// <exception cref="InvalidOperationException">A request was refused.</exception>
-    public static IReadOnlyList<RequestTiming> Run(EngineCore core, IEnumerable<(double AtMs, EngineRequest Request)> arrivals, List<TokenOutput>? tokens = null)
+    /// <param name="core">The engine.</param>
+    /// <param name="arrivals">Requests and when they arrive.</param>
+    /// <param name="tokens">Receives every token, when given.</param>
+    /// <param name="maxStepsPerRun">Decode steps planned as one run at most (see <see cref="EngineCore.PlanStep(double, int)"/>); runs are cut when a request arrives, so the result is the same.</param>
+    public static IReadOnlyList<RequestTiming> Run(EngineCore core, IEnumerable<(double AtMs, EngineRequest Request)> arrivals, List<TokenOutput>? tokens = null, int maxStepsPerRun = 1)
     {
         ArgumentNullException.ThrowIfNull(core);
         ArgumentNullException.ThrowIfNull(arrivals);
@@ -19,7 +23,7 @@ public static class VirtualEngineRun
         while (pending.Count > 0 || core.HasWork)
         {
             SubmitDue(core, pending, now);
-            double? duration = core.PlanStep(now);
+            double? duration = core.PlanStep(now, maxStepsPerRun);
             if (duration is null)
             {
                 if (pending.Count == 0)
@@ -31,7 +35,11 @@ public static class VirtualEngineRun
                 continue;
             }
 
-            double end = now + duration.Value;
+            double end = core.PlannedEndMs;
+            if (core.PlannedSteps > 1 && pending.Count > 0 && pending.Peek().AtMs < end)
+            {
+                end = core.CutRun(pending.Peek().AtMs, tokens);
+            }
 
             // Requests arriving during the step join the waiting queue at their own time and are scheduled next step.
             while (pending.Count > 0 && pending.Peek().AtMs < end)

@@ -7,7 +7,7 @@ namespace Gorgo.Engine.Model;
 /// chunked prefill, a prefix KV cache, and step timing from an <see cref="EngineProfile"/>.
 /// </summary>
 /// <remarks>
-/// The core holds no clock: a driver asks <see cref="PlanStep"/> for the next step and its duration, lets that much
+/// The core holds no clock: a driver asks <see cref="PlanStep(double)"/> for the next step and its duration, lets that much
 /// time pass (real or virtual) and calls <see cref="CompleteStep"/> with the time the step ended. The same code thus
 /// runs behind the HTTP replica server (real time) and inside the simulator (virtual time). Not thread-safe.
 /// <para>Scheduling per step, like vLLM's: every decoding request gets one token, every prefilling request a chunk of
@@ -23,6 +23,7 @@ public sealed class EngineCore
     private readonly List<Work> _plan = [];
     private readonly StepJitter? _jitter;
     private readonly bool _forecast;
+    private readonly List<double> _runEnds = [];
     private bool _stepInFlight;
     private long _waitingTokens;
     private long _runningTokens;
@@ -75,6 +76,7 @@ public sealed class EngineCore
         }
 
         _stepInFlight = source._stepInFlight;
+        _runEnds.AddRange(source._runEnds);
         _waitingTokens = source._waitingTokens;
         _runningTokens = source._runningTokens;
     }
@@ -185,14 +187,31 @@ public sealed class EngineCore
 
     /// <summary>Plans the step starting at <paramref name="nowMs"/>: returns its duration in ms, or null when there is nothing to do.</summary>
     /// <exception cref="InvalidOperationException">A planned step has not been completed.</exception>
-    public double? PlanStep(double nowMs)
+    public double? PlanStep(double nowMs) => PlanStep(nowMs, 1);
+
+    /// <summary>
+    /// Plans the step starting at <paramref name="nowMs"/> and, when it only decodes and no waiting request could join
+    /// the batch, up to <paramref name="maxSteps"/> − 1 more decode steps of the same batch, as one run that ends with
+    /// the step in which the first of them finishes: returns the run's duration in ms, or null when there is nothing to do.
+    /// </summary>
+    /// <remarks>
+    /// A run changes nothing a step-by-step driver would see except that it is told about the steps in one go: the
+    /// steps, their times and their tokens are exactly those of single steps (a decode-only batch with nothing to
+    /// admit stays the same until a request finishes). Engines with step jitter plan single steps. A driver with no use for each token (the simulator) plans runs to
+    /// save events; if a request arrives during a run it calls <see cref="CutRun"/>, so the request joins at the
+    /// next step boundary as it would have step by step.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">A planned step has not been completed.</exception>
+    public double? PlanStep(double nowMs, int maxSteps)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxSteps, 1);
         if (_stepInFlight)
         {
             throw new InvalidOperationException("The previous step has not been completed.");
         }
 
         _plan.Clear();
+        _runEnds.Clear();
         int budget = Profile.MaxBatchedTokens;
         foreach (Sequence s in _running)
         {
@@ -215,11 +234,66 @@ public sealed class EngineCore
         }
 
         _stepInFlight = true;
-        double duration = StepDuration();
-        return _jitter is null ? duration : duration * _jitter.Next();
+        double first = StepDuration(0);
+        double end = nowMs + first;
+        _runEnds.Add(end);
+        for (int step = 1; step < RunLength(maxSteps); step++)
+        {
+            end += StepDuration(step);
+            _runEnds.Add(end);
+        }
+
+        if (_runEnds.Count == 1)
+        {
+            return first;
+        }
+
+        RunsPlanned++;
+        return end - nowMs;
     }
 
-    /// <summary>Applies the planned step as ended at <paramref name="nowMs"/>: appends produced tokens and finished requests' timings.</summary>
+    /// <summary>Runs of more than one step planned so far.</summary>
+    public long RunsPlanned { get; private set; }
+
+    /// <summary>Steps in the planned run (1 for a single step, 0 when none is planned).</summary>
+    public int PlannedSteps => _stepInFlight ? _runEnds.Count : 0;
+
+    /// <summary>When the planned step or run ends, ms: its start time plus each step's duration in turn (the sum a step-by-step driver forms).</summary>
+    public double PlannedEndMs => _stepInFlight ? _runEnds[^1] : throw new InvalidOperationException("No step is planned.");
+
+    /// <summary>
+    /// Shortens the planned run to the step under way at <paramref name="nowMs"/>: the run's steps that ended before then
+    /// are applied (their tokens appended to <paramref name="tokens"/>), the step under way stays planned; returns
+    /// when it ends. A single planned step is left as it is.
+    /// </summary>
+    public double CutRun(double nowMs, List<TokenOutput> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (!_stepInFlight)
+        {
+            throw new InvalidOperationException("No step is planned.");
+        }
+
+        int done = 0;
+        while (done < _runEnds.Count - 1 && _runEnds[done] < nowMs)
+        {
+            done++;
+        }
+
+        for (int step = 0; step < done; step++)
+        {
+            ApplyDecodeStep(_runEnds[step], tokens);
+        }
+
+        // Steps after the one under way are dropped: they are planned afresh when it ends.
+        double end = _runEnds[done];
+        _runEnds.Clear();
+        _runEnds.Add(end);
+        return end;
+    }
+
+    /// <summary>Applies the planned step (or run) as ended at <paramref name="nowMs"/>: appends produced tokens and finished requests' timings.</summary>
+    /// <remarks>A run's earlier steps end at their planned times, its last at <paramref name="nowMs"/>.</remarks>
     public void CompleteStep(double nowMs, List<TokenOutput> tokens, List<RequestTiming> finished)
     {
         if (!_stepInFlight)
@@ -227,7 +301,13 @@ public sealed class EngineCore
             throw new InvalidOperationException("No step is planned.");
         }
 
+        for (int step = 0; step < _runEnds.Count - 1; step++)
+        {
+            ApplyDecodeStep(_runEnds[step], tokens);
+        }
+
         _stepInFlight = false;
+        _runEnds.Clear();
         foreach (Work work in _plan)
         {
             Sequence s = work.Sequence;
@@ -261,6 +341,47 @@ public sealed class EngineCore
         }
 
         _plan.Clear();
+    }
+
+    /// <summary>Applies one of a run's decode steps other than its last (nobody finishes in it), ended at <paramref name="atMs"/>.</summary>
+    private void ApplyDecodeStep(double atMs, List<TokenOutput> tokens)
+    {
+        for (int i = 0; i < _plan.Count; i++)
+        {
+            Work work = _plan[i];
+            Sequence s = work.Sequence;
+            if (s.Cancelled)
+            {
+                Retire(s);
+                continue;
+            }
+
+            s.Generated++;
+            tokens.Add(new TokenOutput(s.Id, s.Generated - 1, false, atMs));
+            _plan[i] = work with { ContextBefore = work.ContextBefore + 1 };
+        }
+    }
+
+    /// <summary>How many steps the plan just made can run as one: 1 unless it only decodes every running request, nothing waiting could join and steps have no jitter (whose draws a cut run would waste).</summary>
+    private int RunLength(int maxSteps)
+    {
+        if (maxSteps == 1 || _jitter is not null || _plan.Count != _running.Count || (_waiting.Count > 0 && _running.Count < Profile.MaxRunningRequests))
+        {
+            return 1;
+        }
+
+        int steps = maxSteps;
+        foreach (Work w in _plan)
+        {
+            if (w.Prefill)
+            {
+                return 1;
+            }
+
+            steps = Math.Min(steps, w.Sequence.MaxTokens - w.Sequence.Generated);
+        }
+
+        return Math.Max(steps, 1);
     }
 
     /// <summary>
@@ -445,7 +566,8 @@ public sealed class EngineCore
         }
     }
 
-    private double StepDuration()
+    /// <summary>The planned step's duration, or that of the decode step <paramref name="later"/> steps after it (every context then longer by that many tokens).</summary>
+    private double StepDuration(int later)
     {
         double prefillWork = 0;
         double decodeContext = 0;
@@ -458,7 +580,7 @@ public sealed class EngineCore
             }
             else
             {
-                decodeContext += w.ContextBefore;
+                decodeContext += w.ContextBefore + later;
                 decodeBatch++;
             }
         }
@@ -468,7 +590,8 @@ public sealed class EngineCore
             ? Math.Max(Profile.PrefillFixedMs, decodeBatch > 0 ? Profile.DecodeFixedMs : 0)
             : Profile.DecodeFixedMs;
         double decodeWork = decodeBatch > 0 ? Profile.DecodeWorkMs((long)decodeContext, decodeBatch) : 0;
-        return fixedMs + prefillWork + decodeWork;
+        double duration = fixedMs + prefillWork + decodeWork;
+        return _jitter is null ? duration : duration * _jitter.Next();
     }
 
     /// <summary>Multiplicative step-time noise: 1 + σ·N(0, 1), clipped to [0.5, 1.5], from a seeded source.</summary>

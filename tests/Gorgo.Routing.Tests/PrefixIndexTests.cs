@@ -60,6 +60,65 @@ public class PrefixIndexTests
         return shorter <= full && full <= n && shorter <= k;
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Matches_and_counts_what_a_plain_set_per_replica_would_under_churning_records_removals_and_summaries(int seed)
+    {
+        // 70 replicas (two words of slots), summaries that replace most of a set each time (as gossip does at scale),
+        // and enough churn that blocks nobody holds pile up and are swept several times.
+        var random = new Random(seed);
+        var index = new PrefixIndex();
+        var model = new Dictionary<string, HashSet<ulong>>();
+        ulong[][] shared = Enumerable.Range(0, 8).Select(i => Chain(12, (seed * 100) + i)).ToArray();
+        ulong[] Prompt() => random.Next(2) == 0 ? shared[random.Next(shared.Length)][..random.Next(1, 13)] : Chain(random.Next(1, 40), random.Next());
+        for (int step = 0; step < 6_000; step++)
+        {
+            string replica = "r" + random.Next(70);
+            HashSet<ulong> held = model.TryGetValue(replica, out HashSet<ulong>? set) ? set : model[replica] = [];
+            ulong[] hashes = Prompt();
+            switch (random.Next(10))
+            {
+                case < 4:
+                    index.Record(replica, hashes);
+                    held.UnionWith(hashes);
+                    break;
+                case < 6:
+                    index.Remove(replica, hashes);
+                    held.ExceptWith(hashes);
+                    break;
+                case < 9:
+                    index.Apply(new PrefixSummary(replica, hashes), PrefixMergeMode.Replace);
+                    held.Clear();
+                    held.UnionWith(hashes);
+                    break;
+                default:
+                    index.RemoveReplica(replica);
+                    model.Remove(replica);
+                    break;
+            }
+
+            if (step % 200 == 0 || step == 5_999)
+            {
+                Assert.Equal(model.Values.SelectMany(h => h).Distinct().Count(), index.DistinctBlocks);
+                ulong[] prompt = Prompt();
+                int[] matched = MatchAll(index, prompt);
+                foreach ((string id, HashSet<ulong> blocks) in model)
+                {
+                    int expected = 0;
+                    while (expected < prompt.Length && blocks.Contains(prompt[expected]))
+                    {
+                        expected++;
+                    }
+
+                    int slot = index.SlotOf(id);
+                    Assert.Equal(expected, slot < 0 ? 0 : matched[slot]); // a replica only ever removed from is not registered
+
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Memory_stays_within_the_per_replica_bound()
     {

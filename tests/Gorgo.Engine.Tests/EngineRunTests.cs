@@ -136,4 +136,42 @@ public class EngineRunTests
         Assert.Equal(single, runs);
         Assert.Equal(singleTokens, runTokens);
     }
+
+    [Fact]
+    public void The_kept_count_of_tokens_left_to_prefill_always_equals_a_recount()
+    {
+        var random = new Random(7);
+        var core = new EngineCore(Growing(maxRunning: 4, kvBlocks: 200) with { PrefillChunkTokens = 64, MaxBatchedTokens = 96 });
+        double now = 0;
+        long next = 0;
+        for (int step = 0; step < 3_000; step++)
+        {
+            if (random.Next(3) == 0)
+            {
+                core.Submit(Request(next++, Tokens(random.Next(1, 400), step), maxTokens: random.Next(1, 20)), now);
+            }
+
+            if (next > 0 && random.Next(10) == 0)
+            {
+                core.Cancel(random.NextInt64(next)); // running, waiting or long gone
+            }
+
+            if (core.PlanStep(now, maxSteps: random.Next(1, 4)) is { } duration)
+            {
+                if (random.Next(10) == 0)
+                {
+                    core.Cancel(random.NextInt64(next)); // during the step: dropped when it completes
+                }
+
+                now += duration;
+                core.CompleteStep(now, [], []);
+            }
+            else
+            {
+                now += 10;
+            }
+
+            Assert.Equal(core.RecountRunningPrefillTokens(), core.State.RunningPrefillTokens);
+        }
+    }
 }

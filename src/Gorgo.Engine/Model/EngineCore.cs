@@ -27,6 +27,7 @@ public sealed class EngineCore
     private bool _stepInFlight;
     private long _waitingTokens;
     private long _runningTokens;
+    private long _runningPrefillTokens;
 
     /// <summary>Creates an idle engine with an empty cache.</summary>
     /// <param name="profile">Timing and capacity.</param>
@@ -79,6 +80,7 @@ public sealed class EngineCore
         _runEnds.AddRange(source._runEnds);
         _waitingTokens = source._waitingTokens;
         _runningTokens = source._runningTokens;
+        _runningPrefillTokens = source._runningPrefillTokens;
     }
 
     /// <summary>The timing and capacity profile.</summary>
@@ -107,9 +109,10 @@ public sealed class EngineCore
         PrefixQueryTokens,
         PrefixHitTokens,
         Cache.LastEventSequence,
-        RunningPrefillTokens());
+        _runningPrefillTokens);
 
-    private long RunningPrefillTokens()
+    /// <summary>Prompt tokens of running requests still to prefill, counted afresh (what the kept count must equal).</summary>
+    internal long RecountRunningPrefillTokens()
     {
         long tokens = 0;
         foreach (Sequence s in _running)
@@ -320,6 +323,7 @@ public sealed class EngineCore
             if (work.Prefill)
             {
                 s.Computed += work.Tokens;
+                _runningPrefillTokens -= work.Tokens;
                 StoreCompletedBlocks(s);
                 if (s.Computed < s.PromptTokens)
                 {
@@ -530,6 +534,7 @@ public sealed class EngineCore
         // An engine always computes at least the prompt's last token, even when every block is cached.
         s.CachedTokens = Math.Min(matched * Profile.BlockSize, s.PromptTokens - 1);
         s.Computed = s.CachedTokens;
+        _runningPrefillTokens += s.PromptTokens - s.Computed;
         s.AdmittedMs = nowMs;
         PrefixQueryTokens += s.PromptTokens;
         PrefixHitTokens += s.CachedTokens;
@@ -560,6 +565,7 @@ public sealed class EngineCore
         if (_running.Remove(s))
         {
             _runningTokens -= s.PromptTokens;
+            _runningPrefillTokens -= s.PromptTokens - s.Computed;
             Cache.Release(s.Hashes.Span[..s.HeldBlocks], s.Reservations);
             s.HeldBlocks = 0;
             s.Reservations = 0;

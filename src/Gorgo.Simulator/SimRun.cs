@@ -71,6 +71,7 @@ internal sealed class SimRun
     private readonly List<ulong> _stored = [];
     private readonly List<ulong> _removed = [];
     private readonly string _consistency;
+    private readonly PrefixMergeMode _summaryMerge;
     private readonly int _hashesPerReplica;
     private readonly bool[][] _near;
     private readonly int[]?[] _nearReplicas;
@@ -90,6 +91,7 @@ internal sealed class SimRun
         _synthesizer = new PromptSynthesizer(scenario.Seed, scenario.Trace.Sharing);
         _random = new Random(scenario.Seed);
         _consistency = kind == RunKind.Oracle ? "exact" : run.EffectiveConsistency ?? "proxy";
+        _summaryMerge = run.EffectiveSummaryMerge(scenario.Mesh.Gossip);
         _accumulator = new RunAccumulator(run.Name, run.Mode, run.Policy, kind == RunKind.Oracle ? "exact" : run.EffectiveConsistency);
         _records = keepRecords ? [] : null;
         int regions = scenario.Regions.Count;
@@ -117,6 +119,7 @@ internal sealed class SimRun
             BlockSize = profile.BlockSize,
             Policy = new PolicyOptions { Name = kind == RunKind.Oracle ? PolicyCatalog.Gorgo : run.Policy, Seed = scenario.Seed },
             NearestRegions = scenario.Mesh.NearestRegions,
+            Index = IndexBounds(scenario, profile),
         };
         if (kind == RunKind.Mesh)
         {
@@ -142,6 +145,19 @@ internal sealed class SimRun
         _observers = Enumerable.Range(0, regions).Select(region => _nodes.OfType<SimNode>()
             .Where(n => n.Region == region || (_consistency == SharedConsistency && _near[n.Region][region]))
             .ToArray()).ToArray();
+    }
+
+    /// <summary>
+    /// The routers' prefix index bounds: the live default per replica, in tokens, so a coarser simulated block size
+    /// (<c>sim.blockSize</c>) bounds a node's belief about a replica at as many tokens as a live node's.
+    /// </summary>
+    private static PrefixIndexOptions IndexBounds(Scenario scenario, EngineProfile profile)
+    {
+        var live = new PrefixIndexOptions();
+        int liveBlockSize = scenario.LoadProfile().BlockSize;
+        return profile.BlockSize == liveBlockSize
+            ? live
+            : live with { MaxBlocksPerReplica = (int)Math.Max(1, (long)live.MaxBlocksPerReplica * liveBlockSize / profile.BlockSize) };
     }
 
     /// <summary>Events processed.</summary>
@@ -795,7 +811,7 @@ internal sealed class SimRun
             node.Router.Upsert(view);
             if (digest.Hot is { } hot)
             {
-                node.Router.ApplySummary(new PrefixSummary(view.Id, hot[i]), PrefixMergeMode.Replace);
+                node.Router.ApplySummary(new PrefixSummary(view.Id, hot[i]), _summaryMerge);
             }
         }
     }

@@ -48,11 +48,13 @@ public class ScenarioTests
         try
         {
             string path = Path.Combine(dir, "bad.json");
-            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "runs": [ { "name": "x", "mode": "cloud", "policy": "fastest" } ] }""");
+            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "mesh": { "gossip": { "summaryMerge": "merge" } }, "runs": [ { "name": "x", "mode": "cloud", "policy": "fastest" }, { "name": "y", "mode": "proxy", "summaryMerge": "union" } ] }""");
             RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => Scenario.Load(path));
             Assert.Contains("trace.kind must be 'mooncake' or 'azure'", ex.Message);
             Assert.Contains("mode must be 'mesh' or 'proxy'", ex.Message);
             Assert.Contains("Unknown policy 'fastest'", ex.Message);
+            Assert.Contains("mesh.gossip.summaryMerge must be 'replace' or 'union' (got 'merge')", ex.Message);
+            Assert.Contains("run 'y': summaryMerge must be 'replace' or 'union', and only a mesh run has one", ex.Message);
 
             File.WriteAllText(path, """{ "regions": ["a"], "runz": [] }""");
             Assert.Contains("runz", Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message);

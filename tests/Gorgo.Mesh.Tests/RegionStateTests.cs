@@ -9,7 +9,7 @@ namespace Gorgo.Mesh.Tests;
 /// <summary>Digest merging, expiry and RTT smoothing on a node with no local replicas (no engines, no silo).</summary>
 public class RegionStateTests
 {
-    private static MeshOptions Options() => new()
+    private static MeshOptions Options(string summaryMerge = "replace") => new()
     {
         Regions = new()
         {
@@ -17,7 +17,7 @@ public class RegionStateTests
             ["b"] = new RegionEndpointOptions { IngressUrl = "http://127.0.0.1:2001", SiloPort = 2002, GatewayPort = 2003 },
         },
         Rtt = new() { ["a"] = new() { ["b"] = 80 } },
-        Gossip = new GossipOptions { OriginTimeoutMs = 1_000 },
+        Gossip = new GossipOptions { OriginTimeoutMs = 1_000, SummaryMerge = summaryMerge },
     };
 
     private static Digest FromB(long version, long createdAt, params string[] replicas) => new()
@@ -41,6 +41,28 @@ public class RegionStateTests
 
         Assert.True(state.Merge(FromB(3, now, "b2")));
         Assert.Equal(["b2"], state.Router.Replicas.Select(r => r.Id));
+    }
+
+    [Theory]
+    [InlineData("replace", new ulong[] { 1, 2 })]
+    [InlineData("union", new ulong[] { 1, 2, 7, 8 })]
+    public async Task A_digest_replaces_or_adds_to_what_the_node_learned_of_a_replica_as_configured(string summaryMerge, ulong[] believed)
+    {
+        await using var state = new RegionState(Options(summaryMerge), "a", NullLoggerFactory.Instance);
+        long now = state.NowMs;
+        state.Merge(FromB(1, now, "b1"));
+        state.Router.RecordCached("b1", [7UL, 8UL]); // e.g. this node just routed a prompt there
+
+        state.Merge(FromB(2, now, "b1")); // the next digest lists only the replica's hottest blocks, 1 and 2
+
+        Assert.Equal(believed, state.Router.Summarize("b1").Hashes.Order());
+    }
+
+    [Fact]
+    public void An_unknown_summary_merge_is_refused_at_start_up()
+    {
+        var ex = Assert.Throws<Gorgo.Routing.Options.RoutingOptionsException>(() => Options("merge").EnsureValid("a"));
+        Assert.Contains("SummaryMerge", ex.Message);
     }
 
     [Fact]

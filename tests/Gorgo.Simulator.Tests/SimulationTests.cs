@@ -139,4 +139,27 @@ public class SimulationTests
         Assert.True(matched > 0);
         Assert.InRange(fast / matched, 0.8, 1.5);
     }
+
+    [Fact]
+    public void Digest_blocks_added_to_what_a_node_learned_keep_more_prefix_hits_than_digests_that_replace_it()
+    {
+        // The paper scenario's conversations come back to the replicas their earlier turns went to only if the node
+        // still believes those replicas hold them: "replace" forgets what the next digest does not list, "union" keeps it.
+        Scenario paper = Scenario.Load(Paths.Scenario("paper-3region.json"));
+        Scenario scenario = paper with
+        {
+            Runs =
+            [
+                new RunSpec { Name = "replace", Policy = "gorgo", SummaryMerge = "replace" },
+                new RunSpec { Name = "union", Policy = "gorgo", SummaryMerge = "union" },
+            ],
+        };
+
+        List<RunSummary> runs = new Simulation(scenario).Run(["replace", "union"], null, CancellationToken.None).Summary.Runs;
+
+        RunSummary replace = runs.Single(r => r.Name == "replace");
+        RunSummary union = runs.Single(r => r.Name == "union");
+        Assert.True(union.PrefixHitRate > replace.PrefixHitRate, $"union {union.PrefixHitRate:P2} vs replace {replace.PrefixHitRate:P2}");
+        Assert.Equal(replace.Requests, union.Completed);
+    }
 }

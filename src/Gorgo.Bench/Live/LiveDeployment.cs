@@ -1,3 +1,4 @@
+using Gorgo.Routing.Index;
 using Gorgo.Bench.Scenarios;
 using Gorgo.Engine.Hosting;
 using Gorgo.Engine.Profiles;
@@ -41,7 +42,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = "emulated", Profile = profilePath })).ToList(),
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency!,
-            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes, OriginTimeoutMs = scenario.Mesh.Gossip.EffectiveOriginTimeoutMs },
+            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes, OriginTimeoutMs = scenario.Mesh.Gossip.EffectiveOriginTimeoutMs, SummaryMerge = PrefixMergeModes.Name(run.EffectiveSummaryMerge(scenario.Mesh.Gossip)) },
             Probes = new ProbeOptions { IntervalMs = scenario.Mesh.ProbeIntervalMs },
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
             NearestRegions = scenario.Mesh.NearestRegions,

@@ -1,3 +1,4 @@
+using Gorgo.Routing.Index;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gorgo.Engine.Profiles;
@@ -269,6 +270,7 @@ public sealed record MeshSpec
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256, "mesh.gossip needs intervalMs >= 10, fanout >= 1 and digestBudgetBytes >= 256.")
         .Check(Gossip.OriginTimeoutMs == 0 || Gossip.OriginTimeoutMs > Gossip.IntervalMs, "mesh.gossip.originTimeoutMs must exceed intervalMs.")
+        .Check(PrefixMergeModes.TryParse(Gossip.SummaryMerge, out _), $"mesh.gossip.summaryMerge must be 'replace' or 'union' (got '{Gossip.SummaryMerge}').")
         .Check(ProbeIntervalMs >= 10 && LoadReportIntervalMs >= 10, "mesh.probeIntervalMs and loadReportIntervalMs must be at least 10.")
         .Check(NearestRegions >= 0, "mesh.nearestRegions cannot be negative.")
         .Errors;
@@ -288,6 +290,9 @@ public sealed record GossipSpec
 
     /// <summary>A region silent this long is forgotten (0: the larger of 5 s and four intervals).</summary>
     public int OriginTimeoutMs { get; init; }
+
+    /// <summary>How a digest's hot blocks combine with what a node believes of a replica: <c>replace</c> (default) or <c>union</c> (a run may override it).</summary>
+    public string SummaryMerge { get; init; } = "replace";
 
     /// <summary>The origin timeout in force.</summary>
     [JsonIgnore]
@@ -331,6 +336,16 @@ public sealed record RunSpec
     /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
     public string? ProxyRegion { get; init; }
 
+    /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
+    public string? SummaryMerge { get; init; }
+
+    /// <summary>The summary merge this run uses, given the scenario's gossip settings.</summary>
+    public PrefixMergeMode EffectiveSummaryMerge(GossipSpec gossip)
+    {
+        ArgumentNullException.ThrowIfNull(gossip);
+        return PrefixMergeModes.TryParse(SummaryMerge ?? gossip.SummaryMerge, out PrefixMergeMode mode) ? mode : PrefixMergeMode.Replace;
+    }
+
     /// <summary>The consistency reported for this run (null for proxy runs).</summary>
     [JsonIgnore]
     public string? EffectiveConsistency => Mode == "mesh" ? Consistency ?? "gossip" : null;
@@ -342,6 +357,7 @@ public sealed record RunSpec
         .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
         .Check(Mode != "mesh" || Consistency is null or "gossip" or "sync" or "local-only" or "shared", $"run '{Name}': consistency must be gossip, sync, local-only or (simulator only) shared (got '{Consistency}').")
         .Check(Mode != "proxy" || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
+        .Check(SummaryMerge is null || (Mode == "mesh" && PrefixMergeModes.TryParse(SummaryMerge, out _)), $"run '{Name}': summaryMerge must be 'replace' or 'union', and only a mesh run has one (got '{SummaryMerge}').")
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;
 }

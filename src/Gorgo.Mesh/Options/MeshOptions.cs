@@ -1,3 +1,4 @@
+using Gorgo.Routing.Index;
 using System.Text.RegularExpressions;
 using Gorgo.Engine.Profiles;
 using Gorgo.Routing.Cost;
@@ -103,6 +104,13 @@ public sealed class GossipOptions
 
     /// <summary>A region whose digest has not been refreshed for this long is forgotten.</summary>
     public int OriginTimeoutMs { get; set; } = 5_000;
+
+    /// <summary>
+    /// How a digest's hot blocks of a replica combine with what the node believes of that replica's cache:
+    /// <c>replace</c> (default: they become its whole view, so blocks the node learned from its own routing go when a
+    /// digest does not list them) or <c>union</c> (they are added; the node's per-replica bound evicts the least recent).
+    /// </summary>
+    public string SummaryMerge { get; set; } = "replace";
 }
 
 /// <summary>RTT probes between regions.</summary>
@@ -244,6 +252,7 @@ public sealed class MeshOptions
         errors.Check(Clustering.Mode is "localhost" or "azure-table", $"Clustering.Mode must be 'localhost' or 'azure-table' (got '{Clustering.Mode}').");
         errors.Check(Clustering.Mode != "azure-table" || !string.IsNullOrWhiteSpace(Clustering.ConnectionString), "Clustering.ConnectionString is required for azure-table clustering.");
         errors.Check(Clustering.PrimaryRegion is null || Regions.ContainsKey(Clustering.PrimaryRegion), $"Clustering.PrimaryRegion '{Clustering.PrimaryRegion}' is not a configured region.");
+        errors.Check(PrefixMergeModes.TryParse(Gossip.SummaryMerge, out _), $"Gossip.SummaryMerge must be 'replace' or 'union' (got '{Gossip.SummaryMerge}').");
         errors.Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256 && Gossip.OriginTimeoutMs > Gossip.IntervalMs, "Gossip needs IntervalMs >= 10, Fanout >= 1, DigestBudgetBytes >= 256 and OriginTimeoutMs > IntervalMs.");
         errors.Check(Probes.IntervalMs >= 10 && double.IsFinite(Probes.Smoothing) && Probes.Smoothing is > 0 and <= 1, "Probes need IntervalMs >= 10 and Smoothing in (0, 1].");
         errors.Include(Admission?.Validate() ?? ["Admission is missing."]);

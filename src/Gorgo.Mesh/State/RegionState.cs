@@ -22,6 +22,7 @@ public sealed class RegionState : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly List<Task> _pumps = [];
     private readonly CancellationTokenSource _stop = new();
+    private readonly PrefixMergeMode _summaryMerge;
     private long _version;
 
     /// <summary>Creates the state of the node of <paramref name="region"/> and starts its local replicas.</summary>
@@ -33,6 +34,7 @@ public sealed class RegionState : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         ConfiguredRtt = options.BuildRtt();
         Incarnation = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        PrefixMergeModes.TryParse(options.Gossip.SummaryMerge, out _summaryMerge);
         Router = new Router(
             new RouterOptions { Region = region, Policy = options.Policy, Cost = options.Cost, MaxStateAgeMs = options.MaxStateAgeMs, NearestRegions = options.NearestRegions },
             ConfiguredRtt,
@@ -240,7 +242,7 @@ public sealed class RegionState : IAsyncDisposable
                 });
                 if (r.HotBlocks is not null)
                 {
-                    Router.ApplySummary(new PrefixSummary(r.Id, r.UnpackHotBlocks()), PrefixMergeMode.Replace);
+                    Router.ApplySummary(new PrefixSummary(r.Id, r.UnpackHotBlocks()), _summaryMerge);
                 }
             }
             catch (ArgumentException ex)

@@ -165,7 +165,11 @@ public sealed class EngineCore
     }
 
     /// <summary>Drops a request, freeing its batch slot and KV blocks; false when unknown or already finished.</summary>
-    /// <remarks>A request in the step under way is dropped when that step completes; its work in it is wasted.</remarks>
+    /// <remarks>
+    /// A request in the step under way is dropped when that step completes; its work in it is wasted. In a multi-step
+    /// run it is dropped at the run's first step, and the run's later steps keep the times planned with it in the
+    /// batch, so drivers that cancel (the live ones) plan single steps.
+    /// </remarks>
     public bool Cancel(long requestId)
     {
         if (!_byId.Remove(requestId, out Sequence? s))
@@ -200,9 +204,9 @@ public sealed class EngineCore
     /// <remarks>
     /// A run changes nothing a step-by-step driver would see except that it is told about the steps in one go: the
     /// steps, their times and their tokens are exactly those of single steps (a decode-only batch with nothing to
-    /// admit stays the same until a request finishes). Engines with step jitter plan single steps. A driver with no use for each token (the simulator) plans runs to
-    /// save events; if a request arrives during a run it calls <see cref="CutRun"/>, so the request joins at the
-    /// next step boundary as it would have step by step.
+    /// admit stays the same until a request finishes). Engines with step jitter plan single steps. A driver with no
+    /// use for each token (the simulator) plans runs to save events; if a request arrives during a run it calls
+    /// <see cref="CutRun"/>, so the request joins at the next step boundary as it would have step by step.
     /// </remarks>
     /// <exception cref="InvalidOperationException">A planned step has not been completed.</exception>
     public double? PlanStep(double nowMs, int maxSteps)

@@ -51,4 +51,19 @@ public class RemainingPrefillAndNearestRegionTests
         index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace); // unchanged: a no-op
         Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
     }
+
+    [Fact]
+    public void Nearest_regions_are_the_closest_by_rtt_and_a_returned_mask_is_the_callers_own()
+    {
+        var rtt = RttMatrix.Create(["a", "b", "c", "d"], new double[,] { { 1, 50, 10, 90 }, { 50, 1, 40, 60 }, { 10, 40, 1, 30 }, { 90, 60, 30, 1 } });
+
+        bool[] mask = rtt.NearestMask(rtt.IndexOf("a"), 2);
+        Assert.Equal([true, false, true, false], mask);                 // itself, then c (10 ms)
+        mask[1] = true;                                                   // changing the copy changes nothing
+        Assert.False(rtt.IsNear("a", "b", 2));
+        Assert.True(rtt.IsNear("a", "c", 2));
+        Assert.True(rtt.IsNear("d", "c", 2));
+        Assert.True(rtt.IsNear("a", "d", 0));                            // 0: every region
+        Assert.Throws<ArgumentException>(() => rtt.IsNear("a", "nowhere", 2));
+    }
 }

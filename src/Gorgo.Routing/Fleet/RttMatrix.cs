@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 
 namespace Gorgo.Routing.Fleet;
@@ -8,6 +9,7 @@ public sealed class RttMatrix
     private readonly Dictionary<string, int> _indexOf;
     private readonly double[] _ms;
     private readonly int _count;
+    private readonly ConcurrentDictionary<(int From, int Count), bool[]> _nearest = new();
 
     private RttMatrix(string[] regions, double[] ms)
     {
@@ -157,7 +159,16 @@ public sealed class RttMatrix
     /// Which regions are among the <paramref name="count"/> nearest to region index <paramref name="from"/> by RTT,
     /// itself first (ties by index); every region when <paramref name="count"/> is 0 or covers them all.
     /// </summary>
-    public bool[] NearestMask(int from, int count)
+    public bool[] NearestMask(int from, int count) => (bool[])Nearest(from, count).Clone();
+
+    /// <summary>Whether <paramref name="region"/> is among the <paramref name="count"/> nearest to <paramref name="from"/> (see <see cref="NearestMask"/>).</summary>
+    /// <remarks>Masks are computed once per region and count (the gossip path asks for every digest it merges or relays).</remarks>
+    public bool IsNear(string from, string region, int count) => count <= 0 || Nearest(Require(from), count)[Require(region)];
+
+    /// <summary>The cached mask behind <see cref="NearestMask"/> (callers must not change it).</summary>
+    private bool[] Nearest(int from, int count) => _nearest.GetOrAdd((from, count), key => ComputeNearest(key.From, key.Count));
+
+    private bool[] ComputeNearest(int from, int count)
     {
         var near = new bool[_count];
         if (count <= 0 || count >= _count || from < 0)
@@ -174,9 +185,6 @@ public sealed class RttMatrix
 
         return near;
     }
-
-    /// <summary>Whether <paramref name="region"/> is among the <paramref name="count"/> nearest to <paramref name="from"/> (see <see cref="NearestMask"/>).</summary>
-    public bool IsNear(string from, string region, int count) => count <= 0 || NearestMask(Require(from), count)[Require(region)];
 
     /// <summary>RTT between two named regions; throws for an unknown region.</summary>
     public double Get(string from, string to) => this[Require(from), Require(to)];

@@ -31,6 +31,7 @@ public sealed class Router
     private bool[] _near = [];
     private int[] _matchedBlocks = new int[64];
     private ReplicaState[] _eligible = [];
+    private CandidateScore[] _scores = [];
 
     /// <summary>Builds a router; throws <see cref="RoutingOptionsException"/> for invalid options or a home region missing from <paramref name="rtt"/>.</summary>
     public Router(RouterOptions options, RttMatrix rtt, TimeProvider? clock = null)
@@ -229,6 +230,35 @@ public sealed class Router
     /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
     public RoutingDecision Route(in RoutingRequest request)
     {
+        EnsureRoutable(request);
+        lock (_gate)
+        {
+            long now = NowMs;
+            int count = ScoreAndChoose(request, now, out PolicyChoice choice);
+            CandidateScore[] candidates = _scores.AsSpan(0, count).ToArray();
+            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
+        }
+    }
+
+    /// <summary>
+    /// Routes as <see cref="Route"/> does (same choice, same pending work and learning) without keeping a record of every
+    /// candidate: for callers on a hot loop, such as the simulator, that only need the choice.
+    /// </summary>
+    /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
+    public RoutedChoice RouteChoice(in RoutingRequest request)
+    {
+        EnsureRoutable(request);
+        lock (_gate)
+        {
+            int count = ScoreAndChoose(request, NowMs, out PolicyChoice choice);
+            ReadOnlySpan<CandidateScore> candidates = _scores.AsSpan(0, count);
+            bool pathological = request.ClientRegion is { } client && RoutingDecision.IsPathological(candidates, choice.Chosen, client);
+            return new RoutedChoice(candidates[choice.Chosen], count, pathological);
+        }
+    }
+
+    private void EnsureRoutable(in RoutingRequest request)
+    {
         if (request.Prompt.BlockSize != Options.BlockSize)
         {
             throw new ArgumentException($"The prompt was hashed with {request.Prompt.BlockSize}-token blocks; this router uses {Options.BlockSize}.", nameof(request));
@@ -243,38 +273,42 @@ public sealed class Router
         {
             throw new ArgumentException($"MaxOutputTokens cannot be negative (got {request.MaxOutputTokens}).", nameof(request));
         }
+    }
 
-        lock (_gate)
+    /// <summary>Scores the eligible replicas into <see cref="_scores"/>, lets the policy choose, records the choice; returns the candidate count.</summary>
+    private int ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice)
+    {
+        double clientLeg = ClientLeg(request.ClientRegion);
+        ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
+        _index.Match(hashes, _matchedBlocks);
+
+        int count = CollectEligible(request, now);
+        if (_scores.Length < count)
         {
-            long now = NowMs;
-            double clientLeg = ClientLeg(request.ClientRegion);
-            ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
-            _index.Match(hashes, _matchedBlocks);
-
-            int count = CollectEligible(request, now);
-            var candidates = new CandidateScore[count];
-            for (int i = 0; i < count; i++)
-            {
-                Score(_eligible[i], request.Prompt.TokenCount, clientLeg, now, out candidates[i]);
-            }
-
-            PolicyChoice choice = Policy.Choose(candidates, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
-            CandidateScore chosen = candidates[choice.Chosen];
-            ReplicaState target = _eligible[choice.Chosen];
-            Array.Clear(_eligible, 0, count);
-            if (Options.TrackPendingWork)
-            {
-                long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
-                target.Pending.Add(chosen.UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
-            }
-
-            if (Options.LearnFromDecisions)
-            {
-                _index.Record(target.Slot, hashes, heldPrefix: _matchedBlocks[target.Slot]);
-            }
-
-            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
+            _scores = new CandidateScore[Math.Max(count, _scores.Length * 2)];
         }
+
+        for (int i = 0; i < count; i++)
+        {
+            Score(_eligible[i], request.Prompt.TokenCount, clientLeg, now, out _scores[i]);
+        }
+
+        choice = Policy.Choose(_scores.AsSpan(0, count), new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
+        CandidateScore chosen = _scores[choice.Chosen];
+        ReplicaState target = _eligible[choice.Chosen];
+        Array.Clear(_eligible, 0, count);
+        if (Options.TrackPendingWork)
+        {
+            long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
+            target.Pending.Add(chosen.UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
+        }
+
+        if (Options.LearnFromDecisions)
+        {
+            _index.Record(target.Slot, hashes, heldPrefix: _matchedBlocks[target.Slot]);
+        }
+
+        return count;
     }
 
     private void Score(ReplicaState r, int promptTokens, double clientLeg, long now, out CandidateScore score)

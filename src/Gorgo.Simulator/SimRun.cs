@@ -65,6 +65,8 @@ internal sealed class SimRun
     private readonly RunAccumulator _accumulator;
     private readonly List<RequestRecord>? _records;
     private readonly CostModel _oracleCost = new(new CostModelOptions());
+    private CandidateScore[] _oracleScores = [];
+    private double[] _oracleTotals = [];
     private readonly List<TokenOutput> _tokens = [];
     private readonly List<RequestTiming> _finished = [];
     private readonly List<CacheEvent> _cacheEvents = [];
@@ -405,10 +407,10 @@ internal sealed class SimRun
 
         Router router = _kind == RunKind.Proxy ? _proxyRouter! : _nodes[request.Ingress]!.Router;
         RoutingScope scope = _kind == RunKind.Mesh && _consistency == "local-only" ? RoutingScope.HomeUnlessSaturated : RoutingScope.All;
-        RoutingDecision decision;
+        RoutedChoice decision;
         try
         {
-            decision = router.Route(new RoutingRequest(request.Prompt, _scenario.Replicas.Model, RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, scope));
+            decision = router.RouteChoice(new RoutingRequest(request.Prompt, _scenario.Replicas.Model, RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, scope));
         }
         catch (RoutingException ex)
         {
@@ -421,7 +423,7 @@ internal sealed class SimRun
         request.StateAgeMs = chosen.StateAgeMs;
         request.EstimatedTtftMs = chosen.Estimate.TotalMs;
         request.MatchedTokens = chosen.MatchedTokens;
-        request.Pathological = decision.IsPathologicalFor(RegionName(request.User));
+        request.Pathological = decision.Pathological;
         SimReplica replica = _replicas[request.Replica];
         if (_kind == RunKind.Proxy)
         {
@@ -442,8 +444,14 @@ internal sealed class SimRun
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
         int promptTokens = request.Prompt.TokenCount;
         int[] pool = NearReplicas(request.Ingress);
-        var candidates = new CandidateScore[pool.Length];
-        var totals = new double[pool.Length];
+        if (_oracleScores.Length < pool.Length)
+        {
+            _oracleScores = new CandidateScore[pool.Length];
+            _oracleTotals = new double[pool.Length];
+        }
+
+        Span<CandidateScore> candidates = _oracleScores.AsSpan(0, pool.Length);
+        Span<double> totals = _oracleTotals.AsSpan(0, pool.Length);
         for (int c = 0; c < pool.Length; c++)
         {
             SimReplica r = _replicas[pool[c]];
@@ -504,12 +512,11 @@ internal sealed class SimRun
             }
         }
 
-        var decision = new RoutingDecision("oracle", RegionName(request.Ingress), request.Shape.Index, VirtualClock.UnixMs(now), promptTokens, candidates, best, -1);
         request.Replica = pool[best];
         request.StateAgeMs = 0;
         request.EstimatedTtftMs = double.IsFinite(bestTtft) ? bestTtft : candidates[best].Estimate.TotalMs;
         request.MatchedTokens = candidates[best].MatchedTokens;
-        request.Pathological = decision.IsPathologicalFor(RegionName(request.User));
+        request.Pathological = RoutingDecision.IsPathological(candidates, best, RegionName(request.User));
         SimReplica chosen = _replicas[request.Replica];
         Forward(request, chosen, OneWay(request.Ingress, chosen.Region, sameRegionFree: true));
     }

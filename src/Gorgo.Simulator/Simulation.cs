@@ -59,17 +59,18 @@ public sealed class Simulation(Scenario scenario)
         EngineProfile profile = ProfileOf(Scenario);
         IReadOnlyList<RunSpec> runs = RunsToSimulate(only);
         int total = WorkloadBuilder.Shapes(Scenario).Count();
-        var results = new (RunSummary Summary, IReadOnlyList<RequestRecord>? Records, long Events, double VirtualMs)[runs.Count];
+        var results = new (RunSummary Summary, IReadOnlyList<RequestRecord>? Records, long Events, double VirtualMs, double WallSeconds)[runs.Count];
         int degree = parallelism > 0 ? parallelism : Math.Max(1, Environment.ProcessorCount);
         Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = cancellationToken }, i =>
         {
             RunSpec run = runs[i];
+            long started = Stopwatch.GetTimestamp();
             RunKind kind = run.Policy == OracleName ? RunKind.Oracle : run.Mode == "proxy" ? RunKind.Proxy : RunKind.Mesh;
             var sim = new SimRun(Scenario, run, kind, rtt, profile, Scenario.Sim.RequestsCsv);
             progress?.Report(new BenchProgress(run.Name, "simulating", 0, total));
             RunSummary summary = sim.Run(WorkloadBuilder.Shapes(Scenario), done => progress?.Report(new BenchProgress(run.Name, "simulating", done, total)), cancellationToken);
             progress?.Report(new BenchProgress(run.Name, "done", summary.Requests, total));
-            results[i] = (summary, sim.Records, sim.Events, sim.VirtualMs);
+            results[i] = (summary, sim.Records, sim.Events, sim.VirtualMs, Stopwatch.GetElapsedTime(started).TotalSeconds);
         });
 
         long events = results.Sum(r => r.Events);
@@ -89,6 +90,7 @@ public sealed class Simulation(Scenario scenario)
                 VirtualSeconds = Math.Round(results.Max(r => r.VirtualMs) / 1000, 3),
                 ParallelRuns = Math.Min(degree, runs.Count),
                 PeakMemoryMiB = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024), 1),
+                RunSeconds = runs.Select((r, i) => (r.Name, Seconds: Math.Round(results[i].WallSeconds, 1))).ToDictionary(x => x.Name, x => x.Seconds, StringComparer.Ordinal),
             },
         };
         List<RequestRecord>? records = Scenario.Sim.RequestsCsv ? results.SelectMany(r => r.Records ?? []).ToList() : null;

@@ -357,4 +357,42 @@ public class RouterTests
         Assert.Equal(1_800, decisions);
         Assert.Equal(8, router.Replicas.Count);
     }
+
+    [Fact]
+    public void RouteChoice_chooses_as_Route_does_and_keeps_the_same_state()
+    {
+        // Two routers fed the same views and caches: one routes with full decision records, the other with bare choices.
+        var clockA = new ManualClock();
+        var clockB = new ManualClock();
+        Router a = Router(clockA);
+        Router b = Router(clockB);
+        var random = new Random(7);
+        string[] regions = [UsEast, EuCentral, ApNortheast];
+        foreach (Router r in new[] { a, b })
+        {
+            for (int i = 0; i < 9; i++)
+            {
+                r.Upsert(Replica($"r{i}", regions[i % 3], clockA.NowMs, running: i % 4, queued: i % 2, runningTokens: 500 * i, queuedTokens: 300 * (i % 3)));
+            }
+        }
+
+        var chosen = new HashSet<string>();
+        for (int n = 0; n < 200; n++)
+        {
+            int[] prompt = RandomTokens(random.Next(100, 6_000), random.Next(12)); // few prompt families: caches get learned and shared
+            string client = regions[random.Next(3)];
+            RoutingDecision full = a.Route(Request(prompt, client));
+            RoutedChoice bare = b.RouteChoice(Request(prompt, client));
+
+            Assert.Equal(full.Chosen, bare.Chosen);
+            Assert.Equal(full.Candidates.Count, bare.Candidates);
+            Assert.Equal(full.IsPathologicalFor(client), bare.Pathological);
+            Assert.Equal(a.PendingRequests(full.Chosen.ReplicaId), b.PendingRequests(bare.Chosen.ReplicaId));
+            chosen.Add(bare.Chosen.ReplicaId);
+            clockA.Advance(random.Next(0, 5));
+            clockB.Advance(clockA.NowMs - clockB.NowMs);
+        }
+
+        Assert.True(chosen.Count > 3, $"the workload should spread over replicas (chose {string.Join(", ", chosen)})");
+    }
 }

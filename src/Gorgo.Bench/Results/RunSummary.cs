@@ -132,4 +132,9 @@ public sealed record SimulationStats
 
     /// <summary>Peak working set of the process, MiB.</summary>
     [JsonPropertyName("peak_memory_mib")] public double PeakMemoryMiB { get; init; }
+
+    /// <summary>Wall-clock seconds each run took, by run name (runs in parallel overlap).</summary>
+    [JsonPropertyName("run_seconds")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, double>? RunSeconds { get; init; }
 }

@@ -75,6 +75,11 @@ public static class SimCommand
                     console.WriteLine(ResultsWriter.Report(result.Summary));
                     SimulationStats stats = result.Summary.Simulation!;
                     console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Simulated {stats.Requests:N0} requests ({stats.VirtualSeconds:F0} virtual s) in {result.Summary.WallSeconds:F1} s: {stats.Events:N0} events, {stats.EventsPerSecond:N0} events/s, {stats.ParallelRuns} runs at once, peak memory {stats.PeakMemoryMiB:F0} MiB."));
+                    if (stats.RunSeconds is { Count: > 0 } perRun)
+                    {
+                        console.WriteLine("Per run: " + string.Join(", ", perRun.Select(r => string.Create(CultureInfo.InvariantCulture, $"{r.Key} {r.Value:F1} s"))) + ".");
+                    }
+
                     console.WriteLine($"Wrote {string.Join(", ", files.Select(Path.GetFileName))} to {dir}");
                     results.Add((value, result.Summary));
                 }

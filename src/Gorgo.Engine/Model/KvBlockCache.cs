@@ -1,3 +1,5 @@
+using Gorgo.Routing.Index;
+
 namespace Gorgo.Engine.Model;
 
 /// <summary>
@@ -9,12 +11,24 @@ namespace Gorgo.Engine.Model;
 /// Capacity is counted in blocks. A request reserves, when admitted, every block it will need that is not already
 /// cached (its uncached prompt blocks, its partial last prompt block and its output), so a running request never
 /// runs out of room. As prefill completes a full prompt block, one reservation turns into a cached block.
+/// Blocks live in parallel arrays (hash, reference count, links of the evictable list) indexed through a
+/// <see cref="HashSlotMap"/>, so caching, sharing and evicting allocate nothing once the arrays have grown.
 /// </remarks>
 public sealed class KvBlockCache
 {
-    private readonly Dictionary<ulong, Block> _blocks = [];
-    private readonly LinkedList<ulong> _evictable = new();
+    private const int None = -1;
+
+    private readonly HashSlotMap _slotOf;
     private readonly List<CacheEvent> _events = [];
+    private ulong[] _hash;
+    private int[] _refCount;
+    private int[] _prev;
+    private int[] _next;
+    private int[] _free;
+    private int _freeCount;
+    private int _slotHighWater;
+    private int _evictableHead = None;
+    private int _evictableTail = None;
     private long _sequence;
 
     /// <summary>Creates an empty cache of <paramref name="capacityBlocks"/> blocks.</summary>
@@ -22,13 +36,20 @@ public sealed class KvBlockCache
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacityBlocks, 1);
         Capacity = capacityBlocks;
+        int initial = Math.Min(capacityBlocks, 256);
+        _slotOf = new HashSlotMap(initial);
+        _hash = new ulong[initial];
+        _refCount = new int[initial];
+        _prev = new int[initial];
+        _next = new int[initial];
+        _free = new int[initial];
     }
 
     /// <summary>Capacity in blocks.</summary>
     public int Capacity { get; }
 
     /// <summary>Blocks cached under a hash (referenced or not).</summary>
-    public int CachedBlocks => _blocks.Count;
+    public int CachedBlocks => _slotOf.Count;
 
     /// <summary>Cached blocks referenced by at least one running request.</summary>
     public int ReferencedBlocks { get; private set; }
@@ -49,13 +70,13 @@ public sealed class KvBlockCache
     public long LastEventSequence => _sequence;
 
     /// <summary>Whether a block is cached.</summary>
-    public bool Contains(ulong hash) => _blocks.ContainsKey(hash);
+    public bool Contains(ulong hash) => _slotOf.TryGetValue(hash, out _);
 
     /// <summary>Number of leading blocks of a prompt that are cached.</summary>
     public int MatchPrefix(ReadOnlySpan<ulong> hashes)
     {
         int i = 0;
-        while (i < hashes.Length && _blocks.ContainsKey(hashes[i]))
+        while (i < hashes.Length && _slotOf.TryGetValue(hashes[i], out _))
         {
             i++;
         }
@@ -68,12 +89,7 @@ public sealed class KvBlockCache
     {
         foreach (ulong hash in cachedPrefix)
         {
-            Block block = _blocks[hash];
-            if (block.RefCount++ == 0)
-            {
-                _evictable.Remove(block.Node);
-                ReferencedBlocks++;
-            }
+            Reference(SlotOf(hash));
         }
     }
 
@@ -81,7 +97,7 @@ public sealed class KvBlockCache
     public bool TryReserve(int blocks)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(blocks);
-        if (blocks > FreeBlocks + _evictable.Count)
+        if (blocks > FreeBlocks + (CachedBlocks - ReferencedBlocks))
         {
             return false;
         }
@@ -104,19 +120,16 @@ public sealed class KvBlockCache
         }
 
         ReservedBlocks--;
-        if (_blocks.TryGetValue(hash, out Block? existing))
+        if (_slotOf.TryGetValue(hash, out int existing))
         {
-            if (existing.RefCount++ == 0)
-            {
-                _evictable.Remove(existing.Node);
-                ReferencedBlocks++;
-            }
-
+            Reference(existing);
             return;
         }
 
-        var block = new Block(new LinkedListNode<ulong>(hash)) { RefCount = 1 };
-        _blocks.Add(hash, block);
+        int slot = NewSlot();
+        _hash[slot] = hash;
+        _refCount[slot] = 1;
+        _slotOf.Set(hash, slot);
         ReferencedBlocks++;
         Emit(CacheEventKind.Stored, hash);
     }
@@ -127,10 +140,10 @@ public sealed class KvBlockCache
     {
         for (int i = referenced.Length - 1; i >= 0; i--)
         {
-            Block block = _blocks[referenced[i]];
-            if (--block.RefCount == 0)
+            int slot = SlotOf(referenced[i]);
+            if (--_refCount[slot] == 0)
             {
-                _evictable.AddLast(block.Node);
+                Link(slot);
                 ReferencedBlocks--;
             }
         }
@@ -149,16 +162,96 @@ public sealed class KvBlockCache
         _events.Clear();
     }
 
-    private void Evict()
-    {
-        LinkedListNode<ulong> oldest = _evictable.First ?? throw new InvalidOperationException("Nothing to evict.");
-        _evictable.RemoveFirst();
-        _blocks.Remove(oldest.Value);
-        Emit(CacheEventKind.Removed, oldest.Value);
-    }
-
     /// <summary>Whether cache events are kept for <see cref="DrainEvents"/> (turn off when nobody drains them).</summary>
     public bool RecordEvents { get; set; } = true;
+
+    private int SlotOf(ulong hash) =>
+        _slotOf.TryGetValue(hash, out int slot) ? slot : throw new KeyNotFoundException($"Block {hash:x16} is not cached.");
+
+    /// <summary>Adds a reference to a cached block; its first takes it off the evictable list.</summary>
+    private void Reference(int slot)
+    {
+        if (_refCount[slot]++ == 0)
+        {
+            Unlink(slot);
+            ReferencedBlocks++;
+        }
+    }
+
+    private void Evict()
+    {
+        int oldest = _evictableHead;
+        if (oldest == None)
+        {
+            throw new InvalidOperationException("Nothing to evict.");
+        }
+
+        Unlink(oldest);
+        ulong hash = _hash[oldest];
+        _slotOf.Remove(hash);
+        _free[_freeCount++] = oldest;
+        Emit(CacheEventKind.Removed, hash);
+    }
+
+    /// <summary>Appends an unreferenced block to the evictable list (the most recently used end).</summary>
+    private void Link(int slot)
+    {
+        _prev[slot] = _evictableTail;
+        _next[slot] = None;
+        if (_evictableTail == None)
+        {
+            _evictableHead = slot;
+        }
+        else
+        {
+            _next[_evictableTail] = slot;
+        }
+
+        _evictableTail = slot;
+    }
+
+    private void Unlink(int slot)
+    {
+        int prev = _prev[slot];
+        int next = _next[slot];
+        if (prev == None)
+        {
+            _evictableHead = next;
+        }
+        else
+        {
+            _next[prev] = next;
+        }
+
+        if (next == None)
+        {
+            _evictableTail = prev;
+        }
+        else
+        {
+            _prev[next] = prev;
+        }
+    }
+
+    private int NewSlot()
+    {
+        if (_freeCount > 0)
+        {
+            return _free[--_freeCount];
+        }
+
+        if (_slotHighWater == _hash.Length)
+        {
+            int size = (int)Math.Min(Capacity, _hash.Length * 2L);
+            Array.Resize(ref _hash, size);
+            Array.Resize(ref _refCount, size);
+            Array.Resize(ref _prev, size);
+            Array.Resize(ref _next, size);
+            Array.Resize(ref _free, size);
+        }
+
+        return _slotHighWater++;
+    }
 
     private void Emit(CacheEventKind kind, ulong hash)
     {
@@ -167,12 +260,5 @@ public sealed class KvBlockCache
         {
             _events.Add(new CacheEvent(_sequence, kind, hash));
         }
-    }
-
-    private sealed class Block(LinkedListNode<ulong> node)
-    {
-        public LinkedListNode<ulong> Node { get; } = node;
-
-        public int RefCount { get; set; }
     }
 }

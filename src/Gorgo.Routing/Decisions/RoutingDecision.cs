@@ -79,15 +79,18 @@ public sealed class RoutingDecision
     /// request would have started at once) and at least as long a prefix match as the chosen replica, so the trip
     /// across regions could only add latency.
     /// </summary>
-    public bool IsPathologicalFor(string clientRegion)
+    public bool IsPathologicalFor(string clientRegion) => IsPathological(_candidates, ChosenIndex, clientRegion);
+
+    /// <summary>As <see cref="IsPathologicalFor"/>, for the candidates of a decision and the index of the one chosen.</summary>
+    public static bool IsPathological(ReadOnlySpan<CandidateScore> candidates, int chosenIndex, string clientRegion)
     {
-        CandidateScore chosen = Chosen;
+        CandidateScore chosen = candidates[chosenIndex];
         if (chosen.Region == clientRegion)
         {
             return false;
         }
 
-        foreach (CandidateScore c in _candidates)
+        foreach (CandidateScore c in candidates)
         {
             if (c.Region == clientRegion && c.QueuedRequests == 0 && !c.AtCapacity && c.MatchedTokens >= chosen.MatchedTokens)
             {

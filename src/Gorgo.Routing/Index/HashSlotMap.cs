@@ -2,7 +2,7 @@ namespace Gorgo.Routing.Index;
 
 /// <summary>Open-addressing map from a 64-bit block hash to a non-negative int; allocation-free lookups.</summary>
 /// <remarks>Linear probing with Fibonacci hashing and backward-shift deletion (no tombstones). Not thread-safe.</remarks>
-internal sealed class HashSlotMap
+public sealed class HashSlotMap
 {
     private const int Empty = -1;
     private const int MinCapacity = 16;
@@ -13,6 +13,7 @@ internal sealed class HashSlotMap
     private int _shift;
     private int _growAt;
 
+    /// <summary>Creates a map sized for <paramref name="expectedCount"/> keys without growing.</summary>
     public HashSlotMap(int expectedCount = 0)
     {
         int capacity = MinCapacity;
@@ -26,11 +27,13 @@ internal sealed class HashSlotMap
         Allocate(capacity);
     }
 
+    /// <summary>Keys held.</summary>
     public int Count { get; private set; }
 
     /// <summary>Slots allocated (for memory accounting).</summary>
     public int Capacity => _values.Length;
 
+    /// <summary>The key's value, when present.</summary>
     public bool TryGetValue(ulong key, out int value)
     {
         int[] values = _values;
@@ -103,6 +106,7 @@ internal sealed class HashSlotMap
         Count++;
     }
 
+    /// <summary>Removes the key; false when absent.</summary>
     public bool Remove(ulong key)
     {
         int i = Home(key);
@@ -149,6 +153,7 @@ internal sealed class HashSlotMap
         return true;
     }
 
+    /// <summary>Removes every key (capacity kept).</summary>
     public void Clear()
     {
         Array.Fill(_values, Empty);

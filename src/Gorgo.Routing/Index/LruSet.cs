@@ -67,6 +67,20 @@ internal sealed class LruSet
 
     public bool Remove(ulong key) => _map.Remove(key);
 
+    /// <summary>Empties the set into the state of a new one made for <paramref name="expectedCount"/> keys, reusing its arrays where it can.</summary>
+    public void Reset(int expectedCount)
+    {
+        int initial = Math.Clamp(expectedCount, 1, Capacity);
+        if (_log.Length != initial)
+        {
+            _log = new ulong[initial]; // the log's length decides when it compacts, which the LRU window depends on
+        }
+
+        _map.Clear();
+        _head = 0;
+        _tail = 0;
+    }
+
     /// <summary>Copies up to <paramref name="destination"/>.Length keys, most recently used first; returns how many.</summary>
     public int CopyMostRecentFirst(Span<ulong> destination)
     {

@@ -18,6 +18,7 @@ public sealed class PrefixIndex
     private readonly Stack<int> _freeEntries = new();
     private string?[] _replicaOf = new string?[64];
     private LruSet?[] _lru = new LruSet?[64];
+    private LruSet?[] _spare = new LruSet?[64];
     private ulong[] _occupied = new ulong[1];
     private ulong[] _bits = new ulong[1024];
     private int _words = 1;
@@ -85,6 +86,7 @@ public sealed class PrefixIndex
         {
             Array.Resize(ref _replicaOf, Math.Max(slot + 1, _replicaOf.Length * 2));
             Array.Resize(ref _lru, _replicaOf.Length);
+            Array.Resize(ref _spare, _replicaOf.Length);
         }
 
         _slotOf[replicaId] = slot;
@@ -172,6 +174,7 @@ public sealed class PrefixIndex
 
         ClearBlocks(slot);
         _lru[slot] = null;
+        _spare[slot] = null;
         _replicaOf[slot] = null;
         _occupied[slot >> 6] &= ~(1UL << (slot & 63));
         _freeSlots.Push(slot);
@@ -343,7 +346,10 @@ public sealed class PrefixIndex
             return; // the replica's summary has not changed since the last one
         }
 
-        var lru = new LruSet(Options.MaxBlocksPerReplica, Math.Min(hashes.Length, Options.MaxBlocksPerReplica));
+        // The set replaced last time is emptied and refilled (gossip replaces every remote replica's set each round).
+        int expected = Math.Min(hashes.Length, Options.MaxBlocksPerReplica);
+        LruSet lru = _spare[slot] ?? new LruSet(Options.MaxBlocksPerReplica, expected);
+        lru.Reset(expected);
         int evictions = 0;
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
@@ -364,15 +370,25 @@ public sealed class PrefixIndex
             }
         }
 
-        foreach (ulong hash in old.LeastRecentFirst())
+        ulong[] dropped = ArrayPool<ulong>.Shared.Rent(Math.Max(old.Count, 1));
+        try
         {
-            if (!lru.Contains(hash))
+            int n = old.CopyMostRecentFirst(dropped);
+            for (int i = n - 1; i >= 0; i--)
             {
-                ClearBit(hash, slot);
+                if (!lru.Contains(dropped[i]))
+                {
+                    ClearBit(dropped[i], slot);
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(dropped);
         }
 
         _lru[slot] = lru;
+        _spare[slot] = old;
     }
 
     /// <summary>Whether <paramref name="lru"/> holds exactly <paramref name="hashes"/>, most recent first.</summary>

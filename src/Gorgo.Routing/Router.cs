@@ -313,7 +313,7 @@ public sealed class Router
 
     private void Score(ReplicaState r, int promptTokens, double clientLeg, long now, out CandidateScore score)
     {
-        ReplicaView v = r.View;
+        ref readonly ViewFacts v = ref r.Facts;
         int matched = Math.Min(_matchedBlocks[r.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
         TtftEstimate estimate = _cost.Estimate(new CostInputs(
@@ -358,7 +358,7 @@ public sealed class Router
                 continue;
             }
 
-            r.Pending.Prune(r.View.TakenAtMs, now);
+            r.Pending.Prune(r.Facts.TakenAtMs, now);
             Eligible e = Eligibility(r, request, now);
             if (e == Eligible.Yes)
             {
@@ -390,7 +390,8 @@ public sealed class Router
         for (int i = 0; i < count; i++)
         {
             ReplicaState r = _eligible[i];
-            homeHasRoom |= r.IsHome && r.View.RunningRequests + r.View.QueuedRequests + r.Pending.Count < r.View.MaxRunningRequests;
+            ref readonly ViewFacts v = ref r.Facts;
+            homeHasRoom |= r.IsHome && v.RunningRequests + v.QueuedRequests + r.Pending.Count < v.MaxRunningRequests;
             anyRemote |= !r.IsHome;
         }
 
@@ -410,7 +411,7 @@ public sealed class Router
 
     private Eligible Eligibility(ReplicaState r, in RoutingRequest request, long now)
     {
-        ReplicaView v = r.View;
+        ref readonly ViewFacts v = ref r.Facts;
         if (request.Model is not null && !string.Equals(v.Model, request.Model, StringComparison.Ordinal))
         {
             return Eligible.WrongModel;
@@ -482,9 +483,43 @@ public sealed class Router
         Yes,
     }
 
+    /// <summary>What scoring and eligibility read of a <see cref="ReplicaView"/>, held by value.</summary>
+    private readonly struct ViewFacts(ReplicaView view)
+    {
+        public readonly string Id = view.Id;
+        public readonly string Region = view.Region;
+        public readonly string Model = view.Model;
+        public readonly ReplicaHealth Health = view.Health;
+        public readonly long TakenAtMs = view.TakenAtMs;
+        public readonly int RunningRequests = view.RunningRequests;
+        public readonly int QueuedRequests = view.QueuedRequests;
+        public readonly long RunningTokens = view.RunningTokens;
+        public readonly long QueuedTokens = view.QueuedTokens;
+        public readonly long? RunningPrefillTokens = view.RunningPrefillTokens;
+        public readonly double PrefillMsPerToken = view.PrefillMsPerToken;
+        public readonly int MaxRunningRequests = view.MaxRunningRequests;
+        public readonly int MaxQueuedRequests = view.MaxQueuedRequests;
+        public readonly int MaxContextTokens = view.MaxContextTokens;
+
+        public bool IsRoutable => Health is ReplicaHealth.Healthy or ReplicaHealth.Degraded;
+    }
+
     private sealed class ReplicaState(ReplicaView view, int slot)
     {
-        public ReplicaView View { get; set; } = view;
+        /// <summary>The view's fields a decision reads, copied into the state so a scan over candidates stays in it.</summary>
+        public ViewFacts Facts = new(view);
+
+        private ReplicaView _view = view;
+
+        public ReplicaView View
+        {
+            get => _view;
+            set
+            {
+                _view = value;
+                Facts = new ViewFacts(value);
+            }
+        }
 
         public int Slot { get; } = slot;
 

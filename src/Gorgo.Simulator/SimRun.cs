@@ -65,6 +65,8 @@ internal sealed class SimRun
     private readonly RunAccumulator _accumulator;
     private readonly List<RequestRecord>? _records;
     private readonly CostModel _oracleCost = new(new CostModelOptions());
+    private readonly PrefixIndex? _fleetCache;
+    private int[] _fleetMatched = [];
     private CandidateScore[] _oracleScores = [];
     private double[] _oracleTotals = [];
     private readonly List<TokenOutput> _tokens = [];
@@ -105,11 +107,27 @@ internal sealed class SimRun
             {
                 int index = _replicas.Count;
                 var engine = new EngineCore(profile, 0, scenario.Seed + index);
-                engine.Cache.RecordEvents = kind == RunKind.Mesh;
+                engine.Cache.RecordEvents = kind is RunKind.Mesh or RunKind.Oracle;
                 var replica = new SimReplica(index, id, _rtt.IndexOf(name), engine);
                 _replicas.Add(replica);
                 _replicaIndex.Add(replica.Id, index);
             }
+        }
+
+        if (kind == RunKind.Oracle)
+        {
+            // The oracle's exact view of every replica's cache, kept from the engines' own cache events: one walk of a
+            // prompt gives every replica's matched prefix (instead of one probe of each engine's cache per block).
+            _fleetCache = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = profile.KvCapacityBlocks, MaxReplicas = Math.Max(1, _replicas.Count) });
+            foreach (SimReplica replica in _replicas)
+            {
+                if (_fleetCache.Register(replica.Id) != replica.Index)
+                {
+                    throw new InvalidOperationException("The fleet cache's slots must follow the fleet's order.");
+                }
+            }
+
+            _fleetMatched = new int[_fleetCache.SlotCapacity];
         }
 
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
@@ -444,6 +462,7 @@ internal sealed class SimRun
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
         int promptTokens = request.Prompt.TokenCount;
         int[] pool = NearReplicas(request.Ingress);
+        _fleetCache!.Match(hashes, _fleetMatched);
         if (_oracleScores.Length < pool.Length)
         {
             _oracleScores = new CandidateScore[pool.Length];
@@ -456,7 +475,7 @@ internal sealed class SimRun
         {
             SimReplica r = _replicas[pool[c]];
             EngineState state = r.Engine.State;
-            int matched = Math.Min(r.Engine.Cache.MatchPrefix(hashes) * _profile.BlockSize, promptTokens);
+            int matched = Math.Min(_fleetMatched[r.Index] * _profile.BlockSize, promptTokens);
             double rtt = r.Region == request.Ingress ? 0 : Rtt(request.Ingress, r.Region);
             TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, state.WaitingTokens, state.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, state.RunningPrefillTokens));
             candidates[c] = new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate, state.RunningRequests + state.WaitingRequests >= _profile.MaxRunningRequests);
@@ -576,6 +595,11 @@ internal sealed class SimRun
     private void StartStep(SimReplica replica)
     {
         replica.Stepping = replica.Engine.PlanStep(_clock.NowMs, int.MaxValue) is not null;
+        if (_fleetCache is not null)
+        {
+            SyncFleetCache(replica); // admissions may have evicted blocks
+        }
+
         if (replica.Stepping)
         {
             ScheduleStepEnd(replica, replica.Engine.PlannedEndMs);
@@ -624,8 +648,31 @@ internal sealed class SimRun
         {
             PublishCacheEvents(replica);
         }
+        else if (_fleetCache is not null)
+        {
+            SyncFleetCache(replica);
+        }
 
         StartStep(replica);
+    }
+
+    /// <summary>Applies a replica's cache events, in order, to the oracle's fleet view (exact at every decision).</summary>
+    private void SyncFleetCache(SimReplica replica)
+    {
+        _cacheEvents.Clear();
+        replica.Engine.DrainCacheEvents(_cacheEvents);
+        foreach (CacheEvent e in _cacheEvents)
+        {
+            ReadOnlySpan<ulong> block = [e.BlockHash];
+            if (e.Kind == CacheEventKind.Stored)
+            {
+                _fleetCache!.Record(replica.Index, block);
+            }
+            else
+            {
+                _fleetCache!.Remove(replica.Id, block);
+            }
+        }
     }
 
     private void PublishCacheEvents(SimReplica replica)

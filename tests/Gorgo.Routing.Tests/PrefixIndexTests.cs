@@ -70,6 +70,7 @@ public class PrefixIndexTests
         var random = new Random(seed);
         var index = new PrefixIndex();
         var model = new Dictionary<string, HashSet<ulong>>();
+        var summarised = new HashSet<string>(); // replicas known from summaries keep their blocks out of the shared map
         ulong[][] shared = Enumerable.Range(0, 8).Select(i => Chain(12, (seed * 100) + i)).ToArray();
         ulong[] Prompt() => random.Next(2) == 0 ? shared[random.Next(shared.Length)][..random.Next(1, 13)] : Chain(random.Next(1, 40), random.Next());
         for (int step = 0; step < 6_000; step++)
@@ -87,20 +88,27 @@ public class PrefixIndexTests
                     index.Remove(replica, hashes);
                     held.ExceptWith(hashes);
                     break;
-                case < 9:
+                case < 8:
                     index.Apply(new PrefixSummary(replica, hashes), PrefixMergeMode.Replace);
                     held.Clear();
                     held.UnionWith(hashes);
+                    summarised.Add(replica);
+                    break;
+                case 8:
+                    index.Apply(new PrefixSummary(replica, hashes), PrefixMergeMode.Union);
+                    held.UnionWith(hashes);
+                    summarised.Add(replica);
                     break;
                 default:
                     index.RemoveReplica(replica);
                     model.Remove(replica);
+                    summarised.Remove(replica);
                     break;
             }
 
             if (step % 200 == 0 || step == 5_999)
             {
-                Assert.Equal(model.Values.SelectMany(h => h).Distinct().Count(), index.DistinctBlocks);
+                Assert.Equal(model.Where(m => !summarised.Contains(m.Key)).SelectMany(m => m.Value).Distinct().Count(), index.DistinctBlocks);
                 ulong[] prompt = Prompt();
                 int[] matched = MatchAll(index, prompt);
                 foreach ((string id, HashSet<ulong> blocks) in model)
@@ -133,6 +141,22 @@ public class PrefixIndexTests
 
         Assert.Equal(100, index.BlockCount("a"));
         Assert.Equal(200, index.DistinctBlocks);
+    }
+
+    [Fact]
+    public void A_replica_known_from_summaries_evicts_from_its_own_set_and_still_matches_exactly()
+    {
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10 });
+        ulong[] summary = Chain(6, 30);
+        index.Apply(new PrefixSummary("a", summary), PrefixMergeMode.Replace);
+        index.Record("b", summary);
+        index.Record("a", Chain(8, 31)); // learned from routing: needs 4 more slots, evicts the summary's last 4 blocks
+
+        int[] matched = MatchAll(index, summary);
+        Assert.Equal(2, matched[index.SlotOf("a")]);
+        Assert.Equal(6, matched[index.SlotOf("b")]);
+        Assert.Equal(8, MatchAll(index, Chain(8, 31))[index.SlotOf("a")]);
+        Assert.Equal(6, index.DistinctBlocks); // only b's blocks are in the shared map
     }
 
     [Fact]

@@ -6,9 +6,13 @@ namespace Gorgo.Routing.Index;
 
 /// <summary>Which block hashes each replica holds, answering "matched prefix length per replica" in one walk of a prompt.</summary>
 /// <remarks>
-/// A map from block hash to the set of replicas holding it (a bitset over replica slots), plus a bounded LRU per replica.
-/// Knowledge comes from routing decisions (approximate), replica cache events (exact) or gossip (summaries).
-/// Not thread-safe: callers serialise access (the <see cref="Router"/> does).
+/// A bounded LRU set per replica, plus a map from block hash to the set of replicas holding it (a bitset over replica
+/// slots) for one walk of a prompt over all of them. Knowledge comes from routing decisions (approximate), replica cache
+/// events (exact) or gossip (summaries). A replica known from summaries keeps its blocks in its own set only, behind a
+/// small filter: a summary replaces most of a replica's blocks at every gossip round, which in the shared map would cost a
+/// scattered update per block changed for every replica of every digest, while a prompt walk checks such a replica with
+/// one look at its filter and, only when that passes, a probe of its set. Which layout a replica uses never changes an
+/// answer. Not thread-safe: callers serialise access (the <see cref="Router"/> does).
 /// </remarks>
 public sealed class PrefixIndex
 {
@@ -20,10 +24,16 @@ public sealed class PrefixIndex
     private LruSet?[] _lru = new LruSet?[64];
     private LruSet?[] _spare = new LruSet?[64];
     private ulong[] _occupied = new ulong[1];
+    private ulong[] _ownSet = new ulong[1];
+    private ulong[] _filters = new ulong[64 * FilterWords];
+    private int[] _filterAdds = new int[64];
     private ulong[] _bits = new ulong[1024];
     private int _words = 1;
     private int _entryHighWater;
     private int _slotHighWater;
+
+    /// <summary>Words of each own-set replica's filter: 2,048 bits, one per block (one prompt in twenty passes falsely at 100 blocks).</summary>
+    private const int FilterWords = 32;
 
     /// <summary>Creates an empty index with the given bounds.</summary>
     public PrefixIndex(PrefixIndexOptions? options = null)
@@ -41,7 +51,7 @@ public sealed class PrefixIndex
     /// <summary>Length a span passed to <see cref="Match(ReadOnlySpan{ulong}, Span{int})"/> must have: one entry per slot.</summary>
     public int SlotCapacity => _words * 64;
 
-    /// <summary>Distinct block hashes held by at least one replica.</summary>
+    /// <summary>Distinct block hashes in the shared map: held by at least one replica not known from summaries (those keep their blocks in their own sets).</summary>
     public int DistinctBlocks => _entryOf.Count;
 
     /// <summary>Approximate bytes used by the index's tables.</summary>
@@ -49,7 +59,7 @@ public sealed class PrefixIndex
     {
         get
         {
-            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L);
+            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L) + (_filters.Length * 8L);
             foreach (LruSet? lru in _lru)
             {
                 bytes += lru?.EstimatedBytes ?? 0;
@@ -87,6 +97,8 @@ public sealed class PrefixIndex
             Array.Resize(ref _replicaOf, Math.Max(slot + 1, _replicaOf.Length * 2));
             Array.Resize(ref _lru, _replicaOf.Length);
             Array.Resize(ref _spare, _replicaOf.Length);
+            Array.Resize(ref _filters, _replicaOf.Length * FilterWords);
+            Array.Resize(ref _filterAdds, _replicaOf.Length);
         }
 
         _slotOf[replicaId] = slot;
@@ -151,12 +163,17 @@ public sealed class PrefixIndex
         }
 
         LruSet lru = _lru[slot]!;
+        bool inMap = !HasOwnSet(slot);
         int removed = 0;
         foreach (ulong hash in hashes)
         {
             if (lru.Remove(hash))
             {
-                ClearBit(hash, slot);
+                if (inMap)
+                {
+                    ClearBit(hash, slot);
+                }
+
                 removed++;
             }
         }
@@ -172,7 +189,12 @@ public sealed class PrefixIndex
             return false;
         }
 
-        ClearBlocks(slot);
+        if (!HasOwnSet(slot))
+        {
+            ClearBlocks(slot);
+        }
+
+        SetOwnSet(slot, false);
         _lru[slot] = null;
         _spare[slot] = null;
         _replicaOf[slot] = null;
@@ -197,12 +219,30 @@ public sealed class PrefixIndex
         }
 
         matchedBlocksBySlot[..(words * 64)].Clear();
+        int longest = MatchInMap(prompt, matchedBlocksBySlot, words);
+        return Math.Max(longest, MatchOwnSets(prompt, matchedBlocksBySlot, words));
+    }
+
+    /// <summary>The walk over the shared map, for the replicas kept in it; returns their longest match.</summary>
+    private int MatchInMap(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words)
+    {
         ulong[]? rented = null;
         Span<ulong> active = words <= 64 ? stackalloc ulong[64] : (rented = ArrayPool<ulong>.Shared.Rent(words));
         active = active[..words];
-        _occupied.AsSpan(0, words).CopyTo(active);
+        ulong anyActive = 0;
+        for (int w = 0; w < words; w++)
+        {
+            active[w] = _occupied[w] & ~_ownSet[w];
+            anyActive |= active[w];
+        }
+
         try
         {
+            if (anyActive == 0)
+            {
+                return 0;
+            }
+
             ulong[] bits = _bits;
             int i = 0;
             for (; i < prompt.Length; i++)
@@ -256,6 +296,45 @@ public sealed class PrefixIndex
         }
     }
 
+    /// <summary>The replicas with their own sets: those whose filter admits the prompt's first block are probed; returns their longest match.</summary>
+    private int MatchOwnSets(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words)
+    {
+        if (prompt.IsEmpty)
+        {
+            return 0;
+        }
+
+        int bit = FilterBit(prompt[0]);
+        int word = bit >> 6;
+        ulong mask = 1UL << (bit & 63);
+        int longest = 0;
+        for (int w = 0; w < words; w++)
+        {
+            ulong own = _ownSet[w];
+            while (own != 0)
+            {
+                int slot = (w << 6) + BitOperations.TrailingZeroCount(own);
+                own &= own - 1;
+                if ((_filters[(slot * FilterWords) + word] & mask) == 0)
+                {
+                    continue;
+                }
+
+                LruSet lru = _lru[slot]!;
+                int n = 0;
+                while (n < prompt.Length && lru.Contains(prompt[n]))
+                {
+                    n++;
+                }
+
+                matchedBlocksBySlot[slot] = n;
+                longest = Math.Max(longest, n);
+            }
+        }
+
+        return longest;
+    }
+
     /// <summary>Matched prefix length, in blocks, of <paramref name="prompt"/> on one replica (0 when unknown).</summary>
     public int MatchedBlocks(string replicaId, ReadOnlySpan<ulong> prompt)
     {
@@ -299,6 +378,11 @@ public sealed class PrefixIndex
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(summary.Hashes);
         int slot = Register(summary.ReplicaId);
+        if (!HasOwnSet(slot))
+        {
+            MoveToOwnSet(slot);
+        }
+
         if (mode == PrefixMergeMode.Replace)
         {
             Replace(slot, summary.Hashes);
@@ -319,14 +403,26 @@ public sealed class PrefixIndex
     private TouchResult Touch(LruSet lru, int slot, ulong hash, ref int evictions)
     {
         TouchResult result = lru.Touch(hash, out bool evicted, out ulong evictedKey);
+        bool inMap = !HasOwnSet(slot);
         if (result == TouchResult.Added)
         {
-            SetBit(hash, slot);
+            if (inMap)
+            {
+                SetBit(hash, slot);
+            }
+            else
+            {
+                AddToFilter(slot, hash);
+            }
         }
 
         if (evicted)
         {
-            ClearBit(evictedKey, slot);
+            if (inMap)
+            {
+                ClearBit(evictedKey, slot); // an own set's filter keeps the bit: a false positive costs one probe
+            }
+
             evictions++;
         }
 
@@ -334,9 +430,9 @@ public sealed class PrefixIndex
     }
 
     /// <summary>
-    /// Makes <paramref name="hashes"/> (hottest first) the replica's whole set. Successive summaries of one replica mostly
-    /// overlap, so only the difference touches the shared map: blocks dropped lose the replica's bit, blocks new gain it,
-    /// and the rest only take their new place in the replica's LRU order.
+    /// Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries: the set
+    /// replaced last time is emptied and refilled (gossip replaces every remote replica's set each round), and the
+    /// filter is rebuilt from the new blocks.
     /// </summary>
     private void Replace(int slot, ReadOnlySpan<ulong> hashes)
     {
@@ -346,45 +442,15 @@ public sealed class PrefixIndex
             return; // the replica's summary has not changed since the last one
         }
 
-        // The set replaced last time is emptied and refilled (gossip replaces every remote replica's set each round).
         int expected = Math.Min(hashes.Length, Options.MaxBlocksPerReplica);
         LruSet lru = _spare[slot] ?? new LruSet(Options.MaxBlocksPerReplica, expected);
         lru.Reset(expected);
-        int evictions = 0;
+        _filters.AsSpan(slot * FilterWords, FilterWords).Clear();
+        _filterAdds[slot] = 0;
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
-            ulong hash = hashes[i];
-            TouchResult result = lru.Touch(hash, out bool evicted, out ulong evictedKey);
-            if (result == TouchResult.Added && !old.Contains(hash))
-            {
-                SetBit(hash, slot);
-            }
-
-            if (evicted)
-            {
-                evictions++;
-                if (!old.Contains(evictedKey))
-                {
-                    ClearBit(evictedKey, slot);
-                }
-            }
-        }
-
-        ulong[] dropped = ArrayPool<ulong>.Shared.Rent(Math.Max(old.Count, 1));
-        try
-        {
-            int n = old.CopyMostRecentFirst(dropped);
-            for (int i = n - 1; i >= 0; i--)
-            {
-                if (!lru.Contains(dropped[i]))
-                {
-                    ClearBit(dropped[i], slot);
-                }
-            }
-        }
-        finally
-        {
-            ArrayPool<ulong>.Shared.Return(dropped);
+            lru.Touch(hashes[i], out _, out _); // evicts only when a summary exceeds the bound
+            AddToFilter(slot, hashes[i]);
         }
 
         _lru[slot] = lru;
@@ -414,6 +480,68 @@ public sealed class PrefixIndex
             ClearBit(hash, slot);
         }
 
+    }
+
+    private bool HasOwnSet(int slot) => (_ownSet[slot >> 6] & (1UL << (slot & 63))) != 0;
+
+    private void SetOwnSet(int slot, bool own)
+    {
+        if (own)
+        {
+            _ownSet[slot >> 6] |= 1UL << (slot & 63);
+        }
+        else
+        {
+            _ownSet[slot >> 6] &= ~(1UL << (slot & 63));
+            _filters.AsSpan(slot * FilterWords, FilterWords).Clear();
+            _filterAdds[slot] = 0;
+        }
+    }
+
+    /// <summary>Takes a replica's blocks out of the shared map into its own set (from its first summary on), filter built.</summary>
+    private void MoveToOwnSet(int slot)
+    {
+        ClearBlocks(slot);
+        SetOwnSet(slot, true);
+        RebuildFilter(slot);
+    }
+
+    /// <summary>Sets an own set's filter from its blocks alone (evicted blocks leave their bits until then).</summary>
+    private void RebuildFilter(int slot)
+    {
+        Span<ulong> filter = _filters.AsSpan(slot * FilterWords, FilterWords);
+        filter.Clear();
+        LruSet lru = _lru[slot]!;
+        ulong[] blocks = ArrayPool<ulong>.Shared.Rent(Math.Max(lru.Count, 1));
+        try
+        {
+            int n = lru.CopyMostRecentFirst(blocks);
+            for (int i = 0; i < n; i++)
+            {
+                int bit = FilterBit(blocks[i]);
+                filter[bit >> 6] |= 1UL << (bit & 63);
+            }
+
+            _filterAdds[slot] = n;
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(blocks);
+        }
+    }
+
+    /// <summary>The filter bit of a block: its hash remixed (block ids of traces are not random in their high bits).</summary>
+    private static int FilterBit(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> 55);
+
+    /// <summary>Adds a block to an own set's filter; rebuilds the filter once adds outnumber its blocks twice over, so bits of evicted blocks do not pile up.</summary>
+    private void AddToFilter(int slot, ulong hash)
+    {
+        int bit = FilterBit(hash);
+        _filters[(slot * FilterWords) + (bit >> 6)] |= 1UL << (bit & 63);
+        if (++_filterAdds[slot] > 2 * Math.Max(_lru[slot]!.Count, FilterWords * 8))
+        {
+            RebuildFilter(slot);
+        }
     }
 
     private LruSet LruAt(int slot) =>
@@ -469,6 +597,7 @@ public sealed class PrefixIndex
         }
 
         Array.Resize(ref _occupied, words);
+        Array.Resize(ref _ownSet, words);
         _bits = bits;
         _words = words;
     }

@@ -36,6 +36,8 @@ public class SimulationTests
         Assert.Null(result.Summary.Runs[1].GossipBytesPerNodePerS);
         Assert.Equal("exact", result.Summary.Runs[2].Consistency);
         Assert.True(result.Summary.Simulation!.Events > 0);
+        Assert.Equal(["mesh-gorgo", "proxy-gorgo", "oracle"], result.Summary.Simulation.RunSeconds!.Keys); // wall time per run, outside runs
+        Assert.All(result.Summary.Simulation.RunSeconds.Values, s => Assert.InRange(s, 0, result.Summary.WallSeconds + 0.1));
     }
 
     [Fact]

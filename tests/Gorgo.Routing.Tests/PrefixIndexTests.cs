@@ -61,16 +61,18 @@ public class PrefixIndexTests
     }
 
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void Matches_and_counts_what_a_plain_set_per_replica_would_under_churning_records_removals_and_summaries(int seed)
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(1, true)]
+    [InlineData(2, true)]
+    public void Matches_and_counts_what_a_plain_set_per_replica_would_under_churning_records_removals_and_summaries(int seed, bool summarizedInOwnSets)
     {
         // 70 replicas (two words of slots), summaries that replace most of a set each time (as gossip does at scale),
         // and enough churn that blocks nobody holds pile up and are swept several times.
         var random = new Random(seed);
-        var index = new PrefixIndex();
+        var index = new PrefixIndex(new PrefixIndexOptions { SummarizedInOwnSets = summarizedInOwnSets });
         var model = new Dictionary<string, HashSet<ulong>>();
-        var summarised = new HashSet<string>(); // replicas known from summaries keep their blocks out of the shared map
+        var summarised = new HashSet<string>(); // with own sets, replicas known from summaries keep their blocks out of the shared map
         ulong[][] shared = Enumerable.Range(0, 8).Select(i => Chain(12, (seed * 100) + i)).ToArray();
         ulong[] Prompt() => random.Next(2) == 0 ? shared[random.Next(shared.Length)][..random.Next(1, 13)] : Chain(random.Next(1, 40), random.Next());
         for (int step = 0; step < 6_000; step++)
@@ -92,12 +94,20 @@ public class PrefixIndexTests
                     index.Apply(new PrefixSummary(replica, hashes), PrefixMergeMode.Replace);
                     held.Clear();
                     held.UnionWith(hashes);
-                    summarised.Add(replica);
+                    if (summarizedInOwnSets)
+                    {
+                        summarised.Add(replica);
+                    }
+
                     break;
                 case 8:
                     index.Apply(new PrefixSummary(replica, hashes), PrefixMergeMode.Union);
                     held.UnionWith(hashes);
-                    summarised.Add(replica);
+                    if (summarizedInOwnSets)
+                    {
+                        summarised.Add(replica);
+                    }
+
                     break;
                 default:
                     index.RemoveReplica(replica);
@@ -146,7 +156,7 @@ public class PrefixIndexTests
     [Fact]
     public void A_replica_known_from_summaries_evicts_from_its_own_set_and_still_matches_exactly()
     {
-        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10 });
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10, SummarizedInOwnSets = true });
         ulong[] summary = Chain(6, 30);
         index.Apply(new PrefixSummary("a", summary), PrefixMergeMode.Replace);
         index.Record("b", summary);

@@ -35,7 +35,7 @@ public class RemainingPrefillAndNearestRegionTests
     }
 
     [Fact]
-    public void Replacing_a_summary_keeps_the_replica_in_its_own_set_and_leaves_other_replicas_alone()
+    public void Replacing_a_summary_moves_only_the_difference_and_keeps_other_replicas()
     {
         var index = new PrefixIndex();
         index.Register("x");
@@ -47,14 +47,26 @@ public class RemainingPrefillAndNearestRegionTests
         Assert.Equal(2, index.MatchedBlocks("x", [1, 2, 3]));
         Assert.Equal(3, index.MatchedBlocks("y", [1, 2, 3]));
         Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
-        Assert.Equal(3, index.DistinctBlocks);                                 // 1, 2, 3 of y; x, known from summaries, keeps its own set
+        Assert.Equal(4, index.DistinctBlocks);                                 // 1, 2, 3 (y and x), 5 (x); 4 is gone
+        index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace); // unchanged: a no-op
+        Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
+    }
+
+    [Fact]
+    public void Replacing_a_summary_kept_in_its_own_set_leaves_the_shared_map_to_other_replicas()
+    {
+        var index = new PrefixIndex(new PrefixIndexOptions { SummarizedInOwnSets = true });
+        index.Record(index.Register("y"), [1, 2, 3]);
+        index.Apply(new PrefixSummary("x", [1, 2, 3, 4]), PrefixMergeMode.Replace);
+        index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace);
+
+        Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
+        Assert.Equal(3, index.DistinctBlocks);                                 // 1, 2, 3 of y; x keeps its own set
         var matched = new int[index.SlotCapacity];
         Assert.Equal(3, index.Match([1, 2, 5], matched));                      // one walk answers for both layouts
         Assert.Equal(3, matched[index.SlotOf("x")]);
         Assert.Equal(2, matched[index.SlotOf("y")]);
         Assert.Equal(0, index.Match([4], matched));                            // 4 is gone
-        index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace); // unchanged: a no-op
-        Assert.Equal([1UL, 2, 5], index.Summarize("x").Hashes);
     }
 
     [Fact]

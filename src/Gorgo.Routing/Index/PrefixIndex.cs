@@ -8,11 +8,12 @@ namespace Gorgo.Routing.Index;
 /// <remarks>
 /// A bounded LRU set per replica, plus a map from block hash to the set of replicas holding it (a bitset over replica
 /// slots) for one walk of a prompt over all of them. Knowledge comes from routing decisions (approximate), replica cache
-/// events (exact) or gossip (summaries). A replica known from summaries keeps its blocks in its own set only, behind a
-/// small filter: a summary replaces most of a replica's blocks at every gossip round, which in the shared map would cost a
-/// scattered update per block changed for every replica of every digest, while a prompt walk checks such a replica with
-/// one look at its filter and, only when that passes, a probe of its set. Which layout a replica uses never changes an
-/// answer. Not thread-safe: callers serialise access (the <see cref="Router"/> does).
+/// events (exact) or gossip (summaries). With <see cref="PrefixIndexOptions.SummarizedInOwnSets"/>, a replica known from
+/// summaries keeps its blocks in its own set only, behind a small filter: a summary replaces most of a replica's blocks
+/// at every gossip round, which in the shared map costs a scattered update per block changed for every replica of every
+/// digest, while a prompt walk checks such a replica with one look at its filter and, only when that passes, a probe of
+/// its set per block it matches. Which layout a replica uses never changes an answer. Not thread-safe: callers
+/// serialise access (the <see cref="Router"/> does).
 /// </remarks>
 public sealed class PrefixIndex
 {
@@ -378,14 +379,22 @@ public sealed class PrefixIndex
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(summary.Hashes);
         int slot = Register(summary.ReplicaId);
-        if (!HasOwnSet(slot))
+        if (Options.SummarizedInOwnSets && !HasOwnSet(slot))
         {
             MoveToOwnSet(slot);
         }
 
         if (mode == PrefixMergeMode.Replace)
         {
-            Replace(slot, summary.Hashes);
+            if (HasOwnSet(slot))
+            {
+                ReplaceOwnSet(slot, summary.Hashes);
+            }
+            else
+            {
+                ReplaceInMap(slot, summary.Hashes);
+            }
+
             return;
         }
 
@@ -430,21 +439,61 @@ public sealed class PrefixIndex
     }
 
     /// <summary>
-    /// Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries: the set
-    /// replaced last time is emptied and refilled (gossip replaces every remote replica's set each round), and the
-    /// filter is rebuilt from the new blocks.
+    /// Makes <paramref name="hashes"/> (hottest first) the replica's whole set, in the shared map. Successive summaries of
+    /// one replica mostly overlap, so only the difference touches the map: blocks dropped lose the replica's bit, blocks
+    /// new gain it, and the rest only take their new place in the replica's LRU order.
     /// </summary>
-    private void Replace(int slot, ReadOnlySpan<ulong> hashes)
+    private void ReplaceInMap(int slot, ReadOnlySpan<ulong> hashes)
     {
-        LruSet old = _lru[slot]!;
-        if (old.Count == hashes.Length && hashes.Length <= Options.MaxBlocksPerReplica && SameOrder(old, hashes))
+        if (!TakeSpareFor(slot, hashes, out LruSet old, out LruSet lru))
         {
-            return; // the replica's summary has not changed since the last one
+            return;
         }
 
-        int expected = Math.Min(hashes.Length, Options.MaxBlocksPerReplica);
-        LruSet lru = _spare[slot] ?? new LruSet(Options.MaxBlocksPerReplica, expected);
-        lru.Reset(expected);
+        for (int i = hashes.Length - 1; i >= 0; i--)
+        {
+            ulong hash = hashes[i];
+            TouchResult result = lru.Touch(hash, out bool evicted, out ulong evictedKey);
+            if (result == TouchResult.Added && !old.Contains(hash))
+            {
+                SetBit(hash, slot);
+            }
+
+            if (evicted && !old.Contains(evictedKey))
+            {
+                ClearBit(evictedKey, slot);
+            }
+        }
+
+        ulong[] dropped = ArrayPool<ulong>.Shared.Rent(Math.Max(old.Count, 1));
+        try
+        {
+            int n = old.CopyMostRecentFirst(dropped);
+            for (int i = n - 1; i >= 0; i--)
+            {
+                if (!lru.Contains(dropped[i]))
+                {
+                    ClearBit(dropped[i], slot);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(dropped);
+        }
+
+        _lru[slot] = lru;
+        _spare[slot] = old;
+    }
+
+    /// <summary>Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries, its filter rebuilt from them.</summary>
+    private void ReplaceOwnSet(int slot, ReadOnlySpan<ulong> hashes)
+    {
+        if (!TakeSpareFor(slot, hashes, out LruSet old, out LruSet lru))
+        {
+            return;
+        }
+
         _filters.AsSpan(slot * FilterWords, FilterWords).Clear();
         _filterAdds[slot] = 0;
         for (int i = hashes.Length - 1; i >= 0; i--)
@@ -455,6 +504,25 @@ public sealed class PrefixIndex
 
         _lru[slot] = lru;
         _spare[slot] = old;
+    }
+
+    /// <summary>
+    /// The replica's current set and an empty one to fill with <paramref name="hashes"/>: the set replaced last time,
+    /// reused (gossip replaces every remote replica's set each round). False when the summary is the set already.
+    /// </summary>
+    private bool TakeSpareFor(int slot, ReadOnlySpan<ulong> hashes, out LruSet old, out LruSet lru)
+    {
+        old = _lru[slot]!;
+        if (old.Count == hashes.Length && hashes.Length <= Options.MaxBlocksPerReplica && SameOrder(old, hashes))
+        {
+            lru = old;
+            return false; // the replica's summary has not changed since the last one
+        }
+
+        int expected = Math.Min(hashes.Length, Options.MaxBlocksPerReplica);
+        lru = _spare[slot] ?? new LruSet(Options.MaxBlocksPerReplica, expected);
+        lru.Reset(expected);
+        return true;
     }
 
     /// <summary>Whether <paramref name="lru"/> holds exactly <paramref name="hashes"/>, most recent first.</summary>

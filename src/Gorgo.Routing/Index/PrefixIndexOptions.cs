@@ -11,6 +11,15 @@ public sealed record PrefixIndexOptions
     /// <summary>Most replicas the index tracks at once.</summary>
     public int MaxReplicas { get; init; } = 4_096;
 
+    /// <summary>
+    /// Whether a replica known from gossip summaries keeps its blocks in its own set behind a filter instead of the
+    /// shared block map (from its first summary on). Merging a summary then touches no shared state, but a prompt walk
+    /// probes each such replica's set for every block it matches, so long shared prefixes over many replicas cost more.
+    /// The simulator, with a hundred routers in one process and short chains of coarse blocks, turns it on. Answers are
+    /// the same either way.
+    /// </summary>
+    public bool SummarizedInOwnSets { get; init; }
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(MaxBlocksPerReplica >= 1, $"MaxBlocksPerReplica must be at least 1 (got {MaxBlocksPerReplica}).")

@@ -145,7 +145,8 @@ public sealed class Router
                 return true;
             }
 
-            state = new ReplicaState(view, _index.Register(view.Id));
+            bool remote = _rtt.IndexOf(view.Region) != _home;
+            state = new ReplicaState(view, _index.Register(view.Id, ownSet: remote && Options.Index.OwnSets == PrefixOwnSets.Remote));
             state.Place(_rtt, _home, _near);
             _byId.Add(view.Id, state);
             _replicas = [.. _replicas, state];

@@ -169,12 +169,12 @@ internal sealed class SimRun
 
     /// <summary>
     /// The routers' prefix index options: the live default bound per replica, in tokens, so a coarser simulated block size
-    /// (<c>sim.blockSize</c>) bounds a node's belief about a replica at as many tokens as a live node's; replicas known
-    /// from summaries in their own sets (same answers, far fewer cache misses per merge across a hundred routers).
+    /// (<c>sim.blockSize</c>) bounds a node's belief about a replica at as many tokens as a live node's; remote replicas
+    /// in their own sets (same answers, far fewer cache misses per merge or cache event across a hundred routers).
     /// </summary>
     private static PrefixIndexOptions IndexBounds(Scenario scenario, EngineProfile profile)
     {
-        var live = new PrefixIndexOptions { SummarizedInOwnSets = true }; // a hundred routers' merges in one process: see the option
+        var live = new PrefixIndexOptions { OwnSets = PrefixOwnSets.Remote }; // a hundred routers' updates in one process: see the option
         int liveBlockSize = scenario.LoadProfile().BlockSize;
         return profile.BlockSize == liveBlockSize
             ? live

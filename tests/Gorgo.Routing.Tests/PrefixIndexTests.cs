@@ -70,7 +70,7 @@ public class PrefixIndexTests
         // 70 replicas (two words of slots), summaries that replace most of a set each time (as gossip does at scale),
         // and enough churn that blocks nobody holds pile up and are swept several times.
         var random = new Random(seed);
-        var index = new PrefixIndex(new PrefixIndexOptions { SummarizedInOwnSets = summarizedInOwnSets });
+        var index = new PrefixIndex(new PrefixIndexOptions { OwnSets = summarizedInOwnSets ? PrefixOwnSets.Summarized : PrefixOwnSets.None });
         var model = new Dictionary<string, HashSet<ulong>>();
         var summarised = new HashSet<string>(); // with own sets, replicas known from summaries keep their blocks out of the shared map
         ulong[][] shared = Enumerable.Range(0, 8).Select(i => Chain(12, (seed * 100) + i)).ToArray();
@@ -156,7 +156,7 @@ public class PrefixIndexTests
     [Fact]
     public void A_replica_known_from_summaries_evicts_from_its_own_set_and_still_matches_exactly()
     {
-        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10, SummarizedInOwnSets = true });
+        var index = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = 10, OwnSets = PrefixOwnSets.Summarized });
         ulong[] summary = Chain(6, 30);
         index.Apply(new PrefixSummary("a", summary), PrefixMergeMode.Replace);
         index.Record("b", summary);

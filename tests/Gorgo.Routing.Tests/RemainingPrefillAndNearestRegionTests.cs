@@ -55,7 +55,7 @@ public class RemainingPrefillAndNearestRegionTests
     [Fact]
     public void Replacing_a_summary_kept_in_its_own_set_leaves_the_shared_map_to_other_replicas()
     {
-        var index = new PrefixIndex(new PrefixIndexOptions { SummarizedInOwnSets = true });
+        var index = new PrefixIndex(new PrefixIndexOptions { OwnSets = PrefixOwnSets.Summarized });
         index.Record(index.Register("y"), [1, 2, 3]);
         index.Apply(new PrefixSummary("x", [1, 2, 3, 4]), PrefixMergeMode.Replace);
         index.Apply(new PrefixSummary("x", [1, 2, 5]), PrefixMergeMode.Replace);

@@ -395,4 +395,63 @@ public class RouterTests
 
         Assert.True(chosen.Count > 3, $"the workload should spread over replicas (chose {string.Join(", ", chosen)})");
     }
+
+    [Fact]
+    public void Remote_replicas_in_their_own_sets_route_exactly_as_in_the_shared_map()
+    {
+        // One router keeps every replica in the shared block map, the other keeps remote ones in their own sets; both see
+        // the same views, cache events, summaries (replace and union) and learn from the same decisions.
+        var clockA = new ManualClock();
+        var clockB = new ManualClock();
+        Router shared = Router(clockA);
+        Router own = Router(clockB, configure: o => o with { Index = new Index.PrefixIndexOptions { OwnSets = Index.PrefixOwnSets.Remote } });
+        var random = new Random(5);
+        string[] regions = [UsEast, EuCentral, ApNortheast];
+        int[][] families = Enumerable.Range(0, 6).Select(f => RandomTokens(3_000, 50 + f)).ToArray();
+        int[] Tokens() => families[random.Next(families.Length)][..random.Next(16, 3_000)];
+        var chosen = new HashSet<string>();
+        bool matchedAny = false;
+        for (int n = 0; n < 300; n++)
+        {
+            string replica = $"r{random.Next(9)}";
+            string region = regions[int.Parse(replica[1..]) % 3];
+            ulong[] hashes = Prompt(Tokens()).Hashes.ToArray();
+            foreach (Router r in new[] { shared, own })
+            {
+                r.Upsert(Replica(replica, region, clockA.NowMs, running: random.Next(3), queuedTokens: 100 * (n % 4)));
+            }
+
+            switch (random.Next(5))
+            {
+                case 0:
+                    shared.RecordCached(replica, hashes);
+                    own.RecordCached(replica, hashes);
+                    break;
+                case 1:
+                    shared.RemoveCached(replica, hashes.AsSpan(hashes.Length / 2));
+                    own.RemoveCached(replica, hashes.AsSpan(hashes.Length / 2));
+                    break;
+                case 2:
+                    Index.PrefixMergeMode mode = random.Next(2) == 0 ? Index.PrefixMergeMode.Replace : Index.PrefixMergeMode.Union;
+                    shared.ApplySummary(new Index.PrefixSummary(replica, hashes[..Math.Min(hashes.Length, 34)]), mode);
+                    own.ApplySummary(new Index.PrefixSummary(replica, hashes[..Math.Min(hashes.Length, 34)]), mode);
+                    break;
+                default:
+                    int[] prompt = Tokens();
+                    string client = regions[random.Next(3)];
+                    RoutingDecision a = shared.Route(Request(prompt, client));
+                    RoutingDecision b = own.Route(Request(prompt, client));
+                    Assert.Equal(a.Candidates.Select(c => (c.ReplicaId, c.MatchedTokens)), b.Candidates.Select(c => (c.ReplicaId, c.MatchedTokens)));
+                    Assert.Equal(a.Chosen.ReplicaId, b.Chosen.ReplicaId);
+                    chosen.Add(a.Chosen.ReplicaId);
+                    matchedAny |= a.Chosen.MatchedTokens > 0;
+                    break;
+            }
+
+            clockA.Advance(1);
+            clockB.Advance(1);
+        }
+
+        Assert.True(chosen.Count > 1 && matchedAny, "the workload should spread and hit caches");
+    }
 }

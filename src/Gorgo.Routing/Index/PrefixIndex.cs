@@ -8,8 +8,8 @@ namespace Gorgo.Routing.Index;
 /// <remarks>
 /// A bounded LRU set per replica, plus a map from block hash to the set of replicas holding it (a bitset over replica
 /// slots) for one walk of a prompt over all of them. Knowledge comes from routing decisions (approximate), replica cache
-/// events (exact) or gossip (summaries). With <see cref="PrefixIndexOptions.SummarizedInOwnSets"/>, a replica known from
-/// summaries keeps its blocks in its own set only, behind a small filter: a summary replaces most of a replica's blocks
+/// events (exact) or gossip (summaries). With <see cref="PrefixIndexOptions.OwnSets"/>, a replica known from summaries
+/// (or any remote replica) keeps its blocks in its own set only, behind a small filter: a summary replaces most of a replica's blocks
 /// at every gossip round, which in the shared map costs a scattered update per block changed for every replica of every
 /// digest, while a prompt walk checks such a replica with one look at its filter and, only when that passes, a probe of
 /// its set per block it matches. Which layout a replica uses never changes an answer. Not thread-safe: callers
@@ -74,7 +74,9 @@ public sealed class PrefixIndex
     public IEnumerable<string> Replicas => _slotOf.Keys;
 
     /// <summary>The slot of a replica, registering it if new. Slots are dense and stable until the replica is removed.</summary>
-    public int Register(string replicaId)
+    /// <param name="replicaId">The replica.</param>
+    /// <param name="ownSet">When new, keep its blocks in its own set (see <see cref="PrefixIndexOptions.OwnSets"/>; callers decide which replicas are remote).</param>
+    public int Register(string replicaId, bool ownSet = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(replicaId);
         if (_slotOf.TryGetValue(replicaId, out int slot))
@@ -106,6 +108,7 @@ public sealed class PrefixIndex
         _replicaOf[slot] = replicaId;
         _lru[slot] = new LruSet(Options.MaxBlocksPerReplica);
         _occupied[slot >> 6] |= 1UL << (slot & 63);
+        SetOwnSet(slot, ownSet);
         return slot;
     }
 
@@ -379,7 +382,7 @@ public sealed class PrefixIndex
         ArgumentNullException.ThrowIfNull(summary);
         ArgumentNullException.ThrowIfNull(summary.Hashes);
         int slot = Register(summary.ReplicaId);
-        if (Options.SummarizedInOwnSets && !HasOwnSet(slot))
+        if (Options.OwnSets != PrefixOwnSets.None && !HasOwnSet(slot))
         {
             MoveToOwnSet(slot);
         }

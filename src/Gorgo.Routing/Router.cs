@@ -501,8 +501,7 @@ public sealed class Router
         public readonly int MaxRunningRequests = view.MaxRunningRequests;
         public readonly int MaxQueuedRequests = view.MaxQueuedRequests;
         public readonly int MaxContextTokens = view.MaxContextTokens;
-
-        public bool IsRoutable => Health is ReplicaHealth.Healthy or ReplicaHealth.Degraded;
+        public readonly bool IsRoutable = view.IsRoutable;
     }
 
     private sealed class ReplicaState(ReplicaView view, int slot)

@@ -26,15 +26,18 @@ public sealed class PrefixIndex
     private LruSet?[] _spare = new LruSet?[64];
     private ulong[] _occupied = new ulong[1];
     private ulong[] _ownSet = new ulong[1];
-    private ulong[] _filters = new ulong[64 * FilterWords];
-    private int[] _filterAdds = new int[64];
+    private byte[]? _filters; // per own-set slot, FilterSize counters (allocated with the first own set)
     private ulong[] _bits = new ulong[1024];
     private int _words = 1;
     private int _entryHighWater;
     private int _slotHighWater;
 
-    /// <summary>Words of each own-set replica's filter: 4,096 bits, one per block (a prompt passes falsely at 2 % of replicas holding 100 blocks, 22 % at 1,024).</summary>
-    private const int FilterWords = 64;
+    /// <summary>
+    /// Counters in each own-set replica's filter: a block counts at one of 4,096 places, so a prompt's first block passes
+    /// falsely at about 2 % of replicas holding 100 blocks and 22 % of those holding 1,024. Counting (not bits) lets a
+    /// removed or evicted block leave the filter at once; a counter at 255 stays there (a false positive costs one probe).
+    /// </summary>
+    private const int FilterSize = 4_096;
 
     /// <summary>Creates an empty index with the given bounds.</summary>
     public PrefixIndex(PrefixIndexOptions? options = null)
@@ -60,7 +63,7 @@ public sealed class PrefixIndex
     {
         get
         {
-            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L) + (_filters.Length * 8L);
+            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L) + (_filters?.Length ?? 0);
             foreach (LruSet? lru in _lru)
             {
                 bytes += lru?.EstimatedBytes ?? 0;
@@ -100,8 +103,10 @@ public sealed class PrefixIndex
             Array.Resize(ref _replicaOf, Math.Max(slot + 1, _replicaOf.Length * 2));
             Array.Resize(ref _lru, _replicaOf.Length);
             Array.Resize(ref _spare, _replicaOf.Length);
-            Array.Resize(ref _filters, _replicaOf.Length * FilterWords);
-            Array.Resize(ref _filterAdds, _replicaOf.Length);
+            if (_filters is not null)
+            {
+                Array.Resize(ref _filters, _replicaOf.Length * FilterSize);
+            }
         }
 
         _slotOf[replicaId] = slot;
@@ -176,6 +181,10 @@ public sealed class PrefixIndex
                 if (inMap)
                 {
                     ClearBit(hash, slot);
+                }
+                else
+                {
+                    Uncount(slot, hash);
                 }
 
                 removed++;
@@ -303,14 +312,13 @@ public sealed class PrefixIndex
     /// <summary>The replicas with their own sets: those whose filter admits the prompt's first block are probed; returns their longest match.</summary>
     private int MatchOwnSets(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words)
     {
-        if (prompt.IsEmpty)
+        if (prompt.IsEmpty || _filters is null)
         {
             return 0;
         }
 
-        int bit = FilterBit(prompt[0]);
-        int word = bit >> 6;
-        ulong mask = 1UL << (bit & 63);
+        int place = FilterPlace(prompt[0]);
+        byte[] filters = _filters!;
         int longest = 0;
         for (int w = 0; w < words; w++)
         {
@@ -319,7 +327,7 @@ public sealed class PrefixIndex
             {
                 int slot = (w << 6) + BitOperations.TrailingZeroCount(own);
                 own &= own - 1;
-                if ((_filters[(slot * FilterWords) + word] & mask) == 0)
+                if (filters[(slot * FilterSize) + place] == 0)
                 {
                     continue;
                 }
@@ -424,7 +432,7 @@ public sealed class PrefixIndex
             }
             else
             {
-                AddToFilter(slot, hash);
+                Count(slot, hash);
             }
         }
 
@@ -432,7 +440,11 @@ public sealed class PrefixIndex
         {
             if (inMap)
             {
-                ClearBit(evictedKey, slot); // an own set's filter keeps the bit: a false positive costs one probe
+                ClearBit(evictedKey, slot);
+            }
+            else
+            {
+                Uncount(slot, evictedKey);
             }
 
             evictions++;
@@ -489,7 +501,7 @@ public sealed class PrefixIndex
         _spare[slot] = old;
     }
 
-    /// <summary>Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries, its filter rebuilt from them.</summary>
+    /// <summary>Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries; its filter follows.</summary>
     private void ReplaceOwnSet(int slot, ReadOnlySpan<ulong> hashes)
     {
         if (!TakeSpareFor(slot, hashes, out LruSet old, out LruSet lru))
@@ -497,14 +509,13 @@ public sealed class PrefixIndex
             return;
         }
 
-        _filters.AsSpan(slot * FilterWords, FilterWords).Clear();
-        _filterAdds[slot] = 0;
+        CountAll(slot, old, -1);
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
             lru.Touch(hashes[i], out _, out _); // evicts only when a summary exceeds the bound
-            AddToFilter(slot, hashes[i]);
         }
 
+        CountAll(slot, lru, +1);
         _lru[slot] = lru;
         _spare[slot] = old;
     }
@@ -559,41 +570,42 @@ public sealed class PrefixIndex
     {
         if (own)
         {
+            _filters ??= new byte[_replicaOf.Length * FilterSize];
             _ownSet[slot >> 6] |= 1UL << (slot & 63);
         }
-        else
+        else if (HasOwnSet(slot))
         {
             _ownSet[slot >> 6] &= ~(1UL << (slot & 63));
-            _filters.AsSpan(slot * FilterWords, FilterWords).Clear();
-            _filterAdds[slot] = 0;
+            _filters!.AsSpan(slot * FilterSize, FilterSize).Clear();
         }
     }
 
-    /// <summary>Takes a replica's blocks out of the shared map into its own set (from its first summary on), filter built.</summary>
+    /// <summary>Takes a replica's blocks out of the shared map into its own set (from its first summary on), its filter counting them.</summary>
     private void MoveToOwnSet(int slot)
     {
         ClearBlocks(slot);
         SetOwnSet(slot, true);
-        RebuildFilter(slot);
+        CountAll(slot, _lru[slot]!, +1);
     }
 
-    /// <summary>Sets an own set's filter from its blocks alone (evicted blocks leave their bits until then).</summary>
-    private void RebuildFilter(int slot)
+    /// <summary>Adds (+1) or takes (-1) every block of <paramref name="set"/> to or from the slot's filter.</summary>
+    private void CountAll(int slot, LruSet set, int delta)
     {
-        Span<ulong> filter = _filters.AsSpan(slot * FilterWords, FilterWords);
-        filter.Clear();
-        LruSet lru = _lru[slot]!;
-        ulong[] blocks = ArrayPool<ulong>.Shared.Rent(Math.Max(lru.Count, 1));
+        ulong[] blocks = ArrayPool<ulong>.Shared.Rent(Math.Max(set.Count, 1));
         try
         {
-            int n = lru.CopyMostRecentFirst(blocks);
+            int n = set.CopyMostRecentFirst(blocks);
             for (int i = 0; i < n; i++)
             {
-                int bit = FilterBit(blocks[i]);
-                filter[bit >> 6] |= 1UL << (bit & 63);
+                if (delta > 0)
+                {
+                    Count(slot, blocks[i]);
+                }
+                else
+                {
+                    Uncount(slot, blocks[i]);
+                }
             }
-
-            _filterAdds[slot] = n;
         }
         finally
         {
@@ -601,17 +613,24 @@ public sealed class PrefixIndex
         }
     }
 
-    /// <summary>The filter bit of a block: its hash remixed (block ids of traces are not random in their high bits).</summary>
-    private static int FilterBit(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> 55);
+    /// <summary>A block's place in a filter: its hash remixed (trace block ids are not random in every bit).</summary>
+    private static int FilterPlace(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> 52);
 
-    /// <summary>Adds a block to an own set's filter; rebuilds the filter once adds outnumber its blocks twice over, so bits of evicted blocks do not pile up.</summary>
-    private void AddToFilter(int slot, ulong hash)
+    private void Count(int slot, ulong hash)
     {
-        int bit = FilterBit(hash);
-        _filters[(slot * FilterWords) + (bit >> 6)] |= 1UL << (bit & 63);
-        if (++_filterAdds[slot] > 2 * Math.Max(_lru[slot]!.Count, FilterWords * 8))
+        ref byte counter = ref _filters![(slot * FilterSize) + FilterPlace(hash)];
+        if (counter < byte.MaxValue)
         {
-            RebuildFilter(slot);
+            counter++;
+        }
+    }
+
+    private void Uncount(int slot, ulong hash)
+    {
+        ref byte counter = ref _filters![(slot * FilterSize) + FilterPlace(hash)];
+        if (counter is > 0 and < byte.MaxValue)
+        {
+            counter--;
         }
     }
 

@@ -26,16 +26,19 @@ public sealed class PrefixIndex
     private LruSet?[] _spare = new LruSet?[64];
     private ulong[] _occupied = new ulong[1];
     private ulong[] _ownSet = new ulong[1];
-    private byte[]? _filters; // per own-set slot, FilterSize counters (allocated with the first own set)
+    private byte[]? _filters; // per own-set slot, FilterSize bytes: bits, or counters once counting (allocated with the first own set)
+    private ulong[] _counting = new ulong[1];
     private ulong[] _bits = new ulong[1024];
     private int _words = 1;
     private int _entryHighWater;
     private int _slotHighWater;
 
     /// <summary>
-    /// Counters in each own-set replica's filter: a block counts at one of 4,096 places, so a prompt's first block passes
-    /// falsely at about 2 % of replicas holding 100 blocks and 22 % of those holding 1,024. Counting (not bits) lets a
-    /// removed or evicted block leave the filter at once; a counter at 255 stays there (a false positive costs one probe).
+    /// Places in each own-set replica's filter: a block marks one of 4,096, so a prompt's first block passes falsely at
+    /// about 2 % of replicas holding 100 blocks and 22 % of those holding 1,024. A filter holds bits (512 bytes) while
+    /// its set only grows or is replaced whole, as under gossip summaries; from the first block removed or evicted on, it
+    /// holds a counter per place (4,096 bytes), so a block that leaves the set leaves the filter at once. A counter at
+    /// 255 stays there (a false positive costs one probe).
     /// </summary>
     private const int FilterSize = 4_096;
 
@@ -318,7 +321,6 @@ public sealed class PrefixIndex
         }
 
         int place = FilterPlace(prompt[0]);
-        byte[] filters = _filters!;
         int longest = 0;
         for (int w = 0; w < words; w++)
         {
@@ -327,7 +329,7 @@ public sealed class PrefixIndex
             {
                 int slot = (w << 6) + BitOperations.TrailingZeroCount(own);
                 own &= own - 1;
-                if (filters[(slot * FilterSize) + place] == 0)
+                if (!Admits(slot, place))
                 {
                     continue;
                 }
@@ -509,7 +511,15 @@ public sealed class PrefixIndex
             return;
         }
 
-        CountAll(slot, old, -1);
+        if (IsCounting(slot))
+        {
+            CountAll(slot, old, -1);
+        }
+        else
+        {
+            _filters.AsSpan(slot * FilterSize, FilterSize / 8).Clear();
+        }
+
         for (int i = hashes.Length - 1; i >= 0; i--)
         {
             lru.Touch(hashes[i], out _, out _); // evicts only when a summary exceeds the bound
@@ -576,6 +586,7 @@ public sealed class PrefixIndex
         else if (HasOwnSet(slot))
         {
             _ownSet[slot >> 6] &= ~(1UL << (slot & 63));
+            _counting[slot >> 6] &= ~(1UL << (slot & 63));
             _filters!.AsSpan(slot * FilterSize, FilterSize).Clear();
         }
     }
@@ -616,17 +627,43 @@ public sealed class PrefixIndex
     /// <summary>A block's place in a filter: its hash remixed (trace block ids are not random in every bit).</summary>
     private static int FilterPlace(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> 52);
 
+    private bool IsCounting(int slot) => (_counting[slot >> 6] & (1UL << (slot & 63))) != 0;
+
+    private bool Admits(int slot, int place)
+    {
+        int at = slot * FilterSize;
+        return IsCounting(slot) ? _filters![at + place] != 0 : (_filters![at + (place >> 3)] & (1 << (place & 7))) != 0;
+    }
+
     private void Count(int slot, ulong hash)
     {
-        ref byte counter = ref _filters![(slot * FilterSize) + FilterPlace(hash)];
+        int place = FilterPlace(hash);
+        int at = slot * FilterSize;
+        if (!IsCounting(slot))
+        {
+            _filters![at + (place >> 3)] |= (byte)(1 << (place & 7));
+            return;
+        }
+
+        ref byte counter = ref _filters![at + place];
         if (counter < byte.MaxValue)
         {
             counter++;
         }
     }
 
+    /// <summary>Takes a block that has left the slot's set out of its filter (the first one turns the filter to counters).</summary>
     private void Uncount(int slot, ulong hash)
     {
+        if (!IsCounting(slot))
+        {
+            // Bits cannot forget one block: count the set as it is now, without the block, from here on.
+            _counting[slot >> 6] |= 1UL << (slot & 63);
+            _filters.AsSpan(slot * FilterSize, FilterSize).Clear();
+            CountAll(slot, _lru[slot]!, +1);
+            return;
+        }
+
         ref byte counter = ref _filters![(slot * FilterSize) + FilterPlace(hash)];
         if (counter is > 0 and < byte.MaxValue)
         {
@@ -688,6 +725,7 @@ public sealed class PrefixIndex
 
         Array.Resize(ref _occupied, words);
         Array.Resize(ref _ownSet, words);
+        Array.Resize(ref _counting, words);
         _bits = bits;
         _words = words;
     }

@@ -139,7 +139,7 @@ internal sealed class SimRun
             BlockSize = profile.BlockSize,
             Policy = new PolicyOptions { Name = kind == RunKind.Oracle ? PolicyCatalog.Gorgo : run.Policy, Seed = scenario.Seed },
             NearestRegions = scenario.Mesh.NearestRegions,
-            Index = IndexBounds(scenario, profile),
+            Index = IndexOptions(scenario, profile),
         };
         if (kind == RunKind.Mesh)
         {
@@ -172,7 +172,7 @@ internal sealed class SimRun
     /// (<c>sim.blockSize</c>) bounds a node's belief about a replica at as many tokens as a live node's; remote replicas
     /// in their own sets (same answers, far fewer cache misses per merge or cache event across a hundred routers).
     /// </summary>
-    private static PrefixIndexOptions IndexBounds(Scenario scenario, EngineProfile profile)
+    private static PrefixIndexOptions IndexOptions(Scenario scenario, EngineProfile profile)
     {
         var live = new PrefixIndexOptions { OwnSets = PrefixOwnSets.Remote }; // a hundred routers' updates in one process: see the option
         int liveBlockSize = scenario.LoadProfile().BlockSize;

@@ -58,7 +58,7 @@ public sealed class PrefixIndex
     /// <summary>Length a span passed to <see cref="Match(ReadOnlySpan{ulong}, Span{int})"/> must have: one entry per slot.</summary>
     public int SlotCapacity => _words * 64;
 
-    /// <summary>Distinct block hashes in the shared map: held by at least one replica not known from summaries (those keep their blocks in their own sets).</summary>
+    /// <summary>Distinct block hashes in the shared map: held by at least one replica kept in it (replicas in their own sets, see <see cref="PrefixIndexOptions.OwnSets"/>, are not counted).</summary>
     public int DistinctBlocks => _entryOf.Count;
 
     /// <summary>Approximate bytes used by the index's tables.</summary>

@@ -4,19 +4,32 @@ namespace Gorgo.Routing;
 /// <remarks>
 /// A request counts from the moment it is routed until a report taken after it reached the replica (routed time plus
 /// the one-way network delay) arrives, or until a timeout. This stops a burst from piling onto one replica between
-/// load reports without double counting once the report includes the request. Not thread-safe.
+/// load reports without double counting once the report includes the request. A mutable struct held in the router's
+/// candidate array (use it by reference): the count, the tokens and the oldest entry sit inline, so the common case,
+/// nothing pending, reads no other object. Not thread-safe.
 /// </remarks>
-internal sealed class PendingWork
+internal struct PendingWork
 {
-    private readonly Queue<Entry> _entries = new();
+    private Queue<Entry>? _later; // entries after the head, in routing order
+    private Entry _head;
 
-    public int Count => _entries.Count;
+    public int Count { readonly get; private set; }
 
-    public long Tokens { get; private set; }
+    public long Tokens { readonly get; private set; }
 
     public void Add(long tokens, long arrivesAtMs, long expiresAtMs)
     {
-        _entries.Enqueue(new Entry(tokens, arrivesAtMs, expiresAtMs));
+        var entry = new Entry(tokens, arrivesAtMs, expiresAtMs);
+        if (Count == 0)
+        {
+            _head = entry;
+        }
+        else
+        {
+            (_later ??= new Queue<Entry>()).Enqueue(entry);
+        }
+
+        Count++;
         Tokens += tokens;
     }
 
@@ -24,16 +37,19 @@ internal sealed class PendingWork
     public void Prune(long reportTakenAtMs, long nowMs)
     {
         // Entries are in routing order with (nearly) one network delay and one timeout, so pruning from the head suffices.
-        while (_entries.TryPeek(out Entry head) && (head.ArrivesAtMs <= reportTakenAtMs || head.ExpiresAtMs <= nowMs))
+        while (Count > 0 && (_head.ArrivesAtMs <= reportTakenAtMs || _head.ExpiresAtMs <= nowMs))
         {
-            _entries.Dequeue();
-            Tokens -= head.Tokens;
+            Tokens -= _head.Tokens;
+            Count--;
+            _head = Count > 0 ? _later!.Dequeue() : default;
         }
     }
 
     public void Clear()
     {
-        _entries.Clear();
+        _later?.Clear();
+        _head = default;
+        Count = 0;
         Tokens = 0;
     }
 

@@ -26,12 +26,14 @@ public sealed class Router
     private readonly PrefixIndex _index;
     private readonly Dictionary<string, ReplicaState> _byId = new(StringComparer.Ordinal);
     private ReplicaState[] _replicas = [];
+    private Candidate[] _candidates = []; // what a decision reads of each replica, in the order of _replicas
     private RttMatrix _rtt;
     private int _home;
     private bool[] _near = [];
-    private int[] _matchedBlocks = new int[64];
-    private ReplicaState[] _eligible = [];
-    private CandidateScore[] _scores = [];
+
+    /// <summary>Per-thread scratch of the decisions (matched blocks, eligible positions, scores): one set, warm in the cache, for every router a thread decides in.</summary>
+    [ThreadStatic]
+    private static DecisionScratch? t_scratch;
 
     /// <summary>Builds a router; throws <see cref="RoutingOptionsException"/> for invalid options or a home region missing from <paramref name="rtt"/>.</summary>
     public Router(RouterOptions options, RttMatrix rtt, TimeProvider? clock = null)
@@ -115,7 +117,7 @@ public sealed class Router
             _near = rtt.NearestMask(home, Options.NearestRegions);
             foreach (ReplicaState r in _replicas)
             {
-                r.Place(rtt, home, _near);
+                Place(ref _candidates[r.Position], r.View.Region);
             }
         }
     }
@@ -139,18 +141,28 @@ public sealed class Router
                     return false;
                 }
 
+                ref Candidate c = ref _candidates[state.Position];
+                bool moved = !string.Equals(view.Region, state.View.Region, StringComparison.Ordinal);
                 state.View = view;
-                state.Place(_rtt, _home, _near);
-                state.Pending.Prune(view.TakenAtMs, NowMs);
+                c.Read(view);
+                if (moved)
+                {
+                    Place(ref c, view.Region);
+                }
+
+                c.Pending.Prune(view.TakenAtMs, NowMs);
                 return true;
             }
 
             bool remote = _rtt.IndexOf(view.Region) != _home;
-            state = new ReplicaState(view, _index.Register(view.Id, ownSet: remote && Options.Index.OwnSets == PrefixOwnSets.Remote));
-            state.Place(_rtt, _home, _near);
+            int slot = _index.Register(view.Id, ownSet: remote && Options.Index.OwnSets == PrefixOwnSets.Remote);
+            state = new ReplicaState(view, _replicas.Length);
+            var candidate = new Candidate { Slot = slot };
+            candidate.Read(view);
+            Place(ref candidate, view.Region);
             _byId.Add(view.Id, state);
             _replicas = [.. _replicas, state];
-            EnsureMatchScratch();
+            _candidates = [.. _candidates, candidate];
             return true;
         }
     }
@@ -166,7 +178,20 @@ public sealed class Router
             }
 
             _index.RemoveReplica(replicaId);
-            _replicas = _replicas.Where(r => r.View.Id != replicaId).ToArray();
+            var replicas = new List<ReplicaState>(_replicas.Length);
+            var candidates = new List<Candidate>(_replicas.Length);
+            foreach (ReplicaState r in _replicas)
+            {
+                if (r.View.Id != replicaId)
+                {
+                    candidates.Add(_candidates[r.Position]);
+                    r.Position = replicas.Count;
+                    replicas.Add(r);
+                }
+            }
+
+            _replicas = [.. replicas];
+            _candidates = [.. candidates];
             return true;
         }
     }
@@ -176,7 +201,7 @@ public sealed class Router
     {
         lock (_gate)
         {
-            _index.Record(RequireKnown(replicaId).Slot, hashes);
+            _index.Record(_candidates[RequireKnown(replicaId).Position].Slot, hashes);
         }
     }
 
@@ -223,7 +248,7 @@ public sealed class Router
     {
         lock (_gate)
         {
-            return _byId.TryGetValue(replicaId, out ReplicaState? s) ? s.Pending.Count : 0;
+            return _byId.TryGetValue(replicaId, out ReplicaState? s) ? _candidates[s.Position].Pending.Count : 0;
         }
     }
 
@@ -235,8 +260,7 @@ public sealed class Router
         lock (_gate)
         {
             long now = NowMs;
-            int count = ScoreAndChoose(request, now, out PolicyChoice choice);
-            CandidateScore[] candidates = _scores.AsSpan(0, count).ToArray();
+            CandidateScore[] candidates = ScoreAndChoose(request, now, out PolicyChoice choice).ToArray();
             return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
         }
     }
@@ -251,10 +275,9 @@ public sealed class Router
         EnsureRoutable(request);
         lock (_gate)
         {
-            int count = ScoreAndChoose(request, NowMs, out PolicyChoice choice);
-            ReadOnlySpan<CandidateScore> candidates = _scores.AsSpan(0, count);
+            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, out PolicyChoice choice);
             bool pathological = request.ClientRegion is { } client && RoutingDecision.IsPathological(candidates, choice.Chosen, client);
-            return new RoutedChoice(candidates[choice.Chosen], count, pathological);
+            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, pathological);
         }
     }
 
@@ -276,94 +299,89 @@ public sealed class Router
         }
     }
 
-    /// <summary>Scores the eligible replicas into <see cref="_scores"/>, lets the policy choose, records the choice; returns the candidate count.</summary>
-    private int ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice)
+    /// <summary>Scores the eligible replicas into this thread's scratch, lets the policy choose, records the choice; returns the scores (valid until the thread's next decision).</summary>
+    private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice)
     {
+        DecisionScratch scratch = t_scratch ??= new DecisionScratch();
         double clientLeg = ClientLeg(request.ClientRegion);
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
-        _index.Match(hashes, _matchedBlocks);
+        int[] matchedBlocks = scratch.MatchedBlocks(_index.SlotCapacity);
+        _index.Match(hashes, matchedBlocks);
 
-        int count = CollectEligible(request, now);
-        if (_scores.Length < count)
-        {
-            _scores = new CandidateScore[Math.Max(count, _scores.Length * 2)];
-        }
-
+        int[] eligible = scratch.EligiblePositions(_candidates.Length);
+        int count = CollectEligible(request, now, eligible);
+        Span<CandidateScore> scores = scratch.Scores(count);
         for (int i = 0; i < count; i++)
         {
-            Score(_eligible[i], request.Prompt.TokenCount, clientLeg, now, out _scores[i]);
+            Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, clientLeg, now, out scores[i]);
         }
 
-        choice = Policy.Choose(_scores.AsSpan(0, count), new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
-        CandidateScore chosen = _scores[choice.Chosen];
-        ReplicaState target = _eligible[choice.Chosen];
-        Array.Clear(_eligible, 0, count);
+        choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
+        ref Candidate target = ref _candidates[eligible[choice.Chosen]];
         if (Options.TrackPendingWork)
         {
             long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
-            target.Pending.Add(chosen.UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
+            target.Pending.Add(scores[choice.Chosen].UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
         }
 
         if (Options.LearnFromDecisions)
         {
-            _index.Record(target.Slot, hashes, heldPrefix: _matchedBlocks[target.Slot]);
+            _index.Record(target.Slot, hashes, heldPrefix: matchedBlocks[target.Slot]);
         }
 
-        return count;
+        return scores;
     }
 
-    private void Score(ReplicaState r, int promptTokens, double clientLeg, long now, out CandidateScore score)
+    private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, double clientLeg, long now, out CandidateScore score)
     {
-        ref readonly ViewFacts v = ref r.Facts;
-        int matched = Math.Min(_matchedBlocks[r.Slot] * _blockSize, promptTokens);
+        int matched = Math.Min(matchedBlocks[c.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
+        int pendingCount = c.Pending.Count;
+        long pendingTokens = c.Pending.Tokens;
         TtftEstimate estimate = _cost.Estimate(new CostInputs(
-            RttMs: r.RttFromHomeMs,
+            RttMs: c.RttFromHomeMs,
             ClientLegMs: clientLeg,
-            QueuedTokens: v.QueuedTokens + r.Pending.Tokens,
-            RunningTokens: v.RunningTokens,
+            QueuedTokens: c.QueuedTokens + pendingTokens,
+            RunningTokens: c.RunningTokens,
             UncachedTokens: uncached,
-            PrefillMsPerToken: v.PrefillMsPerToken,
-            Degraded: v.Health == ReplicaHealth.Degraded,
-            RunningPrefillTokens: v.RunningPrefillTokens ?? double.NaN));
+            PrefillMsPerToken: c.PrefillMsPerToken,
+            Degraded: c.Health == ReplicaHealth.Degraded,
+            RunningPrefillTokens: c.RunningPrefillTokens));
         score = new CandidateScore(
-            v.Id,
-            v.Region,
-            r.IsHome,
-            v.Health,
+            c.Id,
+            c.Region,
+            c.IsHome,
+            c.Health,
             matched,
             uncached,
-            v.RunningRequests + v.QueuedRequests + r.Pending.Count,
-            v.QueuedRequests + r.Pending.Count,
-            v.RunningTokens + v.QueuedTokens + r.Pending.Tokens,
-            r.Pending.Count,
-            Math.Max(0, now - v.TakenAtMs),
+            c.RunningRequests + c.QueuedRequests + pendingCount,
+            c.QueuedRequests + pendingCount,
+            c.RunningTokens + c.QueuedTokens + pendingTokens,
+            pendingCount,
+            Math.Max(0, now - c.TakenAtMs),
             estimate,
-            v.MaxRunningRequests > 0 && v.RunningRequests + v.QueuedRequests + r.Pending.Count >= v.MaxRunningRequests);
+            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests);
     }
 
-    /// <summary>Fills <see cref="_eligible"/> with the candidates, in fleet order; throws when there are none.</summary>
-    private int CollectEligible(in RoutingRequest request, long now)
+    /// <summary>Fills <paramref name="eligible"/> with the candidates' positions, in fleet order; throws when there are none.</summary>
+    private int CollectEligible(in RoutingRequest request, long now, int[] eligible)
     {
-        if (_eligible.Length < _replicas.Length)
-        {
-            _eligible = new ReplicaState[_replicas.Length];
-        }
-
         int count = 0;
         Eligible best = Eligible.WrongModel;
-        foreach (ReplicaState r in _replicas)
+        Candidate[] candidates = _candidates;
+        for (int i = 0; i < candidates.Length; i++)
         {
-            if (!r.IsNear)
+            ref Candidate c = ref candidates[i];
+            if (!c.IsNear)
             {
                 continue;
             }
 
-            r.Pending.Prune(r.Facts.TakenAtMs, now);
-            Eligible e = Eligibility(r, request, now);
+            c.Pending.Prune(c.TakenAtMs, now);
+            Eligible e = Eligibility(ref c, request, now);
             if (e == Eligible.Yes)
             {
-                _eligible[count++] = r;
+                eligible[count++] = i;
             }
             else if (e > best)
             {
@@ -373,7 +391,7 @@ public sealed class Router
 
         if (count > 0 && request.Scope != RoutingScope.All)
         {
-            count = ApplyScope(request.Scope, count);
+            count = ApplyScope(request.Scope, eligible, count);
             if (count == 0)
             {
                 throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica of '{request.Model ?? "(any)"}' in region '{Region}' can take the request.");
@@ -384,51 +402,48 @@ public sealed class Router
     }
 
     /// <summary>Keeps the home candidates, or, when the scope overflows a saturated home region, the remote ones; returns the new count.</summary>
-    private int ApplyScope(RoutingScope scope, int count)
+    private int ApplyScope(RoutingScope scope, int[] eligible, int count)
     {
         bool homeHasRoom = false;
         bool anyRemote = false;
         for (int i = 0; i < count; i++)
         {
-            ReplicaState r = _eligible[i];
-            ref readonly ViewFacts v = ref r.Facts;
-            homeHasRoom |= r.IsHome && v.RunningRequests + v.QueuedRequests + r.Pending.Count < v.MaxRunningRequests;
-            anyRemote |= !r.IsHome;
+            ref Candidate c = ref _candidates[eligible[i]];
+            homeHasRoom |= c.IsHome && c.RunningRequests + c.QueuedRequests + c.Pending.Count < c.MaxRunningRequests;
+            anyRemote |= !c.IsHome;
         }
 
         bool keepHome = scope == RoutingScope.HomeOnly || homeHasRoom || !anyRemote;
         int kept = 0;
         for (int i = 0; i < count; i++)
         {
-            if (_eligible[i].IsHome == keepHome)
+            if (_candidates[eligible[i]].IsHome == keepHome)
             {
-                _eligible[kept++] = _eligible[i];
+                eligible[kept++] = eligible[i];
             }
         }
 
-        Array.Clear(_eligible, kept, count - kept);
         return kept;
     }
 
-    private Eligible Eligibility(ReplicaState r, in RoutingRequest request, long now)
+    private Eligible Eligibility(ref Candidate c, in RoutingRequest request, long now)
     {
-        ref readonly ViewFacts v = ref r.Facts;
-        if (request.Model is not null && !string.Equals(v.Model, request.Model, StringComparison.Ordinal))
+        if (request.Model is not null && !string.Equals(c.Model, request.Model, StringComparison.Ordinal))
         {
             return Eligible.WrongModel;
         }
 
-        if (!v.IsRoutable || now - v.TakenAtMs > _maxStateAgeMs)
+        if (!c.IsRoutable || now - c.TakenAtMs > _maxStateAgeMs)
         {
             return Eligible.Unhealthy;
         }
 
-        if (v.MaxContextTokens > 0 && (long)request.Prompt.TokenCount + request.MaxOutputTokens > v.MaxContextTokens)
+        if (c.MaxContextTokens > 0 && (long)request.Prompt.TokenCount + request.MaxOutputTokens > c.MaxContextTokens)
         {
             return Eligible.TooLong;
         }
 
-        if (v.MaxQueuedRequests > 0 && v.QueuedRequests + r.Pending.Count >= v.MaxQueuedRequests)
+        if (c.MaxQueuedRequests > 0 && c.QueuedRequests + c.Pending.Count >= c.MaxQueuedRequests)
         {
             return Eligible.Full;
         }
@@ -466,14 +481,6 @@ public sealed class Router
             ? s
             : throw new ArgumentException($"Unknown replica '{replicaId}'; add it with Upsert first.", nameof(replicaId));
 
-    private void EnsureMatchScratch()
-    {
-        if (_matchedBlocks.Length < _index.SlotCapacity)
-        {
-            _matchedBlocks = new int[_index.SlotCapacity];
-        }
-    }
-
     /// <summary>Why a replica is or is not a candidate; later values are "closer" to eligible, for the error message.</summary>
     private enum Eligible
     {
@@ -484,63 +491,91 @@ public sealed class Router
         Yes,
     }
 
-    /// <summary>What scoring and eligibility read of a <see cref="ReplicaView"/>, held by value.</summary>
-    private readonly struct ViewFacts(ReplicaView view)
+    /// <summary>
+    /// What eligibility and scoring read of one replica: its view's figures, its placement relative to the home region,
+    /// its pending work. Held by value in one array in fleet order, so a decision's scan over a region's candidates
+    /// streams through memory instead of visiting an object (and its view and pending queue) per candidate.
+    /// </summary>
+    private struct Candidate
     {
-        public readonly string Id = view.Id;
-        public readonly string Region = view.Region;
-        public readonly string Model = view.Model;
-        public readonly ReplicaHealth Health = view.Health;
-        public readonly long TakenAtMs = view.TakenAtMs;
-        public readonly int RunningRequests = view.RunningRequests;
-        public readonly int QueuedRequests = view.QueuedRequests;
-        public readonly long RunningTokens = view.RunningTokens;
-        public readonly long QueuedTokens = view.QueuedTokens;
-        public readonly long? RunningPrefillTokens = view.RunningPrefillTokens;
-        public readonly double PrefillMsPerToken = view.PrefillMsPerToken;
-        public readonly int MaxRunningRequests = view.MaxRunningRequests;
-        public readonly int MaxQueuedRequests = view.MaxQueuedRequests;
-        public readonly int MaxContextTokens = view.MaxContextTokens;
-        public readonly bool IsRoutable = view.IsRoutable;
+        public string Id;
+        public string Region;
+        public string Model;
+        public long TakenAtMs;
+        public long QueuedTokens;
+        public long RunningTokens;
+        public double RunningPrefillTokens; // NaN when the replica does not report it
+        public double PrefillMsPerToken;
+        public double RttFromHomeMs;
+        public int RunningRequests;
+        public int QueuedRequests;
+        public int MaxRunningRequests;
+        public int MaxQueuedRequests;
+        public int MaxContextTokens;
+        public int Slot;
+        public ReplicaHealth Health;
+        public bool IsRoutable;
+        public bool IsHome;
+        public bool IsNear;
+        public PendingWork Pending;
+
+        /// <summary>Copies a view's figures (placement and pending work are kept).</summary>
+        public void Read(ReplicaView view)
+        {
+            Id = view.Id;
+            Region = view.Region;
+            Model = view.Model;
+            TakenAtMs = view.TakenAtMs;
+            QueuedTokens = view.QueuedTokens;
+            RunningTokens = view.RunningTokens;
+            RunningPrefillTokens = view.RunningPrefillTokens ?? double.NaN;
+            PrefillMsPerToken = view.PrefillMsPerToken;
+            RunningRequests = view.RunningRequests;
+            QueuedRequests = view.QueuedRequests;
+            MaxRunningRequests = view.MaxRunningRequests;
+            MaxQueuedRequests = view.MaxQueuedRequests;
+            MaxContextTokens = view.MaxContextTokens;
+            Health = view.Health;
+            IsRoutable = view.IsRoutable;
+        }
     }
 
-    private sealed class ReplicaState(ReplicaView view, int slot)
+    /// <summary>Caches a candidate's placement relative to the router's home region.</summary>
+    private void Place(ref Candidate c, string region)
     {
-        /// <summary>The view's fields a decision reads, copied into the state so a scan over candidates stays in it.</summary>
-        public ViewFacts Facts = new(view);
+        int index = _rtt.IndexOf(region);
+        c.RttFromHomeMs = _rtt[_home, index];
+        c.IsHome = index == _home;
+        c.IsNear = _near[index];
+    }
 
-        private ReplicaView _view = view;
+    /// <summary>A known replica: its latest view and its position in the candidate array.</summary>
+    private sealed class ReplicaState(ReplicaView view, int position)
+    {
+        public ReplicaView View { get; set; } = view;
 
-        public ReplicaView View
+        public int Position { get; set; } = position;
+    }
+
+    /// <summary>Buffers a thread's decisions reuse, grown on demand.</summary>
+    private sealed class DecisionScratch
+    {
+        private int[] _matchedBlocks = new int[64];
+        private int[] _eligible = new int[64];
+        private CandidateScore[] _scores = new CandidateScore[64];
+
+        public int[] MatchedBlocks(int slots) => _matchedBlocks.Length >= slots ? _matchedBlocks : _matchedBlocks = new int[Math.Max(slots, _matchedBlocks.Length * 2)];
+
+        public int[] EligiblePositions(int candidates) => _eligible.Length >= candidates ? _eligible : _eligible = new int[Math.Max(candidates, _eligible.Length * 2)];
+
+        public Span<CandidateScore> Scores(int count)
         {
-            get => _view;
-            set
+            if (_scores.Length < count)
             {
-                _view = value;
-                Facts = new ViewFacts(value);
+                _scores = new CandidateScore[Math.Max(count, _scores.Length * 2)];
             }
+
+            return _scores.AsSpan(0, count);
         }
-
-        public int Slot { get; } = slot;
-
-        /// <summary>RTT from the router's region to this replica's (cached from the matrix).</summary>
-        public double RttFromHomeMs { get; private set; }
-
-        /// <summary>Whether the replica is in the router's region.</summary>
-        public bool IsHome { get; private set; }
-
-        /// <summary>Whether the replica's region is among the router's nearest (a candidate at all).</summary>
-        public bool IsNear { get; private set; } = true;
-
-        /// <summary>Caches the replica's placement relative to the router's home region.</summary>
-        public void Place(RttMatrix rtt, int home, bool[] near)
-        {
-            int region = rtt.IndexOf(View.Region);
-            RttFromHomeMs = rtt[home, region];
-            IsHome = region == home;
-            IsNear = near[region];
-        }
-
-        public PendingWork Pending { get; } = new();
     }
 }

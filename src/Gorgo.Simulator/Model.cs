@@ -28,9 +28,6 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>Sync answers still awaited before the decision.</summary>
     public int PendingSync { get; set; }
 
-    /// <summary>When the engine produced the first token (virtual ms), NaN before.</summary>
-    public double FirstTokenAtMs { get; set; } = double.NaN;
-
     /// <summary>Age of the chosen replica's state at decision time.</summary>
     public double StateAgeMs { get; set; }
 

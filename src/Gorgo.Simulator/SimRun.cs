@@ -69,7 +69,6 @@ internal sealed class SimRun
     private int[] _fleetMatched = [];
     private CandidateScore[] _oracleScores = [];
     private double[] _oracleTotals = [];
-    private readonly List<TokenOutput> _tokens = [];
     private readonly List<RequestTiming> _finished = [];
     private readonly List<CacheEvent> _cacheEvents = [];
     private readonly List<ulong> _stored = [];
@@ -619,24 +618,14 @@ internal sealed class SimRun
     {
         if (replica.Stepping && replica.Engine.PlannedSteps > 1)
         {
-            _tokens.Clear(); // decode tokens only: first tokens come from prefill steps, never part of a run
-            ScheduleStepEnd(replica, replica.Engine.CutRun(_clock.NowMs, _tokens));
+            ScheduleStepEnd(replica, replica.Engine.CutRun(_clock.NowMs, null)); // a run's steps only decode: no first tokens in them
         }
     }
 
     private void OnStepEnd(SimReplica replica)
     {
-        double now = _clock.NowMs;
-        _tokens.Clear();
         _finished.Clear();
-        replica.Engine.CompleteStep(now, _tokens, _finished);
-        foreach (TokenOutput token in _tokens)
-        {
-            if (token.Index == 0 && replica.Active.TryGetValue(token.RequestId, out SimRequest? request))
-            {
-                request.FirstTokenAtMs = now;
-            }
-        }
+        replica.Engine.CompleteStep(_clock.NowMs, null, _finished); // first-token times come with the finished requests' timings
 
         foreach (RequestTiming timing in _finished)
         {
@@ -662,17 +651,30 @@ internal sealed class SimRun
     {
         _cacheEvents.Clear();
         replica.Engine.DrainCacheEvents(_cacheEvents);
-        foreach (CacheEvent e in _cacheEvents)
+        for (int start = 0; start < _cacheEvents.Count;)
         {
-            ReadOnlySpan<ulong> block = [e.BlockHash];
-            if (e.Kind == CacheEventKind.Stored)
+            // One call per run of events of one kind; a run of stores goes in reversed, as Record touches its span last
+            // to first, so the blocks are touched in the order the engine stored them.
+            CacheEventKind kind = _cacheEvents[start].Kind;
+            int end = start;
+            _stored.Clear();
+            while (end < _cacheEvents.Count && _cacheEvents[end].Kind == kind)
             {
-                _fleetCache!.Record(replica.Index, block);
+                _stored.Add(_cacheEvents[end++].BlockHash);
+            }
+
+            Span<ulong> blocks = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_stored);
+            if (kind == CacheEventKind.Stored)
+            {
+                blocks.Reverse();
+                _fleetCache!.Record(replica.Index, blocks);
             }
             else
             {
-                _fleetCache!.Remove(replica.Id, block);
+                _fleetCache!.Remove(replica.Index, blocks);
             }
+
+            start = end;
         }
     }
 

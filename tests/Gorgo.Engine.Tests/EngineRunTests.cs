@@ -137,6 +137,30 @@ public class EngineRunTests
         Assert.Equal(singleTokens, runTokens);
     }
 
+    [Theory]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void Runs_applied_without_their_tokens_give_the_timings_and_state_of_single_steps(int seed)
+    {
+        var random = new Random(seed);
+        double at = 0;
+        var arrivals = new List<(double, EngineRequest)>();
+        for (int i = 0; i < 150; i++)
+        {
+            at += -Math.Log(1 - random.NextDouble()) * 30;
+            arrivals.Add((at, Request(i, Tokens(random.Next(1, 500), (seed * 1_000) + i), maxTokens: random.Next(1, 60))));
+        }
+
+        var singleCore = new EngineCore(Growing(maxRunning: 4, kvBlocks: 200));
+        var bareCore = new EngineCore(Growing(maxRunning: 4, kvBlocks: 200));
+        IReadOnlyList<RequestTiming> single = VirtualEngineRun.Run(singleCore, arrivals, []);
+        IReadOnlyList<RequestTiming> bare = VirtualEngineRun.Run(bareCore, arrivals, tokens: null, maxStepsPerRun: int.MaxValue);
+
+        Assert.True(bareCore.RunsPlanned > 30, $"only {bareCore.RunsPlanned} runs were planned");
+        Assert.Equal(single, bare);
+        Assert.Equal(singleCore.State, bareCore.State);
+    }
+
     [Fact]
     public void The_kept_count_of_tokens_left_to_prefill_always_equals_a_recount()
     {

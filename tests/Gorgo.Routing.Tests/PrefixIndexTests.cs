@@ -87,7 +87,9 @@ public class PrefixIndexTests
                     held.UnionWith(hashes);
                     break;
                 case < 6:
-                    index.Remove(replica, hashes);
+                    int known = index.SlotOf(replica);
+                    int removed = known >= 0 && random.Next(2) == 0 ? index.Remove(known, hashes) : index.Remove(replica, hashes);
+                    Assert.Equal(hashes.Distinct().Count(held.Contains), removed);
                     held.ExceptWith(hashes);
                     break;
                 case < 8:
@@ -289,5 +291,6 @@ public class PrefixIndexTests
         index.Register("b");
         Assert.Contains("maximum of 2", Assert.Throws<InvalidOperationException>(() => index.Register("c")).Message);
         Assert.Throws<ArgumentException>(() => index.Match([1UL], new int[1]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => index.Remove(5, [1UL]));
     }
 }

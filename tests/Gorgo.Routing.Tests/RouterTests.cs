@@ -397,6 +397,54 @@ public class RouterTests
     }
 
     [Fact]
+    public void Routers_deciding_on_one_thread_do_not_disturb_each_other()
+    {
+        // Decisions reuse per-thread buffers: a small router interleaved with a bigger one must decide exactly as an
+        // identical small router deciding alone on its own thread.
+        var clock = new ManualClock();
+        Router big = Router(clock);
+        Router small = Router(clock);
+        Router alone = Router(clock);
+        string[] regions = [UsEast, EuCentral, ApNortheast];
+        for (int i = 0; i < 12; i++)
+        {
+            big.Upsert(Replica($"b{i}", regions[i % 3], clock.NowMs, running: i % 3, queuedTokens: 200 * i));
+        }
+
+        foreach (Router r in new[] { small, alone })
+        {
+            r.Upsert(Replica("s0", UsEast, clock.NowMs, running: 1));
+            r.Upsert(Replica("s1", EuCentral, clock.NowMs, queuedTokens: 900));
+        }
+
+        var random = new Random(11);
+        int[][] prompts = Enumerable.Range(0, 60).Select(i => RandomTokens(random.Next(50, 4_000), i % 5)).ToArray();
+        var interleaved = new List<(string, int, int)>();
+        foreach (int[] prompt in prompts)
+        {
+            big.RouteChoice(Request(prompt, EuCentral));
+            RoutingDecision d = small.Route(Request(prompt, UsEast));
+            big.Route(Request(prompt, ApNortheast));
+            interleaved.Add((d.Chosen.ReplicaId, d.Chosen.MatchedTokens, d.Candidates.Count));
+        }
+
+        var lone = new List<(string, int, int)>();
+        var thread = new Thread(() =>
+        {
+            foreach (int[] prompt in prompts)
+            {
+                RoutingDecision d = alone.Route(Request(prompt, UsEast));
+                lone.Add((d.Chosen.ReplicaId, d.Chosen.MatchedTokens, d.Candidates.Count));
+            }
+        });
+        thread.Start();
+        thread.Join();
+
+        Assert.Equal(lone, interleaved);
+        Assert.Contains(interleaved, x => x.Item2 > 0); // caches were learned and matched
+    }
+
+    [Fact]
     public void Remote_replicas_in_their_own_sets_route_exactly_as_in_the_shared_map()
     {
         // One router keeps every replica in the shared block map, the other keeps remote ones in their own sets; both see

@@ -10,7 +10,7 @@ public static class VirtualEngineRun
     /// <exception cref="InvalidOperationException">A request was refused.</exception>
     /// <param name="core">The engine.</param>
     /// <param name="arrivals">Requests and when they arrive.</param>
-    /// <param name="tokens">Receives every token, when given.</param>
+    /// <param name="tokens">Receives every token, when given (without it, a run's decode steps are applied in one pass).</param>
     /// <param name="maxStepsPerRun">Decode steps planned as one run at most (see <see cref="EngineCore.PlanStep(double, int)"/>); runs are cut when a request arrives, so the result is the same.</param>
     public static IReadOnlyList<RequestTiming> Run(EngineCore core, IEnumerable<(double AtMs, EngineRequest Request)> arrivals, List<TokenOutput>? tokens = null, int maxStepsPerRun = 1)
     {
@@ -18,7 +18,6 @@ public static class VirtualEngineRun
         ArgumentNullException.ThrowIfNull(arrivals);
         var pending = new Queue<(double AtMs, EngineRequest Request)>(arrivals.OrderBy(a => a.AtMs));
         var finished = new List<RequestTiming>();
-        tokens ??= [];
         double now = pending.Count > 0 ? Math.Min(0, pending.Peek().AtMs) : 0;
         while (pending.Count > 0 || core.HasWork)
         {

@@ -270,12 +270,11 @@ public sealed class EngineCore
 
     /// <summary>
     /// Shortens the planned run to the step under way at <paramref name="nowMs"/>: the run's steps that ended before then
-    /// are applied (their tokens appended to <paramref name="tokens"/>), the step under way stays planned; returns
-    /// when it ends. A single planned step is left as it is.
+    /// are applied (their tokens appended to <paramref name="tokens"/>, unless null), the step under way stays planned;
+    /// returns when it ends. A single planned step is left as it is.
     /// </summary>
-    public double CutRun(double nowMs, List<TokenOutput> tokens)
+    public double CutRun(double nowMs, List<TokenOutput>? tokens)
     {
-        ArgumentNullException.ThrowIfNull(tokens);
         if (!_stepInFlight)
         {
             throw new InvalidOperationException("No step is planned.");
@@ -287,10 +286,7 @@ public sealed class EngineCore
             done++;
         }
 
-        for (int step = 0; step < done; step++)
-        {
-            ApplyDecodeStep(_runEnds[step], tokens);
-        }
+        ApplyDecodeSteps(done, tokens);
 
         // Steps after the one under way are dropped: they are planned afresh when it ends.
         double end = _runEnds[done];
@@ -299,19 +295,17 @@ public sealed class EngineCore
         return end;
     }
 
-    /// <summary>Applies the planned step (or run) as ended at <paramref name="nowMs"/>: appends produced tokens and finished requests' timings.</summary>
-    /// <remarks>A run's earlier steps end at their planned times, its last at <paramref name="nowMs"/>.</remarks>
-    public void CompleteStep(double nowMs, List<TokenOutput> tokens, List<RequestTiming> finished)
+    /// <summary>Applies the planned step (or run) as ended at <paramref name="nowMs"/>: appends produced tokens (unless <paramref name="tokens"/> is null) and finished requests' timings.</summary>
+    /// <remarks>A run's earlier steps end at their planned times, its last at <paramref name="nowMs"/>. A driver with no use for each token (the simulator) passes null.</remarks>
+    public void CompleteStep(double nowMs, List<TokenOutput>? tokens, List<RequestTiming> finished)
     {
+        ArgumentNullException.ThrowIfNull(finished);
         if (!_stepInFlight)
         {
             throw new InvalidOperationException("No step is planned.");
         }
 
-        for (int step = 0; step < _runEnds.Count - 1; step++)
-        {
-            ApplyDecodeStep(_runEnds[step], tokens);
-        }
+        ApplyDecodeSteps(_runEnds.Count - 1, tokens);
 
         _stepInFlight = false;
         _runEnds.Clear();
@@ -339,7 +333,7 @@ public sealed class EngineCore
 
             s.Generated++;
             bool last = s.Generated == s.MaxTokens;
-            tokens.Add(new TokenOutput(s.Id, s.Generated - 1, last, nowMs));
+            tokens?.Add(new TokenOutput(s.Id, s.Generated - 1, last, nowMs));
             if (last)
             {
                 finished.Add(new RequestTiming(s.Id, s.PromptTokens, s.CachedTokens, s.Generated, s.ArrivedMs, s.AdmittedMs, s.FirstTokenMs, nowMs));
@@ -351,8 +345,32 @@ public sealed class EngineCore
         _plan.Clear();
     }
 
-    /// <summary>Applies one of a run's decode steps other than its last (nobody finishes in it), ended at <paramref name="atMs"/>.</summary>
-    private void ApplyDecodeStep(double atMs, List<TokenOutput> tokens)
+    /// <summary>
+    /// Applies the first <paramref name="steps"/> decode steps of a run, none its last (nobody finishes in them), each
+    /// ended at its planned time; with no <paramref name="tokens"/> to report, all in one pass over the batch.
+    /// </summary>
+    private void ApplyDecodeSteps(int steps, List<TokenOutput>? tokens)
+    {
+        if (steps <= 0)
+        {
+            return;
+        }
+
+        if (tokens is not null)
+        {
+            for (int step = 0; step < steps; step++)
+            {
+                ApplyDecodeStep(_runEnds[step], tokens, 1);
+            }
+        }
+        else
+        {
+            ApplyDecodeStep(0, null, steps);
+        }
+    }
+
+    /// <summary>Applies <paramref name="steps"/> decode steps of a run (the tokens of one step ended at <paramref name="atMs"/> when reported).</summary>
+    private void ApplyDecodeStep(double atMs, List<TokenOutput>? tokens, int steps)
     {
         for (int i = 0; i < _plan.Count; i++)
         {
@@ -364,9 +382,9 @@ public sealed class EngineCore
                 continue;
             }
 
-            s.Generated++;
-            tokens.Add(new TokenOutput(s.Id, s.Generated - 1, false, atMs));
-            _plan[i] = work with { ContextBefore = work.ContextBefore + 1 };
+            s.Generated += steps;
+            tokens?.Add(new TokenOutput(s.Id, s.Generated - 1, false, atMs));
+            _plan[i] = work with { ContextBefore = work.ContextBefore + steps };
         }
     }
 

@@ -167,14 +167,13 @@ public sealed class PrefixIndex
     }
 
     /// <summary>Forgets blocks a replica reported removed; returns how many were known.</summary>
-    public int Remove(string replicaId, ReadOnlySpan<ulong> hashes)
-    {
-        if (!_slotOf.TryGetValue(replicaId, out int slot))
-        {
-            return 0;
-        }
+    public int Remove(string replicaId, ReadOnlySpan<ulong> hashes) =>
+        _slotOf.TryGetValue(replicaId, out int slot) ? Remove(slot, hashes) : 0;
 
-        LruSet lru = _lru[slot]!;
+    /// <summary>As <see cref="Remove(string, ReadOnlySpan{ulong})"/> for a known slot.</summary>
+    public int Remove(int slot, ReadOnlySpan<ulong> hashes)
+    {
+        LruSet lru = LruAt(slot);
         bool inMap = !HasOwnSet(slot);
         int removed = 0;
         foreach (ulong hash in hashes)

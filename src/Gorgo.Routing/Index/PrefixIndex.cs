@@ -24,6 +24,7 @@ public sealed class PrefixIndex
     private string?[] _replicaOf = new string?[64];
     private LruSet?[] _lru = new LruSet?[64];
     private LruSet?[] _spare = new LruSet?[64];
+    private ulong[]?[] _frozen = new ulong[]?[64]; // per own-set slot replaced whole by a small summary: that summary, hottest first (its LRU set is built on first change)
     private ulong[] _occupied = new ulong[1];
     private ulong[] _ownSet = new ulong[1];
     private byte[]? _filters; // per own-set slot, FilterSize bytes: bits, or counters once counting (allocated with the first own set)
@@ -41,6 +42,13 @@ public sealed class PrefixIndex
     /// 255 stays there (a false positive costs one probe).
     /// </summary>
     private const int FilterSize = 4_096;
+
+    /// <summary>
+    /// Largest summary an own set keeps as it came, an array of hashes hottest first, while nothing else changes the set
+    /// (see <see cref="ReplaceOwnSet"/>): matching scans it; the set's LRU order is built from it at the first record,
+    /// removal, union or summary request, exactly as a replace would have built it.
+    /// </summary>
+    private const int FreezeLimit = 256;
 
     /// <summary>Creates an empty index with the given bounds.</summary>
     public PrefixIndex(PrefixIndexOptions? options = null)
@@ -70,6 +78,11 @@ public sealed class PrefixIndex
             foreach (LruSet? lru in _lru)
             {
                 bytes += lru?.EstimatedBytes ?? 0;
+            }
+
+            foreach (ulong[]? frozen in _frozen)
+            {
+                bytes += (frozen?.Length ?? 0) * 8L;
             }
 
             return bytes;
@@ -106,6 +119,7 @@ public sealed class PrefixIndex
             Array.Resize(ref _replicaOf, Math.Max(slot + 1, _replicaOf.Length * 2));
             Array.Resize(ref _lru, _replicaOf.Length);
             Array.Resize(ref _spare, _replicaOf.Length);
+            Array.Resize(ref _frozen, _replicaOf.Length);
             if (_filters is not null)
             {
                 Array.Resize(ref _filters, _replicaOf.Length * FilterSize);
@@ -127,10 +141,10 @@ public sealed class PrefixIndex
     public string? ReplicaAt(int slot) => (uint)slot < (uint)_replicaOf.Length ? _replicaOf[slot] : null;
 
     /// <summary>Blocks held by a replica (0 when unknown).</summary>
-    public int BlockCount(string replicaId) => _slotOf.TryGetValue(replicaId, out int slot) ? _lru[slot]!.Count : 0;
+    public int BlockCount(string replicaId) => _slotOf.TryGetValue(replicaId, out int slot) ? SetOf(slot).Count : 0;
 
     /// <summary>Whether the index believes <paramref name="replicaId"/> holds block <paramref name="hash"/>.</summary>
-    public bool Contains(string replicaId, ulong hash) => _slotOf.TryGetValue(replicaId, out int slot) && _lru[slot]!.Contains(hash);
+    public bool Contains(string replicaId, ulong hash) => _slotOf.TryGetValue(replicaId, out int slot) && Holds(slot, hash);
 
     /// <summary>Records that a replica holds a prompt's blocks (e.g. it was just routed there).</summary>
     /// <remarks>Blocks are touched last to first, so the prompt's head is the most recently used and is evicted last, as engines evict a chain from its tail.</remarks>
@@ -147,7 +161,7 @@ public sealed class PrefixIndex
     /// </param>
     public int Record(int slot, ReadOnlySpan<ulong> hashes, int heldPrefix = 0)
     {
-        LruSet lru = LruAt(slot);
+        LruSet lru = SetOf(slot);
         heldPrefix = Math.Clamp(heldPrefix, 0, hashes.Length);
         int evictions = 0;
         for (int i = hashes.Length - 1; i >= heldPrefix; i--)
@@ -173,7 +187,7 @@ public sealed class PrefixIndex
     /// <summary>As <see cref="Remove(string, ReadOnlySpan{ulong})"/> for a known slot.</summary>
     public int Remove(int slot, ReadOnlySpan<ulong> hashes)
     {
-        LruSet lru = LruAt(slot);
+        LruSet lru = SetOf(slot);
         bool inMap = !HasOwnSet(slot);
         int removed = 0;
         foreach (ulong hash in hashes)
@@ -212,6 +226,7 @@ public sealed class PrefixIndex
         SetOwnSet(slot, false);
         _lru[slot] = null;
         _spare[slot] = null;
+        _frozen[slot] = null;
         _replicaOf[slot] = null;
         _occupied[slot >> 6] &= ~(1UL << (slot & 63));
         _freeSlots.Push(slot);
@@ -333,11 +348,21 @@ public sealed class PrefixIndex
                     continue;
                 }
 
-                LruSet lru = _lru[slot]!;
                 int n = 0;
-                while (n < prompt.Length && lru.Contains(prompt[n]))
+                if (_frozen[slot] is { } frozen)
                 {
-                    n++;
+                    while (n < prompt.Length && frozen.AsSpan().Contains(prompt[n]))
+                    {
+                        n++;
+                    }
+                }
+                else
+                {
+                    LruSet lru = _lru[slot]!;
+                    while (n < prompt.Length && lru.Contains(prompt[n]))
+                    {
+                        n++;
+                    }
                 }
 
                 matchedBlocksBySlot[slot] = n;
@@ -356,9 +381,8 @@ public sealed class PrefixIndex
             return 0;
         }
 
-        LruSet lru = _lru[slot]!;
         int i = 0;
-        while (i < prompt.Length && lru.Contains(prompt[i]))
+        while (i < prompt.Length && Holds(slot, prompt[i]))
         {
             i++;
         }
@@ -375,7 +399,7 @@ public sealed class PrefixIndex
             return new PrefixSummary(replicaId, []);
         }
 
-        LruSet lru = _lru[slot]!;
+        LruSet lru = SetOf(slot);
         var hashes = new ulong[Math.Min(maxBlocks, lru.Count)];
         lru.CopyMostRecentFirst(hashes);
         return new PrefixSummary(replicaId, hashes);
@@ -410,7 +434,7 @@ public sealed class PrefixIndex
             return;
         }
 
-        LruSet lru = _lru[slot]!;
+        LruSet lru = SetOf(slot);
 
         // Hottest first in the summary: touch coldest first so the hottest ends most recent.
         ReadOnlySpan<ulong> hashes = summary.Hashes;
@@ -503,8 +527,38 @@ public sealed class PrefixIndex
     }
 
     /// <summary>Makes <paramref name="hashes"/> (hottest first) the whole own set of a replica known from summaries; its filter follows.</summary>
+    /// <remarks>
+    /// Gossip replaces a remote replica's set at every round, and most sets are only ever replaced and matched: while its
+    /// filter holds bits, a summary of up to <see cref="FreezeLimit"/> blocks is kept as it came (the filter marks its
+    /// blocks) instead of being built into an LRU set that the next round would discard. Every answer is the same.
+    /// </remarks>
     private void ReplaceOwnSet(int slot, ReadOnlySpan<ulong> hashes)
     {
+        ulong[]? frozen = _frozen[slot];
+        if (frozen is not null && frozen.AsSpan().SequenceEqual(hashes))
+        {
+            return; // the replica's summary has not changed since the last one
+        }
+
+        if (!IsCounting(slot) && hashes.Length <= Math.Min(FreezeLimit, Options.MaxBlocksPerReplica))
+        {
+            if (frozen is null && _lru[slot]!.Count == hashes.Length && SameOrder(_lru[slot]!, hashes))
+            {
+                return; // the set is this summary already
+            }
+
+            _filters.AsSpan(slot * FilterSize, FilterSize / 8).Clear();
+            foreach (ulong hash in hashes)
+            {
+                Count(slot, hash);
+            }
+
+            frozen = frozen?.Length == hashes.Length ? frozen : new ulong[hashes.Length];
+            hashes.CopyTo(frozen);
+            _frozen[slot] = frozen;
+            return;
+        }
+
         if (!TakeSpareFor(slot, hashes, out LruSet old, out LruSet lru))
         {
             return;
@@ -529,13 +583,34 @@ public sealed class PrefixIndex
         _spare[slot] = old;
     }
 
+    /// <summary>Whether a replica's set holds a block (its frozen summary scanned, if it has one).</summary>
+    private bool Holds(int slot, ulong hash) => _frozen[slot] is { } frozen ? frozen.AsSpan().Contains(hash) : _lru[slot]!.Contains(hash);
+
+    /// <summary>The replica's LRU set, built first from its frozen summary if it has one (as the replace that froze it would have built it).</summary>
+    private LruSet SetOf(int slot)
+    {
+        LruSet lru = LruAt(slot);
+        if (_frozen[slot] is { } frozen)
+        {
+            lru.Reset(Math.Min(frozen.Length, Options.MaxBlocksPerReplica));
+            for (int i = frozen.Length - 1; i >= 0; i--)
+            {
+                lru.Touch(frozen[i], out _, out _);
+            }
+
+            _frozen[slot] = null;
+        }
+
+        return lru;
+    }
+
     /// <summary>
     /// The replica's current set and an empty one to fill with <paramref name="hashes"/>: the set replaced last time,
     /// reused (gossip replaces every remote replica's set each round). False when the summary is the set already.
     /// </summary>
     private bool TakeSpareFor(int slot, ReadOnlySpan<ulong> hashes, out LruSet old, out LruSet lru)
     {
-        old = _lru[slot]!;
+        old = SetOf(slot);
         if (old.Count == hashes.Length && hashes.Length <= Options.MaxBlocksPerReplica && SameOrder(old, hashes))
         {
             lru = old;
@@ -659,7 +734,7 @@ public sealed class PrefixIndex
             // Bits cannot forget one block: count the set as it is now, without the block, from here on.
             _counting[slot >> 6] |= 1UL << (slot & 63);
             _filters.AsSpan(slot * FilterSize, FilterSize).Clear();
-            CountAll(slot, _lru[slot]!, +1);
+            CountAll(slot, SetOf(slot), +1);
             return;
         }
 

@@ -67,6 +67,8 @@ internal sealed class SimRun
     private readonly CostModel _oracleCost = new(new CostModelOptions());
     private readonly PrefixIndex? _fleetCache;
     private int[] _fleetMatched = [];
+    private OracleLoad[] _oracleLoad = [];
+    private int[] _regionOf = [];
     private CandidateScore[] _oracleScores = [];
     private double[] _oracleTotals = [];
     private readonly List<RequestTiming> _finished = [];
@@ -127,6 +129,8 @@ internal sealed class SimRun
             }
 
             _fleetMatched = new int[_fleetCache.SlotCapacity];
+            _oracleLoad = new OracleLoad[_replicas.Count];
+            _regionOf = _replicas.Select(r => r.Region).ToArray();
         }
 
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
@@ -473,12 +477,14 @@ internal sealed class SimRun
         Span<double> totals = _oracleTotals.AsSpan(0, pool.Length);
         for (int c = 0; c < pool.Length; c++)
         {
-            SimReplica r = _replicas[pool[c]];
-            EngineState state = r.Engine.State;
-            int matched = Math.Min(_fleetMatched[r.Index] * _profile.BlockSize, promptTokens);
-            double rtt = r.Region == request.Ingress ? 0 : Rtt(request.Ingress, r.Region);
-            TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, state.WaitingTokens, state.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, state.RunningPrefillTokens));
-            candidates[c] = new CandidateScore(r.Id, RegionName(r.Region), r.Region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, state.RunningRequests + state.WaitingRequests, state.WaitingRequests, state.RunningTokens + state.WaitingTokens, 0, 0, estimate, state.RunningRequests + state.WaitingRequests >= _profile.MaxRunningRequests);
+            int r = pool[c];
+            ref readonly OracleLoad load = ref _oracleLoad[r];
+            int region = _regionOf[r];
+            int matched = Math.Min(_fleetMatched[r] * _profile.BlockSize, promptTokens);
+            double rtt = region == request.Ingress ? 0 : Rtt(request.Ingress, region);
+            TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, load.WaitingTokens, load.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, load.RunningPrefillTokens));
+            int outstanding = load.RunningRequests + load.WaitingRequests;
+            candidates[c] = new CandidateScore(_replicas[r].Id, RegionName(region), region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, outstanding, load.WaitingRequests, load.RunningTokens + load.WaitingTokens, 0, 0, estimate, outstanding >= _profile.MaxRunningRequests);
             totals[c] = estimate.TotalMs;
         }
 
@@ -584,6 +590,7 @@ internal sealed class SimRun
         else
         {
             CutRun(replica); // the request joins at the next step boundary, as it would step by step
+            RefreshOracleLoad(replica);
         }
     }
 
@@ -598,6 +605,7 @@ internal sealed class SimRun
         if (_fleetCache is not null)
         {
             SyncFleetCache(replica); // admissions may have evicted blocks
+            RefreshOracleLoad(replica);
         }
 
         if (replica.Stepping)
@@ -645,6 +653,23 @@ internal sealed class SimRun
 
         StartStep(replica);
     }
+
+    /// <summary>
+    /// Copies the load figures the oracle reads of a replica's engine into one array in fleet order, after every change
+    /// to them (a submission, a planned step; a completed step is always followed by a plan), so a decision reads its
+    /// candidates' loads in one sweep instead of asking each engine.
+    /// </summary>
+    private void RefreshOracleLoad(SimReplica replica)
+    {
+        if (_kind == RunKind.Oracle)
+        {
+            EngineState s = replica.Engine.State;
+            _oracleLoad[replica.Index] = new OracleLoad(s.WaitingTokens, s.RunningTokens, s.RunningPrefillTokens, s.RunningRequests, s.WaitingRequests);
+        }
+    }
+
+    /// <summary>A replica's engine load as the oracle scores it.</summary>
+    private readonly record struct OracleLoad(long WaitingTokens, long RunningTokens, long RunningPrefillTokens, int RunningRequests, int WaitingRequests);
 
     /// <summary>Applies a replica's cache events, in order, to the oracle's fleet view (exact at every decision).</summary>
     private void SyncFleetCache(SimReplica replica)

@@ -52,6 +52,9 @@ internal sealed class EventQueue
     /// <summary>Schedules <paramref name="e"/> at virtual time <paramref name="atMs"/>.</summary>
     public void At(double atMs, SimEvent e) => _queue.Enqueue(e, (atMs, _sequence++));
 
+    /// <summary>Whether an event is waiting for <paramref name="atMs"/> or earlier.</summary>
+    public bool AnyDueBy(double atMs) => _queue.TryPeek(out _, out (double Time, long Sequence) key) && key.Time <= atMs;
+
     /// <summary>Takes the earliest event.</summary>
     public bool TryNext(out SimEvent e, out double atMs)
     {

@@ -396,7 +396,7 @@ internal sealed class SimRun
             }
         }
 
-        _events.At(_clock.NowMs + clientLeg, new SimEvent(EventKind.Decide, request.Ingress, request));
+        Then(_clock.NowMs + clientLeg, new SimEvent(EventKind.Decide, request.Ingress, request));
     }
 
     /// <summary>Bytes of a sync query (a grain call with no arguments).</summary>
@@ -456,7 +456,7 @@ internal sealed class SimRun
             return;
         }
 
-        Forward(request, replica, OneWay(request.Ingress, replica.Region, sameRegionFree: true));
+        Forward(request, replica, OneWay(request.Ingress, replica.Region, sameRegionFree: true), last: true);
     }
 
     /// <summary>The oracle: exact state of every replica; forecasts the true TTFT of the best candidates and takes the least.</summary>
@@ -543,14 +543,15 @@ internal sealed class SimRun
         request.MatchedTokens = candidates[best].MatchedTokens;
         request.Pathological = RoutingDecision.IsPathological(candidates, best, RegionName(request.User));
         SimReplica chosen = _replicas[request.Replica];
-        Forward(request, chosen, OneWay(request.Ingress, chosen.Region, sameRegionFree: true));
+        Forward(request, chosen, OneWay(request.Ingress, chosen.Region, sameRegionFree: true), last: true);
     }
 
     /// <summary>Indices, in fleet order, of the replicas in the regions a node in <paramref name="region"/> routes among.</summary>
     private int[] NearReplicas(int region) =>
         _nearReplicas[region] ??= _replicas.Where(r => _near[region][r.Region]).Select(r => r.Index).ToArray();
 
-    private void Forward(SimRequest request, SimReplica replica, double delayMs)
+    /// <summary>Sends a request on to its replica, arriving after <paramref name="delayMs"/>; <paramref name="last"/>: nothing follows in the calling handler (see <see cref="Then"/>).</summary>
+    private void Forward(SimRequest request, SimReplica replica, double delayMs, bool last = false)
     {
         request.Engine = new EngineRequest(request.Shape.Index, request.Prompt, request.Shape.OutputTokens);
         if (_kind == RunKind.Oracle)
@@ -558,7 +559,32 @@ internal sealed class SimRun
             replica.InTransit.Add((request.Engine, _clock.NowMs + delayMs));
         }
 
-        _events.At(_clock.NowMs + delayMs, new SimEvent(EventKind.ReplicaArrival, replica.Index, request));
+        var arrival = new SimEvent(EventKind.ReplicaArrival, replica.Index, request);
+        if (last)
+        {
+            Then(_clock.NowMs + delayMs, arrival);
+        }
+        else
+        {
+            _events.At(_clock.NowMs + delayMs, arrival);
+        }
+    }
+
+    /// <summary>
+    /// Schedules an event as the last thing a handler does. One due at this instant, with nothing else due by then, is
+    /// handled at once: the loop would take it next anyway (the same order, one heap round trip fewer; in-process hops
+    /// inside a region have no delay, so most requests' decision and arrival at their replica are such events).
+    /// </summary>
+    private void Then(double atMs, in SimEvent e)
+    {
+        if (atMs == _clock.NowMs && !_events.AnyDueBy(atMs))
+        {
+            Events++;
+            Handle(e);
+            return;
+        }
+
+        _events.At(atMs, e);
     }
 
     // ---- replicas ----------------------------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using Gorgo.Bench.Live;
 using Gorgo.Bench.Results;
@@ -61,7 +62,10 @@ public sealed class Simulation(Scenario scenario)
         int total = WorkloadBuilder.Shapes(Scenario).Count();
         var results = new (RunSummary Summary, IReadOnlyList<RequestRecord>? Records, long Events, double VirtualMs, double WallSeconds)[runs.Count];
         int degree = parallelism > 0 ? parallelism : Math.Max(1, Environment.ProcessorCount);
-        Parallel.For(0, runs.Count, new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = cancellationToken }, i =>
+        // Runs are taken one at a time, in order, by whichever worker is free (Parallel.For would hand out ranges of runs
+        // up front, which can leave one worker with the last two long runs while the other idles).
+        var order = Partitioner.Create(Enumerable.Range(0, runs.Count), EnumerablePartitionerOptions.NoBuffering);
+        Parallel.ForEach(order, new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = cancellationToken }, i =>
         {
             RunSpec run = runs[i];
             long started = Stopwatch.GetTimestamp();

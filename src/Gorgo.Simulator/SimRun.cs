@@ -69,6 +69,7 @@ internal sealed class SimRun
     private int[] _fleetMatched = [];
     private OracleLoad[] _oracleLoad = [];
     private int[] _regionOf = [];
+    private string[] _idOf = [];
     private CandidateScore[] _oracleScores = [];
     private double[] _oracleTotals = [];
     private readonly List<RequestTiming> _finished = [];
@@ -131,6 +132,7 @@ internal sealed class SimRun
             _fleetMatched = new int[_fleetCache.SlotCapacity];
             _oracleLoad = new OracleLoad[_replicas.Count];
             _regionOf = _replicas.Select(r => r.Region).ToArray();
+            _idOf = _replicas.Select(r => r.Id).ToArray();
         }
 
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
@@ -484,7 +486,7 @@ internal sealed class SimRun
             double rtt = region == request.Ingress ? 0 : Rtt(request.Ingress, region);
             TtftEstimate estimate = _oracleCost.Estimate(new CostInputs(rtt, 0, load.WaitingTokens, load.RunningTokens, promptTokens - matched, _profile.PrefillMsPerToken, false, load.RunningPrefillTokens));
             int outstanding = load.RunningRequests + load.WaitingRequests;
-            candidates[c] = new CandidateScore(_replicas[r].Id, RegionName(region), region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, outstanding, load.WaitingRequests, load.RunningTokens + load.WaitingTokens, 0, 0, estimate, outstanding >= _profile.MaxRunningRequests);
+            candidates[c] = new CandidateScore(_idOf[r], RegionName(region), region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, outstanding, load.WaitingRequests, load.RunningTokens + load.WaitingTokens, 0, 0, estimate, outstanding >= _profile.MaxRunningRequests);
             totals[c] = estimate.TotalMs;
         }
 

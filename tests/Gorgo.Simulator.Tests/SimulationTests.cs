@@ -21,6 +21,19 @@ public class SimulationTests
         Assert.Equal(a, b);
     }
 
+    [Theory]
+    [InlineData("smoke.json")]
+    [InlineData("paper-3region.json")]
+    public void Handling_zero_delay_events_at_once_changes_no_result_and_no_event_count(string scenario)
+    {
+        Scenario loaded = Scenario.Load(Paths.Scenario(scenario));
+        BenchSummary atOnce = new Simulation(loaded).Run(null, null, CancellationToken.None).Summary;
+        BenchSummary throughHeap = new Simulation(loaded) { HandleDueEventsAtOnce = false }.Run(null, null, CancellationToken.None).Summary;
+
+        Assert.Equal(JsonSerializer.Serialize(throughHeap.Runs), JsonSerializer.Serialize(atOnce.Runs));
+        Assert.Equal(throughHeap.Simulation!.Events, atOnce.Simulation!.Events);
+    }
+
     [Fact]
     public void Every_run_of_the_smoke_scenario_accounts_for_every_request_and_the_oracle_is_added()
     {

@@ -67,6 +67,7 @@ internal sealed class SimRun
     private readonly CostModel _oracleCost = new(new CostModelOptions());
     private readonly PrefixIndex? _fleetCache;
     private int[] _fleetMatched = [];
+    private readonly ulong[]?[] _poolSlots;
     private OracleLoad[] _oracleLoad = [];
     private int[] _regionOf = [];
     private string[] _idOf = [];
@@ -140,6 +141,7 @@ internal sealed class SimRun
         // Region indices below are the RTT matrix's; the scenario's order is only used for names.
         _near = Enumerable.Range(0, regions).Select(r => rtt.NearestMask(r, scenario.Mesh.NearestRegions)).ToArray();
         _nearReplicas = new int[regions][];
+        _poolSlots = new ulong[regions][];
         var routerBase = new RouterOptions
         {
             Region = scenario.Regions[0],
@@ -470,7 +472,7 @@ internal sealed class SimRun
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
         int promptTokens = request.Prompt.TokenCount;
         int[] pool = NearReplicas(request.Ingress);
-        _fleetCache!.Match(hashes, _fleetMatched);
+        _fleetCache!.Match(hashes, _fleetMatched, PoolSlots(request.Ingress, pool)); // the pool's matches only (slots are fleet indices)
         if (_oracleScores.Length < pool.Length)
         {
             _oracleScores = new CandidateScore[pool.Length];
@@ -548,6 +550,23 @@ internal sealed class SimRun
         request.Pathological = RoutingDecision.IsPathological(candidates, best, RegionName(request.User));
         SimReplica chosen = _replicas[request.Replica];
         Forward(request, chosen, OneWay(request.Ingress, chosen.Region, sameRegionFree: true), last: true);
+    }
+
+    /// <summary>The oracle's pool for a region as a mask over the fleet cache's slots.</summary>
+    private ulong[] PoolSlots(int region, int[] pool)
+    {
+        if (_poolSlots[region] is { } mask)
+        {
+            return mask;
+        }
+
+        mask = new ulong[_fleetCache!.SlotCapacity / 64];
+        foreach (int r in pool)
+        {
+            mask[r >> 6] |= 1UL << (r & 63);
+        }
+
+        return _poolSlots[region] = mask;
     }
 
     /// <summary>Indices, in fleet order, of the replicas in the regions a node in <paramref name="region"/> routes among.</summary>

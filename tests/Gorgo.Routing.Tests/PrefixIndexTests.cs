@@ -282,6 +282,48 @@ public class PrefixIndexTests
         Assert.Empty(index.Summarize("unknown").Hashes);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_walk_over_some_slots_gives_them_the_matches_of_a_full_walk_and_leaves_the_rest(bool ownSets)
+    {
+        // 100 replicas over two words of slots, sharing a few chains; replicas r0-r49 known from summaries.
+        var random = new Random(3);
+        var index = new PrefixIndex(new PrefixIndexOptions { OwnSets = ownSets ? PrefixOwnSets.Summarized : PrefixOwnSets.None });
+        ulong[][] chains = Enumerable.Range(0, 4).Select(i => Chain(10, 70 + i)).ToArray();
+        for (int r = 0; r < 100; r++)
+        {
+            ulong[] held = chains[r % 4][..random.Next(1, 11)];
+            if (r < 50)
+            {
+                index.Apply(new PrefixSummary($"r{r}", held), PrefixMergeMode.Replace);
+            }
+            else
+            {
+                index.Record($"r{r}", held);
+            }
+        }
+
+        int[] subset = [3, 17, 42, 64, 65, 99];
+        var mask = new ulong[index.SlotCapacity / 64];
+        foreach (int r in subset)
+        {
+            int slot = index.SlotOf($"r{r}");
+            mask[slot >> 6] |= 1UL << (slot & 63);
+        }
+
+        foreach (ulong[] chain in chains)
+        {
+            int[] full = MatchAll(index, chain);
+            int[] some = Enumerable.Repeat(-7, index.SlotCapacity).ToArray();
+            int longest = index.Match(chain, some, mask);
+
+            Assert.All(subset, r => Assert.Equal(full[index.SlotOf($"r{r}")], some[index.SlotOf($"r{r}")]));
+            Assert.Equal(subset.Max(r => full[index.SlotOf($"r{r}")]), longest);
+            Assert.Equal(index.SlotCapacity - subset.Length, some.Count(m => m == -7)); // nobody else's entry is touched
+        }
+    }
+
     [Fact]
     public void Rejects_invalid_bounds_and_too_many_replicas()
     {

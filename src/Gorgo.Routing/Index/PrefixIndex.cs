@@ -155,7 +155,7 @@ public sealed class PrefixIndex
     /// <param name="slot">The replica's slot.</param>
     /// <param name="hashes">The prompt's chained block hashes.</param>
     /// <param name="heldPrefix">
-    /// Leading blocks the replica is already known to hold (e.g. its matched length from <see cref="Match"/>). Every
+    /// Leading blocks the replica is already known to hold (e.g. its matched length from <see cref="Match(ReadOnlySpan{ulong}, Span{int})"/>). Every
     /// record that touched the deepest of them also touched the rest just after it (a block's hash implies its prefix),
     /// so when the deepest is still among the most recent the rest are too, and only that one is probed.
     /// </param>
@@ -240,7 +240,15 @@ public sealed class PrefixIndex
     /// <param name="prompt">The prompt's chained block hashes.</param>
     /// <param name="matchedBlocksBySlot">Receives, per slot, the number of leading blocks held; length at least <see cref="SlotCapacity"/>.</param>
     /// <returns>The longest match over all replicas, in blocks.</returns>
-    public int Match(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot)
+    public int Match(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot) => Match(prompt, matchedBlocksBySlot, default);
+
+    /// <summary>
+    /// As <see cref="Match(ReadOnlySpan{ulong}, Span{int})"/> for the slots set in <paramref name="onlySlots"/> (bit
+    /// <c>s % 64</c> of word <c>s / 64</c> for slot <c>s</c>; empty: every slot): the walk stops as soon as none of them
+    /// matches, and only their entries of <paramref name="matchedBlocksBySlot"/> are written.
+    /// </summary>
+    /// <returns>The longest match over those replicas, in blocks.</returns>
+    public int Match(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, ReadOnlySpan<ulong> onlySlots)
     {
         int words = _words;
         if (matchedBlocksBySlot.Length < words * 64)
@@ -248,13 +256,30 @@ public sealed class PrefixIndex
             throw new ArgumentException($"The span needs {words * 64} entries (SlotCapacity).", nameof(matchedBlocksBySlot));
         }
 
-        matchedBlocksBySlot[..(words * 64)].Clear();
-        int longest = MatchInMap(prompt, matchedBlocksBySlot, words);
-        return Math.Max(longest, MatchOwnSets(prompt, matchedBlocksBySlot, words));
+        if (onlySlots.IsEmpty)
+        {
+            matchedBlocksBySlot[..(words * 64)].Clear();
+        }
+        else
+        {
+            for (int w = 0; w < Math.Min(words, onlySlots.Length); w++)
+            {
+                for (ulong bits = onlySlots[w]; bits != 0; bits &= bits - 1)
+                {
+                    matchedBlocksBySlot[(w << 6) + BitOperations.TrailingZeroCount(bits)] = 0;
+                }
+            }
+        }
+
+        int longest = MatchInMap(prompt, matchedBlocksBySlot, words, onlySlots);
+        return Math.Max(longest, MatchOwnSets(prompt, matchedBlocksBySlot, words, onlySlots));
     }
 
+    /// <summary>Word <paramref name="w"/> of a slot mask (every slot when the mask is empty, none beyond its end).</summary>
+    private static ulong MaskWord(ReadOnlySpan<ulong> onlySlots, int w) => onlySlots.IsEmpty ? ulong.MaxValue : w < onlySlots.Length ? onlySlots[w] : 0;
+
     /// <summary>The walk over the shared map, for the replicas kept in it; returns their longest match.</summary>
-    private int MatchInMap(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words)
+    private int MatchInMap(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words, ReadOnlySpan<ulong> onlySlots)
     {
         ulong[]? rented = null;
         Span<ulong> active = words <= 64 ? stackalloc ulong[64] : (rented = ArrayPool<ulong>.Shared.Rent(words));
@@ -262,7 +287,7 @@ public sealed class PrefixIndex
         ulong anyActive = 0;
         for (int w = 0; w < words; w++)
         {
-            active[w] = _occupied[w] & ~_ownSet[w];
+            active[w] = _occupied[w] & ~_ownSet[w] & MaskWord(onlySlots, w);
             anyActive |= active[w];
         }
 
@@ -327,7 +352,7 @@ public sealed class PrefixIndex
     }
 
     /// <summary>The replicas with their own sets: those whose filter admits the prompt's first block are probed; returns their longest match.</summary>
-    private int MatchOwnSets(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words)
+    private int MatchOwnSets(ReadOnlySpan<ulong> prompt, Span<int> matchedBlocksBySlot, int words, ReadOnlySpan<ulong> onlySlots)
     {
         if (prompt.IsEmpty || _filters is null)
         {
@@ -338,7 +363,7 @@ public sealed class PrefixIndex
         int longest = 0;
         for (int w = 0; w < words; w++)
         {
-            ulong own = _ownSet[w];
+            ulong own = _ownSet[w] & MaskWord(onlySlots, w);
             while (own != 0)
             {
                 int slot = (w << 6) + BitOperations.TrailingZeroCount(own);

@@ -45,13 +45,23 @@ public sealed class EngineCore
         _jitter = stepJitter > 0 ? new StepJitter(stepJitter, seed) : null;
     }
 
-    /// <summary>A cache-free copy of <paramref name="source"/>'s queue, batch and planned step, for forecasts.</summary>
-    private EngineCore(EngineCore source)
+    /// <summary>A fork for forecasts: no cache of its own (see <see cref="CopyFrom"/>).</summary>
+    private EngineCore(EngineProfile profile)
     {
-        Profile = source.Profile;
+        Profile = profile;
         Cache = new KvBlockCache(1) { RecordEvents = false };
         _forecast = true;
-        var copies = new Dictionary<Sequence, Sequence>();
+    }
+
+    /// <summary>Makes this fork a cache-free copy of <paramref name="source"/>'s queue, batch and planned step.</summary>
+    private void CopyFrom(EngineCore source, Dictionary<Sequence, Sequence> copies)
+    {
+        _waiting.Clear();
+        _running.Clear();
+        _byId.Clear();
+        _plan.Clear();
+        _runEnds.Clear();
+        copies.Clear();
         foreach (Sequence s in source._running)
         {
             Sequence copy = s.CopyRunning();
@@ -432,9 +442,12 @@ public sealed class EngineCore
             return double.PositiveInfinity;
         }
 
-        var fork = new EngineCore(this);
-        var tokens = new List<TokenOutput>();
-        var finished = new List<RequestTiming>();
+        ForecastScratch scratch = t_forecast ??= new ForecastScratch();
+        EngineCore fork = scratch.ForkFor(this);
+        List<TokenOutput> tokens = scratch.Tokens;
+        List<RequestTiming> finished = scratch.Finished;
+        tokens.Clear();
+        finished.Clear();
         double t = nowMs;
         if (fork._stepInFlight)
         {
@@ -443,7 +456,8 @@ public sealed class EngineCore
         }
 
         // Everything still to arrive, the forecast request among it, in arrival order (ties: those already on the way first).
-        var arrivals = new List<(EngineRequest Request, double At)>((alsoArriving?.Count ?? 0) + 1);
+        List<(EngineRequest Request, double At)> arrivals = scratch.Arrivals;
+        arrivals.Clear();
         if (alsoArriving is not null)
         {
             arrivals.AddRange(alsoArriving.Where(a => !_byId.ContainsKey(a.Request.Id)).Select(a => (a.Request, Math.Max(a.ArriveAtMs, nowMs))));
@@ -494,6 +508,35 @@ public sealed class EngineCore
         }
 
         return double.PositiveInfinity;
+    }
+
+    /// <summary>Per-thread buffers of the forecasts: one fork per profile, refilled from the engine forecast for, and its lists.</summary>
+    [ThreadStatic]
+    private static ForecastScratch? t_forecast;
+
+    /// <summary>What forecasts reuse instead of allocating a fork and its lists every time.</summary>
+    private sealed class ForecastScratch
+    {
+        private readonly Dictionary<Sequence, Sequence> _copies = [];
+        private EngineCore? _fork;
+
+        public List<TokenOutput> Tokens { get; } = [];
+
+        public List<RequestTiming> Finished { get; } = [];
+
+        public List<(EngineRequest Request, double At)> Arrivals { get; } = [];
+
+        /// <summary>The fork, made a copy of <paramref name="source"/> (a new one when the profile differs).</summary>
+        public EngineCore ForkFor(EngineCore source)
+        {
+            if (_fork is null || !ReferenceEquals(_fork.Profile, source.Profile))
+            {
+                _fork = new EngineCore(source.Profile);
+            }
+
+            _fork.CopyFrom(source, _copies);
+            return _fork;
+        }
     }
 
     /// <summary>Moves the cache events since the last drain into <paramref name="destination"/>.</summary>

@@ -126,15 +126,24 @@ public sealed class Router
     public bool Upsert(ReplicaView view)
     {
         ArgumentNullException.ThrowIfNull(view);
-        view.EnsureValid();
         lock (_gate)
         {
-            if (!_rtt.Contains(view.Region))
+            ReplicaState? state = KnownState(view.Id);
+            if (state is not null && ReferenceEquals(state.View, view))
+            {
+                // The same snapshot again (gossip relays one to a node by several paths): checked and read already.
+                _candidates[state.Position].Pending.Prune(view.TakenAtMs, NowMs);
+                return true;
+            }
+
+            view.EnsureValid();
+            bool moved = state is null || !string.Equals(view.Region, state.View.Region, StringComparison.Ordinal);
+            if (moved && !_rtt.Contains(view.Region))
             {
                 throw new ArgumentException($"Replica '{view.Id}' is in region '{view.Region}', which is not in the RTT matrix (known: {string.Join(", ", _rtt.Regions)}).", nameof(view));
             }
 
-            if (_byId.TryGetValue(view.Id, out ReplicaState? state))
+            if (state is not null)
             {
                 if (view.TakenAtMs < state.View.TakenAtMs)
                 {
@@ -142,7 +151,6 @@ public sealed class Router
                 }
 
                 ref Candidate c = ref _candidates[state.Position];
-                bool moved = !string.Equals(view.Region, state.View.Region, StringComparison.Ordinal);
                 state.View = view;
                 c.Read(view);
                 if (moved)
@@ -475,6 +483,9 @@ public sealed class Router
             ? _rtt[client, _home]
             : throw new ArgumentException($"Unknown client region '{clientRegion}'. Known regions: {string.Join(", ", _rtt.Regions)}.", nameof(clientRegion));
     }
+
+    /// <summary>The state of a known replica, or null (also for a null id, which validation then reports).</summary>
+    private ReplicaState? KnownState(string? replicaId) => replicaId is null ? null : _byId.GetValueOrDefault(replicaId);
 
     private ReplicaState RequireKnown(string replicaId) =>
         _byId.TryGetValue(replicaId, out ReplicaState? s)

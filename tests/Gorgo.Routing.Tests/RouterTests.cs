@@ -116,6 +116,25 @@ public class RouterTests
     }
 
     [Fact]
+    public void The_same_snapshot_upserted_again_keeps_the_view_and_still_expires_pending_work()
+    {
+        Router router = Router(_clock, configure: o => o with { PendingTimeoutMs = 1_000, MaxStateAgeMs = 60_000 });
+        ReplicaView view = Replica("a", UsEast, Now, queued: 2, queuedTokens: 700);
+        router.Upsert(view);
+        router.Route(Request(RandomTokens(1_000, 8)));
+        Assert.Equal(1, router.PendingRequests("a"));
+
+        _clock.Advance(1_001);
+        Assert.True(router.Upsert(view)); // relayed again, e.g. by another gossip path
+        Assert.Equal(0, router.PendingRequests("a")); // timed out, as with a new report
+        Assert.Same(view, Assert.Single(router.Replicas));
+
+        // A different snapshot is checked as always, even for a known replica.
+        Assert.Throws<ArgumentException>(() => router.Upsert(view with { QueuedTokens = -1 }));
+        Assert.Throws<ArgumentException>(() => router.Upsert(view with { Region = "mars", TakenAtMs = Now + 1 }));
+    }
+
+    [Fact]
     public void Routed_prompts_are_remembered_as_cached_on_the_chosen_replica()
     {
         Router router = Router(_clock);

@@ -39,7 +39,7 @@ public class WanDelayHandlerTests
         var pipe = new Pipe();
         await pipe.Writer.WriteAsync(Encoding.UTF8.GetBytes("data: first\n\n"));
         using var inner = new StubHandler(new StreamContent(pipe.Reader.AsStream()));
-        using var client = new HttpClient(new WanDelayHandler(400, inner));
+        using var client = new HttpClient(new WanDelayHandler(1_000, inner)); // a long RTT: timer and scheduling noise on a loaded machine stays well inside the margin
 
         var sentAt = Stopwatch.StartNew();
         using HttpResponseMessage response = await client.GetAsync("http://replica.test/", HttpCompletionOption.ResponseHeadersRead);
@@ -50,7 +50,7 @@ public class WanDelayHandlerTests
         await pipe.Writer.CompleteAsync();
 
         Assert.Equal("data: first\n\n", Encoding.UTF8.GetString(buffer, 0, n));
-        Assert.InRange(latency.TotalMilliseconds, 390, 560); // one RTT (400 ms); a second half RTT would make it 600
+        Assert.InRange(latency.TotalMilliseconds, 990, 1_400); // one RTT (1,000 ms); a second half RTT would make it 1,500
     }
 
     [Fact]

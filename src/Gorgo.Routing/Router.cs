@@ -568,7 +568,7 @@ public sealed class Router
         public int Position { get; set; } = position;
     }
 
-    /// <summary>Buffers a thread's decisions reuse, grown on demand.</summary>
+    /// <summary>Buffers a thread's decisions reuse, grown on demand (one set per thread suffices: a decision holds its router's lock throughout and no policy calls back into a router).</summary>
     private sealed class DecisionScratch
     {
         private int[] _matchedBlocks = new int[64];

@@ -45,13 +45,5 @@ internal struct PendingWork
         }
     }
 
-    public void Clear()
-    {
-        _later?.Clear();
-        _head = default;
-        Count = 0;
-        Tokens = 0;
-    }
-
     private readonly record struct Entry(long Tokens, long ArrivesAtMs, long ExpiresAtMs);
 }

@@ -69,7 +69,7 @@ internal sealed class SimRun
     private int[] _fleetMatched = [];
     private readonly ulong[]?[] _poolSlots;
     private OracleLoad[] _oracleLoad = [];
-    private int[] _regionOf = [];
+    private int[] _regionOf = []; // the oracle's copies of each replica's region and id, in fleet order, read by every decision without visiting the replica
     private string[] _idOf = [];
     private CandidateScore[] _oracleScores = [];
     private double[] _oracleTotals = [];

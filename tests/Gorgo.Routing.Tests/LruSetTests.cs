@@ -105,6 +105,45 @@ public class LruSetTests
 
         Assert.Equal(model.Order(), lru.LeastRecentFirst().Order());
         Assert.Equal(model.Count, lru.Count);
-        Assert.True(lru.EstimatedBytes <= (2L * capacity * 8) + (64 * 12) + (capacity * 4L * 12));
+        Assert.True(lru.EstimatedBytes <= (2L * capacity * 8) + (64 * 16) + (capacity * 4L * 16) + (2L * capacity / 8) + 8);
+    }
+
+    [Theory]
+    [InlineData(5, 1)]
+    [InlineData(64, 2)]
+    [InlineData(700, 3)]
+    public void Walks_of_the_log_list_each_held_key_once_in_recency_order_through_refreshes_removals_and_compactions(int capacity, int seed)
+    {
+        var lru = new LruSet(capacity, expectedCount: 4);
+        var model = new HashSet<ulong>();
+        var random = new Random(seed);
+        var buffer = new ulong[capacity];
+        for (int i = 0; i < 30_000; i++)
+        {
+            ulong key = (ulong)random.Next(0, capacity * 2);
+            if (random.Next(8) == 0)
+            {
+                Assert.Equal(model.Remove(key), lru.Remove(key));
+            }
+            else
+            {
+                lru.Touch(key, out bool evicted, out ulong evictedKey);
+                if (evicted)
+                {
+                    model.Remove(evictedKey);
+                }
+
+                model.Add(key);
+            }
+
+            if (i % 97 == 0)
+            {
+                int n = lru.CopyMostRecentFirst(buffer);
+                ulong[] mostRecentFirst = buffer[..n];
+                Assert.Equal(model.Count, n);
+                Assert.Equal(model.Order(), mostRecentFirst.Order());
+                Assert.Equal(mostRecentFirst.Reverse(), lru.LeastRecentFirst());
+            }
+        }
     }
 }

@@ -11,8 +11,9 @@ namespace Gorgo.Engine.Model;
 /// Capacity is counted in blocks. A request reserves, when admitted, every block it will need that is not already
 /// cached (its uncached prompt blocks, its partial last prompt block and its output), so a running request never
 /// runs out of room. As prefill completes a full prompt block, one reservation turns into a cached block.
-/// Blocks live in parallel arrays (hash, reference count, links of the evictable list) indexed through a
-/// <see cref="HashSlotMap"/>, so caching, sharing and evicting allocate nothing once the arrays have grown.
+/// Blocks live in one array of entries (hash, reference count, links of the evictable list; one cache line for a
+/// block's bookkeeping) indexed through a <see cref="HashSlotMap"/>, so caching, sharing and evicting allocate nothing
+/// once the arrays have grown.
 /// </remarks>
 public sealed class KvBlockCache
 {
@@ -20,10 +21,7 @@ public sealed class KvBlockCache
 
     private readonly HashSlotMap _slotOf;
     private readonly List<CacheEvent> _events = [];
-    private ulong[] _hash;
-    private int[] _refCount;
-    private int[] _prev;
-    private int[] _next;
+    private Block[] _blocks;
     private int[] _free;
     private int _freeCount;
     private int _slotHighWater;
@@ -38,10 +36,7 @@ public sealed class KvBlockCache
         Capacity = capacityBlocks;
         int initial = Math.Min(capacityBlocks, 256);
         _slotOf = new HashSlotMap(initial);
-        _hash = new ulong[initial];
-        _refCount = new int[initial];
-        _prev = new int[initial];
-        _next = new int[initial];
+        _blocks = new Block[initial];
         _free = new int[initial];
     }
 
@@ -127,8 +122,8 @@ public sealed class KvBlockCache
         }
 
         int slot = NewSlot();
-        _hash[slot] = hash;
-        _refCount[slot] = 1;
+        _blocks[slot].Hash = hash;
+        _blocks[slot].RefCount = 1;
         _slotOf.Set(hash, slot);
         ReferencedBlocks++;
         Emit(CacheEventKind.Stored, hash);
@@ -141,7 +136,7 @@ public sealed class KvBlockCache
         for (int i = referenced.Length - 1; i >= 0; i--)
         {
             int slot = SlotOf(referenced[i]);
-            if (--_refCount[slot] == 0)
+            if (--_blocks[slot].RefCount == 0)
             {
                 Link(slot);
                 ReferencedBlocks--;
@@ -171,7 +166,7 @@ public sealed class KvBlockCache
     /// <summary>Adds a reference to a cached block; its first takes it off the evictable list.</summary>
     private void Reference(int slot)
     {
-        if (_refCount[slot]++ == 0)
+        if (_blocks[slot].RefCount++ == 0)
         {
             Unlink(slot);
             ReferencedBlocks++;
@@ -187,7 +182,7 @@ public sealed class KvBlockCache
         }
 
         Unlink(oldest);
-        ulong hash = _hash[oldest];
+        ulong hash = _blocks[oldest].Hash;
         _slotOf.Remove(hash);
         _free[_freeCount++] = oldest;
         Emit(CacheEventKind.Removed, hash);
@@ -196,15 +191,15 @@ public sealed class KvBlockCache
     /// <summary>Appends an unreferenced block to the evictable list (the most recently used end).</summary>
     private void Link(int slot)
     {
-        _prev[slot] = _evictableTail;
-        _next[slot] = None;
+        _blocks[slot].Prev = _evictableTail;
+        _blocks[slot].Next = None;
         if (_evictableTail == None)
         {
             _evictableHead = slot;
         }
         else
         {
-            _next[_evictableTail] = slot;
+            _blocks[_evictableTail].Next = slot;
         }
 
         _evictableTail = slot;
@@ -212,15 +207,15 @@ public sealed class KvBlockCache
 
     private void Unlink(int slot)
     {
-        int prev = _prev[slot];
-        int next = _next[slot];
+        int prev = _blocks[slot].Prev;
+        int next = _blocks[slot].Next;
         if (prev == None)
         {
             _evictableHead = next;
         }
         else
         {
-            _next[prev] = next;
+            _blocks[prev].Next = next;
         }
 
         if (next == None)
@@ -229,7 +224,7 @@ public sealed class KvBlockCache
         }
         else
         {
-            _prev[next] = prev;
+            _blocks[next].Prev = prev;
         }
     }
 
@@ -240,13 +235,10 @@ public sealed class KvBlockCache
             return _free[--_freeCount];
         }
 
-        if (_slotHighWater == _hash.Length)
+        if (_slotHighWater == _blocks.Length)
         {
-            int size = (int)Math.Min(Capacity, _hash.Length * 2L);
-            Array.Resize(ref _hash, size);
-            Array.Resize(ref _refCount, size);
-            Array.Resize(ref _prev, size);
-            Array.Resize(ref _next, size);
+            int size = (int)Math.Min(Capacity, _blocks.Length * 2L);
+            Array.Resize(ref _blocks, size);
             Array.Resize(ref _free, size);
         }
 
@@ -260,5 +252,14 @@ public sealed class KvBlockCache
         {
             _events.Add(new CacheEvent(_sequence, kind, hash));
         }
+    }
+
+    /// <summary>A cached block's bookkeeping: its hash, the running requests referencing it, and its links in the evictable list while unreferenced.</summary>
+    private struct Block
+    {
+        public ulong Hash;
+        public int RefCount;
+        public int Prev;
+        public int Next;
     }
 }

@@ -1,14 +1,16 @@
 namespace Gorgo.Routing.Index;
 
 /// <summary>Open-addressing map from a 64-bit block hash to a non-negative int; allocation-free lookups.</summary>
-/// <remarks>Linear probing with Fibonacci hashing and backward-shift deletion (no tombstones). Not thread-safe.</remarks>
+/// <remarks>
+/// Linear probing with Fibonacci hashing and backward-shift deletion (no tombstones). A key and its value sit side by
+/// side in one entry, so a probe that finds its key costs one cache line, not one per array. Not thread-safe.
+/// </remarks>
 public sealed class HashSlotMap
 {
     private const int Empty = -1;
     private const int MinCapacity = 16;
 
-    private ulong[] _keys;
-    private int[] _values;
+    private Entry[] _entries;
     private int _mask;
     private int _shift;
     private int _growAt;
@@ -22,8 +24,7 @@ public sealed class HashSlotMap
             capacity *= 2;
         }
 
-        _keys = [];
-        _values = [];
+        _entries = [];
         Allocate(capacity);
     }
 
@@ -31,26 +32,28 @@ public sealed class HashSlotMap
     public int Count { get; private set; }
 
     /// <summary>Slots allocated (for memory accounting).</summary>
-    public int Capacity => _values.Length;
+    public int Capacity => _entries.Length;
+
+    /// <summary>Bytes held by the map's table.</summary>
+    public long EstimatedBytes => _entries.Length * 16L;
 
     /// <summary>The key's value, when present.</summary>
     public bool TryGetValue(ulong key, out int value)
     {
-        int[] values = _values;
-        ulong[] keys = _keys;
+        Entry[] entries = _entries;
         int i = Home(key);
         while (true)
         {
-            int v = values[i];
-            if (v == Empty)
+            ref Entry e = ref entries[i];
+            if (e.Value == Empty)
             {
                 value = 0;
                 return false;
             }
 
-            if (keys[i] == key)
+            if (e.Key == key)
             {
-                value = v;
+                value = e.Value;
                 return true;
             }
 
@@ -61,19 +64,19 @@ public sealed class HashSlotMap
     /// <summary>A reference to the key's value, or a null reference when absent (check with <see cref="System.Runtime.CompilerServices.Unsafe.IsNullRef{T}(ref readonly T)"/>).</summary>
     public ref int FindValue(ulong key)
     {
-        int[] values = _values;
-        ulong[] keys = _keys;
+        Entry[] entries = _entries;
         int i = Home(key);
         while (true)
         {
-            if (values[i] == Empty)
+            ref Entry e = ref entries[i];
+            if (e.Value == Empty)
             {
                 return ref System.Runtime.CompilerServices.Unsafe.NullRef<int>();
             }
 
-            if (keys[i] == key)
+            if (e.Key == key)
             {
-                return ref values[i];
+                return ref e.Value;
             }
 
             i = (i + 1) & _mask;
@@ -86,44 +89,51 @@ public sealed class HashSlotMap
         ArgumentOutOfRangeException.ThrowIfNegative(value);
         if (Count >= _growAt)
         {
-            Resize(_values.Length * 2);
+            Resize(_entries.Length * 2);
         }
 
+        Entry[] entries = _entries;
         int i = Home(key);
-        while (_values[i] != Empty)
+        while (entries[i].Value != Empty)
         {
-            if (_keys[i] == key)
+            if (entries[i].Key == key)
             {
-                _values[i] = value;
+                entries[i].Value = value;
                 return;
             }
 
             i = (i + 1) & _mask;
         }
 
-        _keys[i] = key;
-        _values[i] = value;
+        entries[i] = new Entry(key, value);
         Count++;
     }
 
     /// <summary>Removes the key; false when absent.</summary>
-    public bool Remove(ulong key)
+    public bool Remove(ulong key) => Remove(key, out _);
+
+    /// <summary>Removes the key, giving its value; false when absent.</summary>
+    public bool Remove(ulong key, out int value)
     {
+        Entry[] entries = _entries;
         int i = Home(key);
         while (true)
         {
-            if (_values[i] == Empty)
+            if (entries[i].Value == Empty)
             {
+                value = 0;
                 return false;
             }
 
-            if (_keys[i] == key)
+            if (entries[i].Key == key)
             {
                 break;
             }
 
             i = (i + 1) & _mask;
         }
+
+        value = entries[i].Value;
 
         // Backward-shift deletion: pull later entries of the probe run into the hole when their home allows it.
         int hole = i;
@@ -131,24 +141,23 @@ public sealed class HashSlotMap
         while (true)
         {
             j = (j + 1) & _mask;
-            if (_values[j] == Empty)
+            if (entries[j].Value == Empty)
             {
                 break;
             }
 
-            int home = Home(_keys[j]);
+            int home = Home(entries[j].Key);
             bool homeInCyclicRange = hole <= j ? hole < home && home <= j : hole < home || home <= j;
             if (homeInCyclicRange)
             {
                 continue;
             }
 
-            _keys[hole] = _keys[j];
-            _values[hole] = _values[j];
+            entries[hole] = entries[j];
             hole = j;
         }
 
-        _values[hole] = Empty;
+        entries[hole].Value = Empty;
         Count--;
         return true;
     }
@@ -156,7 +165,7 @@ public sealed class HashSlotMap
     /// <summary>Removes every key (capacity kept).</summary>
     public void Clear()
     {
-        Array.Fill(_values, Empty);
+        Array.Fill(_entries, new Entry(0, Empty));
         Count = 0;
     }
 
@@ -164,9 +173,8 @@ public sealed class HashSlotMap
 
     private void Allocate(int capacity)
     {
-        _keys = new ulong[capacity];
-        _values = new int[capacity];
-        Array.Fill(_values, Empty);
+        _entries = new Entry[capacity];
+        Array.Fill(_entries, new Entry(0, Empty));
         _mask = capacity - 1;
         _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
         _growAt = capacity * 5 / 8;
@@ -174,16 +182,22 @@ public sealed class HashSlotMap
 
     private void Resize(int capacity)
     {
-        ulong[] oldKeys = _keys;
-        int[] oldValues = _values;
+        Entry[] old = _entries;
         Allocate(capacity);
         Count = 0;
-        for (int i = 0; i < oldValues.Length; i++)
+        foreach (Entry e in old)
         {
-            if (oldValues[i] != Empty)
+            if (e.Value != Empty)
             {
-                Set(oldKeys[i], oldValues[i]);
+                Set(e.Key, e.Value);
             }
         }
+    }
+
+    /// <summary>A key and its value (<see cref="Empty"/> marks a free entry).</summary>
+    private struct Entry(ulong key, int value)
+    {
+        public ulong Key = key;
+        public int Value = value;
     }
 }

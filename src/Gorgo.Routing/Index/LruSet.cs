@@ -5,7 +5,8 @@ namespace Gorgo.Routing.Index;
 /// <summary>A bounded set of block hashes with least-recently-used eviction; allocation-free once grown.</summary>
 /// <remarks>
 /// A touch appends the key to a log and records its log position in a <see cref="HashSlotMap"/>; an entry in the log is
-/// live only while the map still points at it. Eviction pops live entries from the log's head (the least recent).
+/// live only while the map still points at it, which a bit per log position mirrors (so walking the log, to evict or to
+/// list the most recent keys, reads the bits instead of probing the map). Eviction pops live entries from the log's head (the least recent).
 /// Touching is one hash probe plus one sequential write, which keeps refreshing a long chain cheap; a key already in
 /// the most recent eighth of the set is not moved (LRU exact up to that window). The log is compacted when full, so it
 /// never exceeds twice the capacity. Not thread-safe.
@@ -14,6 +15,7 @@ internal sealed class LruSet
 {
     private readonly HashSlotMap _map;
     private ulong[] _log;
+    private ulong[] _live; // bit i: _log[i] is where the map points for that key
     private int _head;
     private int _tail;
 
@@ -23,6 +25,7 @@ internal sealed class LruSet
         Capacity = capacity;
         int initial = Math.Clamp(expectedCount, 1, capacity);
         _log = new ulong[initial];
+        _live = new ulong[LiveWords(initial)];
         _map = new HashSlotMap(initial);
     }
 
@@ -31,7 +34,7 @@ internal sealed class LruSet
     public int Count => _map.Count;
 
     /// <summary>Bytes held by this set's arrays (for memory accounting).</summary>
-    public long EstimatedBytes => (_log.Length * 8L) + (_map.Capacity * 12L);
+    public long EstimatedBytes => (_log.Length * 8L) + (_live.Length * 8L) + _map.EstimatedBytes;
 
     public bool Contains(ulong key) => !Unsafe.IsNullRef(ref _map.FindValue(key));
 
@@ -47,7 +50,9 @@ internal sealed class LruSet
             // oldest key, cannot reach it before most others, and hot prefixes refreshed on every request stay cheap.
             if (position < _tail - Math.Max(1, Count >> 3))
             {
-                position = Append(key);
+                int newest = Append(key); // may compact the log, moving this key's current entry: read its position after
+                ClearLive(position);
+                position = newest;
                 return TouchResult.Refreshed;
             }
 
@@ -65,7 +70,16 @@ internal sealed class LruSet
         return TouchResult.Added;
     }
 
-    public bool Remove(ulong key) => _map.Remove(key);
+    public bool Remove(ulong key)
+    {
+        if (!_map.Remove(key, out int position))
+        {
+            return false;
+        }
+
+        ClearLive(position);
+        return true;
+    }
 
     /// <summary>Empties the set into the state of a new one made for <paramref name="expectedCount"/> keys, reusing its arrays where it can.</summary>
     public void Reset(int expectedCount)
@@ -74,6 +88,11 @@ internal sealed class LruSet
         if (_log.Length != initial)
         {
             _log = new ulong[initial]; // the log's length decides when it compacts, which the LRU window depends on
+            _live = new ulong[LiveWords(initial)];
+        }
+        else
+        {
+            Array.Clear(_live);
         }
 
         _map.Clear();
@@ -108,11 +127,13 @@ internal sealed class LruSet
         }
     }
 
-    private bool IsLive(int position)
-    {
-        ref int current = ref _map.FindValue(_log[position]);
-        return !Unsafe.IsNullRef(ref current) && current == position;
-    }
+    private static int LiveWords(int logLength) => (logLength + 63) >> 6;
+
+    private bool IsLive(int position) => (_live[position >> 6] & (1UL << position)) != 0;
+
+    private void SetLive(int position) => _live[position >> 6] |= 1UL << position;
+
+    private void ClearLive(int position) => _live[position >> 6] &= ~(1UL << position);
 
     private ulong PopLeastRecent()
     {
@@ -121,6 +142,7 @@ internal sealed class LruSet
             _head++;
         }
 
+        ClearLive(_head);
         ulong key = _log[_head++];
         _map.Remove(key);
         return key;
@@ -136,6 +158,7 @@ internal sealed class LruSet
         }
 
         _log[_tail] = key;
+        SetLive(_tail);
         return _tail++;
     }
 
@@ -146,19 +169,25 @@ internal sealed class LruSet
         if (_log.Length < 2L * Capacity && _log.Length < 4L * (Count + 1))
         {
             Array.Resize(ref _log, (int)Math.Min(2L * Capacity, _log.Length * 2L));
+            Array.Resize(ref _live, LiveWords(_log.Length));
             return;
         }
 
         int write = 0;
         for (int read = _head; read < _tail; read++)
         {
-            ulong k = _log[read];
-            ref int position = ref _map.FindValue(k);
-            if (!Unsafe.IsNullRef(ref position) && position == read)
+            if (IsLive(read))
             {
+                ulong k = _log[read];
                 _log[write] = k;
-                position = write++;
+                _map.FindValue(k) = write++;
             }
+        }
+
+        Array.Clear(_live);
+        for (int i = 0; i < write; i++)
+        {
+            SetLive(i);
         }
 
         _head = 0;

@@ -74,7 +74,7 @@ public sealed class PrefixIndex
     {
         get
         {
-            long bytes = (_entryOf.Capacity * 12L) + (_bits.Length * 8L) + (_filters?.Length ?? 0);
+            long bytes = _entryOf.EstimatedBytes + (_bits.Length * 8L) + (_filters?.Length ?? 0);
             foreach (LruSet? lru in _lru)
             {
                 bytes += lru?.EstimatedBytes ?? 0;

@@ -11,6 +11,7 @@ public class ScenarioTests
     [InlineData("paper-3region.json")]
     [InlineData("aws-6region.json")]
     [InlineData("scale-100x10.json")]
+    [InlineData("scale-100x10-consistency.json")]
     [InlineData("scale-100x10-lite.json")]
     public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
     {
@@ -19,6 +20,26 @@ public class ScenarioTests
         Assert.Equal(scenario.Regions.Order(), rtt.Regions.Order());
         Assert.All(scenario.Regions, a => Assert.All(scenario.Regions, b => Assert.True(rtt.Get(a, b) > 0)));
         Assert.True(File.Exists(scenario.Resolve(scenario.Trace.File)));
+    }
+
+    [Fact]
+    public void The_scale_consistency_scenario_simulates_the_scale_scenarios_fleet_and_traffic_under_more_settings()
+    {
+        Scenario scale = Scenario.Load(Paths.Scenario("scale-100x10.json"));
+        Scenario consistency = Scenario.Load(Paths.Scenario("scale-100x10-consistency.json"));
+        Assert.Equal(scale.Regions, consistency.Regions);
+        Assert.Equal(scale.Seed, consistency.Seed);
+        Assert.Equal(Json(scale.Rtt), Json(consistency.Rtt));
+        Assert.Equal(Json(scale.Replicas), Json(consistency.Replicas));
+        Assert.Equal(Json(scale.Trace), Json(consistency.Trace));
+        Assert.Equal(Json(scale.Mesh), Json(consistency.Mesh));
+        Assert.Equal(Json(scale.Sim), Json(consistency.Sim));
+        Assert.Equal(Json(scale.Limits), Json(consistency.Limits));
+        Assert.Equal(Json(scale.Runs), Json(consistency.Runs.Where(r => r.Name == "mesh-gorgo")));
+        Assert.Contains(consistency.Runs, r => r.Consistency == "shared");
+        Assert.Contains(consistency.Runs, r => r.SummaryMerge == "union");
+
+        static string Json<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, Scenario.JsonOptions);
     }
 
     [Fact]

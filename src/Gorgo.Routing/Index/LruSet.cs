@@ -5,8 +5,9 @@ namespace Gorgo.Routing.Index;
 /// <summary>A bounded set of block hashes with least-recently-used eviction; allocation-free once grown.</summary>
 /// <remarks>
 /// A touch appends the key to a log and records its log position in a <see cref="HashSlotMap"/>; an entry in the log is
-/// live only while the map still points at it, which a bit per log position mirrors (so walking the log, to evict or to
-/// list the most recent keys, reads the bits instead of probing the map). Eviction pops live entries from the log's head (the least recent).
+/// live only while the map still points at it, which a bit per log position mirrors (so walking the log, to evict or
+/// to list the most recent keys, reads bits instead of probing the map). Eviction pops live entries from the log's
+/// head (the least recent).
 /// Touching is one hash probe plus one sequential write, which keeps refreshing a long chain cheap; a key already in
 /// the most recent eighth of the set is not moved (LRU exact up to that window). The log is compacted when full, so it
 /// never exceeds twice the capacity. Not thread-safe.

@@ -6,8 +6,8 @@ internal static class Paths
 
     public static string Scenario(string name) => Path.Combine(RepoRoot, "benchmarks", "scenarios", name);
 
-    /// <summary>The shared data directory beside the repository (CI has it there too).</summary>
-    public static string Data(params string[] parts) => Path.Combine([Path.GetDirectoryName(RepoRoot)!, "shared", "data", .. parts]);
+    /// <summary>The repository's benchmark data (<c>benchmarks/data</c>): traces, RTT matrices, calibration inputs.</summary>
+    public static string Data(params string[] parts) => Path.Combine([RepoRoot, "benchmarks", "data", .. parts]);
 
     private static string FindRoot()
     {

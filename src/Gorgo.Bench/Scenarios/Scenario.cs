@@ -125,7 +125,7 @@ public sealed record Scenario
     }
 }
 
-/// <summary>Where a scenario's RTTs come from: a file under <c>shared/data/rtt</c> (pairs or square matrix) or inline.</summary>
+/// <summary>Where a scenario's RTTs come from: a file under <c>benchmarks/data/rtt</c> (pairs or square matrix) or inline.</summary>
 public sealed record RttSpec
 {
     /// <summary>RTT file, relative to the scenario file: a pairs CSV (<c>region_a,region_b,...</c>) or a square matrix (<c>source,...</c>).</summary>

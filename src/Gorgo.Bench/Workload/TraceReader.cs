@@ -3,7 +3,7 @@ using System.Text.Json;
 
 namespace Gorgo.Bench.Workload;
 
-/// <summary>Reads the traces in <c>shared/data/traces</c>: Mooncake JSONL (<c>timestamp</c>, <c>input_length</c>, <c>output_length</c>, <c>hash_ids</c>) and Azure CSV (<c>TIMESTAMP,ContextTokens,GeneratedTokens</c>).</summary>
+/// <summary>Reads the traces in <c>benchmarks/data/traces</c>: Mooncake JSONL (<c>timestamp</c>, <c>input_length</c>, <c>output_length</c>, <c>hash_ids</c>) and Azure CSV (<c>TIMESTAMP,ContextTokens,GeneratedTokens</c>).</summary>
 public static class TraceReader
 {
     /// <summary>Mooncake trace block size in tokens.</summary>

@@ -4,11 +4,11 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Gorgo.Engine.Profiles;
-using Gorgo.Engine.Server;
+using Gorgo.Replica.Server;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
 using Gorgo.Serving;
-using Gorgo.Engine.Hosting;
+using Gorgo.Replica.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 

@@ -1,4 +1,4 @@
-using Gorgo.Engine.OpenAi;
+using Gorgo.Replica.OpenAi;
 using Gorgo.Routing.Tokens;
 using Gorgo.Serving;
 using Microsoft.AspNetCore.Builder;

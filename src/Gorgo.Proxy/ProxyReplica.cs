@@ -1,4 +1,4 @@
-using Gorgo.Engine.Backends;
+using Gorgo.Replica.Backends;
 using Gorgo.Routing.Fleet;
 
 namespace Gorgo.Proxy;

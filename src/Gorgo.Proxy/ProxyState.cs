@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Gorgo.Engine.Backends;
+using Gorgo.Replica.Backends;
 using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
-using Gorgo.Engine.Backends;
-using Gorgo.Engine.OpenAi;
+using Gorgo.Replica.Backends;
+using Gorgo.Replica.OpenAi;
 using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;

@@ -1,5 +1,5 @@
-using Gorgo.Engine.OpenAi;
-using Gorgo.Engine.Server;
+using Gorgo.Replica.OpenAi;
+using Gorgo.Replica.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 

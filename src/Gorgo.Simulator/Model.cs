@@ -1,4 +1,4 @@
-using Gorgo.Bench.Workload;
+using Gorgo.Scenarios.Workload;
 using Gorgo.Engine.Model;
 using Gorgo.Routing;
 using Gorgo.Routing.Fleet;

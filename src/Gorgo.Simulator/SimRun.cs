@@ -1,6 +1,6 @@
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
-using Gorgo.Bench.Workload;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
+using Gorgo.Scenarios.Workload;
 using Gorgo.Engine.Model;
 using Gorgo.Engine.Profiles;
 using Gorgo.Routing;

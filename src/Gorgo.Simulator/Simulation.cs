@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using Gorgo.Bench.Live;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
-using Gorgo.Bench.Workload;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
+using Gorgo.Scenarios.Workload;
 using Gorgo.Engine.Profiles;
 using Gorgo.Routing.Fleet;
 

@@ -2,8 +2,8 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
 using Gorgo.Routing.Options;
 
 namespace Gorgo.Simulator;

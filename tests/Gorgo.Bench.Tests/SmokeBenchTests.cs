@@ -1,6 +1,6 @@
 using Gorgo.Bench.Live;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Bench.Tests;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using Gorgo.Engine.Hosting;
+using Gorgo.Replica.Hosting;
 
 namespace Gorgo.Cli.Tests;
 

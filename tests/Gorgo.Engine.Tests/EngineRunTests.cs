@@ -1,4 +1,3 @@
-using Gorgo.Engine.Hosting;
 using Gorgo.Engine.Model;
 using Gorgo.Engine.Profiles;
 using static Gorgo.Engine.Tests.EngineTestSupport;

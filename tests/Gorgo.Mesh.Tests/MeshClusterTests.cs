@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Gorgo.Engine.Backends;
+using Gorgo.Replica.Backends;
 using Gorgo.Mesh.Grains;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;

@@ -3,7 +3,7 @@ using System.Net.Sockets;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
-using Gorgo.Engine.Hosting;
+using Gorgo.Replica.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Mesh.Tests;

@@ -1,6 +1,6 @@
 using Gorgo.Engine.Profiles;
-using Gorgo.Engine.Server;
-using Gorgo.Engine.Hosting;
+using Gorgo.Replica.Server;
+using Gorgo.Replica.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
 
 namespace Gorgo.Simulator.Tests;
 

@@ -1,4 +1,4 @@
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios;
 
 namespace Gorgo.Simulator.Tests;
 

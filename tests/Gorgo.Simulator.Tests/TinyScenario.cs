@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios;
 
 namespace Gorgo.Simulator.Tests;
 

@@ -1,18 +1,11 @@
 using System.Diagnostics;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
-using Gorgo.Bench.Workload;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
+using Gorgo.Scenarios.Workload;
 using Gorgo.Routing.Fleet;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Bench.Live;
-
-/// <summary>Progress of a live benchmark: which run, how many of its requests have finished.</summary>
-/// <param name="Run">Run name.</param>
-/// <param name="Phase">What is happening: starting, replaying, stopping, done.</param>
-/// <param name="Finished">Requests of the run finished (completed or failed).</param>
-/// <param name="Total">Requests of the run.</param>
-public readonly record struct BenchProgress(string Run, string Phase, int Finished, int Total);
 
 /// <summary>
 /// <c>gorgo bench</c>: for each run of a scenario, starts its deployment (a mesh or the proxy, WAN emulation on),

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Workload;
-using Gorgo.Engine.Backends;
-using Gorgo.Engine.OpenAi;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios.Workload;
+using Gorgo.Replica.Backends;
+using Gorgo.Replica.OpenAi;
 using Gorgo.Serving;
 
 namespace Gorgo.Bench.Live;

@@ -1,8 +1,8 @@
 using Gorgo.Routing.Index;
-using Gorgo.Bench.Scenarios;
-using Gorgo.Engine.Hosting;
+using Gorgo.Scenarios;
+using Gorgo.Replica.Hosting;
 using Gorgo.Engine.Profiles;
-using Gorgo.Engine.Server;
+using Gorgo.Replica.Server;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
 using Gorgo.Proxy;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Gorgo.Bench.Live;
-using Gorgo.Bench.Results;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
 using Gorgo.Routing.Options;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;

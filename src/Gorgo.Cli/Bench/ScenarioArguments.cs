@@ -1,5 +1,6 @@
 using Gorgo.Bench.Live;
-using Gorgo.Bench.Scenarios;
+using Gorgo.Scenarios.Results;
+using Gorgo.Scenarios;
 using Gorgo.Routing.Options;
 using Spectre.Console;
 

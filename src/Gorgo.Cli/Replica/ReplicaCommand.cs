@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Gorgo.Engine.Profiles;
-using Gorgo.Engine.Server;
+using Gorgo.Replica.Server;
 using Gorgo.Routing.Options;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Gorgo.Engine.OpenAi;
+using Gorgo.Replica.OpenAi;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wire;

@@ -1,7 +1,7 @@
 using System.Net;
 using Azure.Data.Tables;
-using Gorgo.Engine.OpenAi;
-using Gorgo.Engine.Server;
+using Gorgo.Replica.OpenAi;
+using Gorgo.Replica.Server;
 using Gorgo.Mesh.Gossip;
 using Gorgo.Mesh.Ingress;
 using Gorgo.Mesh.Options;

@@ -1,5 +1,5 @@
-using Gorgo.Engine.Backends;
-using Gorgo.Engine.Hosting;
+using Gorgo.Replica.Backends;
+using Gorgo.Replica.Hosting;
 using Gorgo.Engine.Model;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Options;

@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using Gorgo.Engine.Backends;
+using Gorgo.Replica.Backends;
 using Gorgo.Mesh.Wire;
 
 namespace Gorgo.Mesh.State;

@@ -1,5 +1,5 @@
-using Gorgo.Engine.Backends;
-using Gorgo.Engine.OpenAi;
+using Gorgo.Replica.Backends;
+using Gorgo.Replica.OpenAi;
 using Gorgo.Routing.Hashing;
 using Gorgo.Routing.Tokens;
 

@@ -1,0 +1,207 @@
+using System.Globalization;
+
+namespace Gorgo.Replica.Backends;
+
+/// <summary>One sample of a Prometheus text exposition: metric name, labels and value.</summary>
+/// <param name="Name">Metric name (e.g. <c>vllm:num_requests_running</c>).</param>
+/// <param name="Labels">Label values by name.</param>
+/// <param name="Value">The value.</param>
+public sealed record PrometheusSample(string Name, IReadOnlyDictionary<string, string> Labels, double Value);
+
+/// <summary>Parses Prometheus text exposition format (version 0.0.4) into samples.</summary>
+public static class PrometheusText
+{
+    /// <summary>Every sample in <paramref name="text"/>; comment lines are skipped.</summary>
+    /// <exception cref="FormatException">A sample line is malformed.</exception>
+    public static IReadOnlyList<PrometheusSample> Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var samples = new List<PrometheusSample>();
+        int lineNumber = 0;
+        foreach (string raw in text.Split('\n'))
+        {
+            lineNumber++;
+            string line = raw.TrimEnd('\r').Trim();
+            if (line.Length == 0 || line[0] == '#')
+            {
+                continue;
+            }
+
+            samples.Add(ParseLine(line, lineNumber));
+        }
+
+        return samples;
+    }
+
+    private static PrometheusSample ParseLine(string line, int lineNumber)
+    {
+        int i = 0;
+        while (i < line.Length && line[i] is not ('{' or ' ' or '\t'))
+        {
+            i++;
+        }
+
+        string name = line[..i];
+        var labels = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (i < line.Length && line[i] == '{')
+        {
+            i = ParseLabels(line, i + 1, labels, lineNumber);
+        }
+
+        string[] rest = line[i..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        if (name.Length == 0 || rest.Length == 0 || !TryParseValue(rest[0], out double value))
+        {
+            throw new FormatException($"Line {lineNumber} is not a Prometheus sample: '{line}'.");
+        }
+
+        return new PrometheusSample(name, labels, value);
+    }
+
+    private static int ParseLabels(string line, int i, Dictionary<string, string> labels, int lineNumber)
+    {
+        while (true)
+        {
+            while (i < line.Length && line[i] is ' ' or ',')
+            {
+                i++;
+            }
+
+            if (i < line.Length && line[i] == '}')
+            {
+                return i + 1;
+            }
+
+            int eq = line.IndexOf('=', i);
+            if (eq < 0 || eq + 1 >= line.Length || line[eq + 1] != '"')
+            {
+                throw new FormatException($"Line {lineNumber} has a malformed label set.");
+            }
+
+            string key = line[i..eq].Trim();
+            var value = new System.Text.StringBuilder();
+            int j = eq + 2;
+            for (; j < line.Length && line[j] != '"'; j++)
+            {
+                if (line[j] == '\\' && j + 1 < line.Length)
+                {
+                    j++;
+                    value.Append(line[j] == 'n' ? '\n' : line[j]);
+                }
+                else
+                {
+                    value.Append(line[j]);
+                }
+            }
+
+            if (j >= line.Length)
+            {
+                throw new FormatException($"Line {lineNumber} has an unterminated label value.");
+            }
+
+            labels[key] = value.ToString();
+            i = j + 1;
+        }
+    }
+
+    private static bool TryParseValue(string text, out double value)
+    {
+        switch (text)
+        {
+            case "+Inf":
+                value = double.PositiveInfinity;
+                return true;
+            case "-Inf":
+                value = double.NegativeInfinity;
+                return true;
+            case "NaN":
+                value = double.NaN;
+                return true;
+            default:
+                return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value);
+        }
+    }
+}
+
+/// <summary>Reads a replica's load from its <c>/metrics</c>, recognising vLLM's and SGLang's metric names.</summary>
+public static class EngineMetricNames
+{
+    private static readonly string[] Running = ["vllm:num_requests_running", "sglang:num_running_reqs"];
+    private static readonly string[] Waiting = ["vllm:num_requests_waiting", "sglang:num_queue_reqs"];
+    private static readonly string[] KvUsage = ["vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "sglang:token_usage"];
+    private static readonly string[] PrefixQueries = ["vllm:prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries_total", "vllm:gpu_prefix_cache_queries"];
+    private static readonly string[] PrefixHits = ["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits"];
+    private static readonly string[] UsedTokens = ["sglang:num_used_tokens"];
+    private static readonly string[] RunningPrefill = [RunningPrefillTokensMetric];
+
+    /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: prompt tokens of running requests not yet prefilled.</summary>
+    public const string RunningPrefillTokensMetric = "gorgo:num_running_prefill_tokens";
+
+    /// <summary>The load described by <paramref name="samples"/> for <paramref name="model"/> (samples of other models are ignored).</summary>
+    /// <exception cref="FormatException">Neither vLLM's nor SGLang's running/waiting gauges are present.</exception>
+    public static BackendLoad ToLoad(IReadOnlyList<PrometheusSample> samples, string? model, DateTimeOffset takenAt)
+    {
+        ArgumentNullException.ThrowIfNull(samples);
+        double? running = Sum(samples, Running, model);
+        double? waiting = Sum(samples, Waiting, model);
+        if (running is null || waiting is null)
+        {
+            throw new FormatException("The metrics have no running/waiting request gauges (vllm:num_requests_running or sglang:num_running_reqs).");
+        }
+
+        double? used = Sum(samples, UsedTokens, model);
+        return new BackendLoad(
+            (int)running.Value,
+            (int)waiting.Value,
+            used is { } u ? (long)u : null,
+            null,
+            Math.Clamp(First(samples, KvUsage, model) ?? 0, 0, 1),
+            Sum(samples, PrefixQueries, model) is { } q ? (long)q : null,
+            Sum(samples, PrefixHits, model) is { } h ? (long)h : null,
+            takenAt,
+            Sum(samples, RunningPrefill, model) is { } p ? (long)p : null);
+    }
+
+    private static bool Matches(PrometheusSample s, string? model) =>
+        model is null || !s.Labels.TryGetValue("model_name", out string? name) || name == model;
+
+    /// <summary>The sum over label sets of the first of <paramref name="names"/> present, or null.</summary>
+    private static double? Sum(IReadOnlyList<PrometheusSample> samples, string[] names, string? model)
+    {
+        foreach (string name in names)
+        {
+            double sum = 0;
+            bool found = false;
+            foreach (PrometheusSample s in samples)
+            {
+                if (s.Name == name && Matches(s, model) && double.IsFinite(s.Value))
+                {
+                    sum += s.Value;
+                    found = true;
+                }
+            }
+
+            if (found)
+            {
+                return sum;
+            }
+        }
+
+        return null;
+    }
+
+    private static double? First(IReadOnlyList<PrometheusSample> samples, string[] names, string? model)
+    {
+        foreach (string name in names)
+        {
+            foreach (PrometheusSample s in samples)
+            {
+                if (s.Name == name && Matches(s, model) && double.IsFinite(s.Value))
+                {
+                    return s.Value;
+                }
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,49 @@
+using Gorgo.Replica.OpenAi;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Replica.Server;
+
+/// <summary>Turns <see cref="OpenAiError"/>s into OpenAI-shaped responses, ends quietly when the client left, and never lets a bug become a bare 500.</summary>
+public sealed class OpenAiErrorMiddleware(RequestDelegate next, ILogger<OpenAiErrorMiddleware> logger)
+{
+    /// <summary>Runs the pipeline with the error handling.</summary>
+    public async Task InvokeAsync(HttpContext context)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; its request has been cancelled. Nothing to answer.
+        }
+        catch (OpenAiError error)
+        {
+            await WriteAsync(context, error).ConfigureAwait(false);
+        }
+        catch (BadHttpRequestException ex)
+        {
+            await WriteAsync(context, new OpenAiError(ex.StatusCode, ex.Message)).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            logger.LogError(ex, "Unhandled error serving {Path}", context.Request.Path);
+            await WriteAsync(context, new OpenAiError(500, "The server failed to process the request.", OpenAiError.Server)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Writes <paramref name="error"/> unless the response has already started (then the stream is cut).</summary>
+    public static async Task WriteAsync(HttpContext context, OpenAiError error)
+    {
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+            return;
+        }
+
+        context.Response.StatusCode = error.Status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(error.ToJson(), context.RequestAborted).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,62 @@
+namespace Gorgo.Scenarios.Results;
+
+/// <summary>What one request of a run experienced, as measured at the client (live) or in virtual time (simulated).</summary>
+public sealed record RequestRecord
+{
+    /// <summary>Run name.</summary>
+    public required string Run { get; init; }
+
+    /// <summary>Request index in the workload.</summary>
+    public required int Index { get; init; }
+
+    /// <summary>The client's region.</summary>
+    public required string UserRegion { get; init; }
+
+    /// <summary>Scheduled send time, ms from the run's start.</summary>
+    public double ArrivalMs { get; init; }
+
+    /// <summary>HTTP status (0 when no response arrived).</summary>
+    public int Status { get; init; }
+
+    /// <summary>Whether the response finished normally.</summary>
+    public bool Completed { get; init; }
+
+    /// <summary>Time to the first generated token, ms (null when none arrived).</summary>
+    public double? TtftMs { get; init; }
+
+    /// <summary>Time to the end of the response, ms.</summary>
+    public double? E2eMs { get; init; }
+
+    /// <summary>Prompt tokens.</summary>
+    public int PromptTokens { get; init; }
+
+    /// <summary>Prompt tokens the serving replica had cached (usage.prompt_tokens_details.cached_tokens).</summary>
+    public int CachedTokens { get; init; }
+
+    /// <summary>Generated tokens.</summary>
+    public int OutputTokens { get; init; }
+
+    /// <summary>Region that served it.</summary>
+    public string? ServedRegion { get; init; }
+
+    /// <summary>Replica that served it.</summary>
+    public string? Replica { get; init; }
+
+    /// <summary>The router's estimated TTFT, ms.</summary>
+    public double? EstimatedTtftMs { get; init; }
+
+    /// <summary>Prompt tokens the router believed cached on the chosen replica.</summary>
+    public int? MatchedTokens { get; init; }
+
+    /// <summary>Age of the chosen replica's state at decision time, ms.</summary>
+    public double? StateAgeMs { get; init; }
+
+    /// <summary>Whether the decision was a pathological forward (see <c>x-gorgo-pathological</c>).</summary>
+    public bool? Pathological { get; init; }
+
+    /// <summary>Why it failed.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Whether it was served outside the client's region.</summary>
+    public bool CrossRegion => ServedRegion is not null && ServedRegion != UserRegion;
+}

@@ -1,0 +1,397 @@
+using Gorgo.Routing.Index;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Gorgo.Engine.Profiles;
+using Gorgo.Routing.Options;
+using Gorgo.Routing.Policies;
+
+namespace Gorgo.Scenarios;
+
+/// <summary>A benchmark scenario: regions and RTTs, replicas, the trace and how to replay it, where users are, and the runs to compare.</summary>
+public sealed record Scenario
+{
+    /// <summary>Scenario name (reported in every output).</summary>
+    public string Name { get; init; } = "scenario";
+
+    /// <summary>What the scenario is for.</summary>
+    public string Description { get; init; } = string.Empty;
+
+    /// <summary>Seed of every random choice (user regions, synthetic prompts).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>The regions, each with a node (mesh) and replicas.</summary>
+    public List<string> Regions { get; init; } = [];
+
+    /// <summary>Where the RTTs come from.</summary>
+    public RttSpec Rtt { get; init; } = new();
+
+    /// <summary>Replicas per region and their engine profile.</summary>
+    public ReplicaSpec Replicas { get; init; } = new();
+
+    /// <summary>The trace and how to replay it.</summary>
+    public TraceSpec Trace { get; init; } = new();
+
+    /// <summary>Share of users per region (weights; default: equal).</summary>
+    public Dictionary<string, double> Users { get; init; } = [];
+
+    /// <summary>Mesh settings shared by every mesh run.</summary>
+    public MeshSpec Mesh { get; init; } = new();
+
+    /// <summary>Proxy settings shared by every proxy run.</summary>
+    public ProxySpec Proxy { get; init; } = new();
+
+    /// <summary>The runs to compare.</summary>
+    public List<RunSpec> Runs { get; init; } = [];
+
+    /// <summary>Time bounds.</summary>
+    public LimitSpec Limits { get; init; } = new();
+
+    /// <summary>Settings only the simulator reads (<c>gorgo sim</c>).</summary>
+    public SimSpec Sim { get; init; } = new();
+
+    /// <summary>Directory relative paths resolve against (the scenario file's).</summary>
+    [JsonIgnore]
+    public string BaseDirectory { get; init; } = Directory.GetCurrentDirectory();
+
+    /// <summary>Scenario JSON: camelCase, comments and trailing commas allowed, unknown fields rejected.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new(JsonSerializerDefaults.Web)
+    {
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        WriteIndented = true,
+    };
+
+    /// <summary>Reads and validates a scenario file; throws <see cref="ArgumentException"/> naming the problem.</summary>
+    public static Scenario Load(string path)
+    {
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"Cannot read scenario '{path}': {ex.Message}", ex);
+        }
+
+        Scenario scenario;
+        try
+        {
+            scenario = JsonSerializer.Deserialize<Scenario>(json, JsonOptions) ?? throw new ArgumentException($"Scenario '{path}' is empty.");
+        }
+        catch (JsonException ex)
+        {
+            throw new ArgumentException($"Scenario '{path}' is not valid{(ex.LineNumber is { } l ? $" (line {l + 1}, {ex.Path})" : string.Empty)}: {ex.Message}", ex);
+        }
+
+        scenario = scenario with { BaseDirectory = Path.GetDirectoryName(Path.GetFullPath(path))! };
+        new OptionsErrors().Include(scenario.Validate()).ThrowIfAny($"scenario '{path}'");
+        return scenario;
+    }
+
+    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario).</summary>
+    public EngineProfile LoadProfile() =>
+        EngineProfile.Load(EngineProfile.ShippedNames.Contains(Replicas.Profile) ? Replicas.Profile : Resolve(Replicas.Profile));
+
+    /// <summary>Replica ids of a region: <c>{region}-1</c>, <c>{region}-2</c>, ...</summary>
+    public IEnumerable<string> ReplicaIds(string region) => Enumerable.Range(1, Replicas.CountIn(region)).Select(i => $"{region}-{i}");
+
+    /// <summary>A path from the scenario, resolved against the scenario file's directory.</summary>
+    public string Resolve(string path) => Path.GetFullPath(Path.Combine(BaseDirectory, path));
+
+    /// <summary>Problems with the scenario, empty when valid.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new OptionsErrors()
+            .Check(Regions.Count > 0 && Regions.Distinct(StringComparer.Ordinal).Count() == Regions.Count, "regions must be a non-empty list of distinct names.")
+            .Check(Runs.Count > 0, "runs must list at least one run.")
+            .Check(Runs.Select(r => r.Name).Distinct(StringComparer.Ordinal).Count() == Runs.Count, "run names must be distinct.")
+            .Check(Users.Keys.All(Regions.Contains), $"users names a region not in regions ({string.Join(", ", Users.Keys.Except(Regions))}).")
+            .Check(Users.Values.All(w => double.IsFinite(w) && w >= 0) && (Users.Count == 0 || Users.Values.Sum() > 0), "users weights must be non-negative and not all zero.")
+            .Include(Rtt.Validate())
+            .Include(Replicas.Validate(Regions))
+            .Include(Trace.Validate())
+            .Include(Mesh.Validate())
+            .Include(Proxy.Validate(Regions))
+            .Include(Limits.Validate())
+            .Include(Sim.Validate());
+        foreach (RunSpec run in Runs)
+        {
+            errors.Include(run.Validate(Regions));
+        }
+
+        return errors.Errors;
+    }
+}
+
+/// <summary>Where a scenario's RTTs come from: a file under <c>benchmarks/data/rtt</c> (pairs or square matrix) or inline.</summary>
+public sealed record RttSpec
+{
+    /// <summary>RTT file, relative to the scenario file: a pairs CSV (<c>region_a,region_b,...</c>) or a square matrix (<c>source,...</c>).</summary>
+    public string? File { get; init; }
+
+    /// <summary>Column of a pairs CSV holding the RTT (default <c>recommended_ms</c>).</summary>
+    public string Column { get; init; } = "recommended_ms";
+
+    /// <summary>Scenario region → name in the file, for regions named differently there.</summary>
+    public Dictionary<string, string> Aliases { get; init; } = [];
+
+    /// <summary>Inline RTTs <c>{"from": {"to": ms}}</c> (instead of a file).</summary>
+    public Dictionary<string, Dictionary<string, double>>? Inline { get; init; }
+
+    /// <summary>Factor applied to every RTT, e.g. 3 for HTTP through tunnels (the GORGO authors' probes were ~3× backbone).</summary>
+    public double Multiplier { get; init; } = 1.0;
+
+    /// <summary>RTT inside a region when the source has none.</summary>
+    public double IntraRegionMs { get; init; } = 1.0;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check((File is null) != (Inline is null), "rtt needs exactly one of file and inline.")
+        .Finite(Multiplier, "rtt.multiplier", min: 0)
+        .Finite(IntraRegionMs, "rtt.intraRegionMs")
+        .Errors;
+}
+
+/// <summary>Replicas of every region.</summary>
+public sealed record ReplicaSpec
+{
+    /// <summary>Replicas in each region (default 2).</summary>
+    public int PerRegion { get; init; } = 2;
+
+    /// <summary>Per-region counts overriding <see cref="PerRegion"/>.</summary>
+    public Dictionary<string, int> Counts { get; init; } = [];
+
+    /// <summary>Engine profile: a shipped name or a JSON file (relative to the scenario).</summary>
+    public string Profile { get; init; } = "h100-8b";
+
+    /// <summary>Model name.</summary>
+    public string Model { get; init; } = "llama-3-8b";
+
+    /// <summary>Replicas in <paramref name="region"/>.</summary>
+    public int CountIn(string region) => Counts.TryGetValue(region, out int n) ? n : PerRegion;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate(IReadOnlyList<string> regions) => new OptionsErrors()
+        .Check(PerRegion >= 0 && Counts.Values.All(n => n >= 0), "replicas counts cannot be negative.")
+        .Check(Counts.Keys.All(regions.Contains), "replicas.counts names a region not in regions.")
+        .Check(regions.Sum(CountIn) > 0, "the scenario has no replicas.")
+        .Check(!string.IsNullOrWhiteSpace(Profile) && !string.IsNullOrWhiteSpace(Model), "replicas need a profile and a model.")
+        .Errors;
+}
+
+/// <summary>The trace and how to replay it.</summary>
+public sealed record TraceSpec
+{
+    /// <summary><c>mooncake</c> (JSONL with <c>hash_ids</c>) or <c>azure</c> (CSV of arrivals and lengths).</summary>
+    public string Kind { get; init; } = "mooncake";
+
+    /// <summary>Trace file, relative to the scenario file.</summary>
+    public string File { get; init; } = string.Empty;
+
+    /// <summary>Replay only the first N requests (0: all).</summary>
+    public int FirstN { get; init; }
+
+    /// <summary>Arrival times are multiplied by this (0.5 replays twice as fast).</summary>
+    public double TimeScale { get; init; } = 1.0;
+
+    /// <summary>Each request is replayed this many times (rounded stochastically), spread over the gap to the next arrival.</summary>
+    public double RateMultiplier { get; init; } = 1.0;
+
+    /// <summary>Prompts longer than this are cut (0: no cap).</summary>
+    public int MaxInputTokens { get; init; }
+
+    /// <summary>Outputs longer than this are cut (0: no cap).</summary>
+    public int MaxOutputTokens { get; init; }
+
+    /// <summary>Synthetic prefix sharing of traces without prefix information (Azure).</summary>
+    public SharingSpec Sharing { get; init; } = new();
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(Kind is "mooncake" or "azure", $"trace.kind must be 'mooncake' or 'azure' (got '{Kind}').")
+        .Check(!string.IsNullOrWhiteSpace(File), "trace.file is required.")
+        .Check(FirstN >= 0 && MaxInputTokens >= 0 && MaxOutputTokens >= 0, "trace.firstN, maxInputTokens and maxOutputTokens cannot be negative.")
+        .Finite(TimeScale, "trace.timeScale", min: 1e-6)
+        .Finite(RateMultiplier, "trace.rateMultiplier", min: 1e-6)
+        .Include(Sharing.Validate())
+        .Errors;
+}
+
+/// <summary>
+/// The synthetic prefix-sharing model for traces that carry only lengths (Azure): every request belongs to one of
+/// <see cref="Groups"/> prompt groups drawn with Zipf popularity (exponent <see cref="ZipfExponent"/>); a group's
+/// shared prefix (a system prompt or document) has a length uniform in [<see cref="MinPrefixTokens"/>,
+/// <see cref="MaxPrefixTokens"/>]; a request's prompt is the first min(prefix, <see cref="MaxSharedFraction"/> × its
+/// length) tokens of its group's prefix followed by tokens of its own.
+/// </summary>
+public sealed record SharingSpec
+{
+    /// <summary>Number of prompt groups.</summary>
+    public int Groups { get; init; } = 32;
+
+    /// <summary>Zipf exponent of group popularity.</summary>
+    public double ZipfExponent { get; init; } = 1.1;
+
+    /// <summary>Shortest group prefix.</summary>
+    public int MinPrefixTokens { get; init; } = 256;
+
+    /// <summary>Longest group prefix.</summary>
+    public int MaxPrefixTokens { get; init; } = 4096;
+
+    /// <summary>Largest share of a request's prompt that comes from its group.</summary>
+    public double MaxSharedFraction { get; init; } = 0.8;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(Groups >= 1 && MinPrefixTokens >= 0 && MaxPrefixTokens >= MinPrefixTokens, "trace.sharing needs groups >= 1 and 0 <= minPrefixTokens <= maxPrefixTokens.")
+        .Finite(ZipfExponent, "trace.sharing.zipfExponent")
+        .Check(double.IsFinite(MaxSharedFraction) && MaxSharedFraction is >= 0 and <= 1, "trace.sharing.maxSharedFraction must be between 0 and 1.")
+        .Errors;
+}
+
+/// <summary>Mesh settings of a scenario.</summary>
+public sealed record MeshSpec
+{
+    /// <summary>Gossip settings.</summary>
+    public GossipSpec Gossip { get; init; } = new();
+
+    /// <summary>RTT probe interval.</summary>
+    public int ProbeIntervalMs { get; init; } = 1_000;
+
+    /// <summary>How often local replicas' load is read.</summary>
+    public int LoadReportIntervalMs { get; init; } = 100;
+
+    /// <summary>Each node routes among the replicas of this many nearest regions (0: all).</summary>
+    public int NearestRegions { get; init; }
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256, "mesh.gossip needs intervalMs >= 10, fanout >= 1 and digestBudgetBytes >= 256.")
+        .Check(Gossip.OriginTimeoutMs == 0 || Gossip.OriginTimeoutMs > Gossip.IntervalMs, "mesh.gossip.originTimeoutMs must exceed intervalMs.")
+        .Check(PrefixMergeModes.TryParse(Gossip.SummaryMerge, out _), $"mesh.gossip.summaryMerge must be 'replace' or 'union' (got '{Gossip.SummaryMerge}').")
+        .Check(ProbeIntervalMs >= 10 && LoadReportIntervalMs >= 10, "mesh.probeIntervalMs and loadReportIntervalMs must be at least 10.")
+        .Check(NearestRegions >= 0, "mesh.nearestRegions cannot be negative.")
+        .Errors;
+}
+
+/// <summary>Gossip settings of a scenario (the mesh's <c>Gossip</c> section).</summary>
+public sealed record GossipSpec
+{
+    /// <summary>Interval between rounds.</summary>
+    public int IntervalMs { get; init; } = 250;
+
+    /// <summary>Peers per round.</summary>
+    public int Fanout { get; init; } = 2;
+
+    /// <summary>Digest byte budget.</summary>
+    public int DigestBudgetBytes { get; init; } = 64 * 1024;
+
+    /// <summary>A region silent this long is forgotten (0: the larger of 5 s and four intervals).</summary>
+    public int OriginTimeoutMs { get; init; }
+
+    /// <summary>How a digest's hot blocks combine with what a node believes of a replica: <c>replace</c> (default) or <c>union</c> (a run may override it).</summary>
+    public string SummaryMerge { get; init; } = "replace";
+
+    /// <summary>The origin timeout in force.</summary>
+    [JsonIgnore]
+    public int EffectiveOriginTimeoutMs => OriginTimeoutMs > 0 ? OriginTimeoutMs : Math.Max(5_000, 4 * IntervalMs);
+}
+
+/// <summary>Proxy settings of a scenario.</summary>
+public sealed record ProxySpec
+{
+    /// <summary>Region the proxy runs in (a run may override it).</summary>
+    public string? Region { get; init; }
+
+    /// <summary>Requests the proxy lets run on one replica (the paper's 10).</summary>
+    public int MaxRunningPerReplica { get; init; } = 10;
+
+    /// <summary>Health probe interval (the paper's 100 ms).</summary>
+    public int HealthIntervalMs { get; init; } = 100;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate(IReadOnlyList<string> regions) => new OptionsErrors()
+        .Check(Region is null || regions.Contains(Region), $"proxy.region '{Region}' is not in regions.")
+        .Check(MaxRunningPerReplica >= 1 && HealthIntervalMs >= 10, "proxy.maxRunningPerReplica must be >= 1 and healthIntervalMs >= 10.")
+        .Errors;
+}
+
+/// <summary>One run of a scenario: a deployment and a policy.</summary>
+public sealed record RunSpec
+{
+    /// <summary>Run name (unique in the scenario).</summary>
+    public string Name { get; init; } = string.Empty;
+
+    /// <summary><c>mesh</c> or <c>proxy</c>.</summary>
+    public string Mode { get; init; } = "mesh";
+
+    /// <summary>Routing policy.</summary>
+    public string Policy { get; init; } = PolicyCatalog.Gorgo;
+
+    /// <summary>Consistency of a mesh run: <c>gossip</c>, <c>sync</c>, <c>local-only</c>, or (simulator only) <c>shared</c>: exact state of every nearby replica at no cost.</summary>
+    public string? Consistency { get; init; }
+
+    /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
+    public string? ProxyRegion { get; init; }
+
+    /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
+    public string? SummaryMerge { get; init; }
+
+    /// <summary>The summary merge this run uses, given the scenario's gossip settings.</summary>
+    public PrefixMergeMode EffectiveSummaryMerge(GossipSpec gossip)
+    {
+        ArgumentNullException.ThrowIfNull(gossip);
+        return PrefixMergeModes.TryParse(SummaryMerge ?? gossip.SummaryMerge, out PrefixMergeMode mode) ? mode : PrefixMergeMode.Replace;
+    }
+
+    /// <summary>The consistency reported for this run (null for proxy runs).</summary>
+    [JsonIgnore]
+    public string? EffectiveConsistency => Mode == "mesh" ? Consistency ?? "gossip" : null;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate(IReadOnlyList<string> regions) => new OptionsErrors()
+        .Check(!string.IsNullOrWhiteSpace(Name), "every run needs a name.")
+        .Check(Mode is "mesh" or "proxy", $"run '{Name}': mode must be 'mesh' or 'proxy' (got '{Mode}').")
+        .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
+        .Check(Mode != "mesh" || Consistency is null or "gossip" or "sync" or "local-only" or "shared", $"run '{Name}': consistency must be gossip, sync, local-only or (simulator only) shared (got '{Consistency}').")
+        .Check(Mode != "proxy" || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
+        .Check(SummaryMerge is null || (Mode == "mesh" && PrefixMergeModes.TryParse(SummaryMerge, out _)), $"run '{Name}': summaryMerge must be 'replace' or 'union', and only a mesh run has one (got '{SummaryMerge}').")
+        .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
+        .Errors;
+}
+
+/// <summary>Time bounds of a live run.</summary>
+public sealed record LimitSpec
+{
+    /// <summary>A run stops sending and cancels what is left after this long.</summary>
+    public int RunSeconds { get; init; } = 600;
+
+    /// <summary>A request still unanswered after this long is cancelled and counted failed.</summary>
+    public int RequestTimeoutSeconds { get; init; } = 120;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(RunSeconds >= 1 && RequestTimeoutSeconds >= 1, "limits.runSeconds and requestTimeoutSeconds must be at least 1.")
+        .Errors;
+}
+
+/// <summary>Settings only the simulator reads; the live harness ignores them.</summary>
+public sealed record SimSpec
+{
+    /// <summary>Tokens per KV block in the simulation (0: the profile's). Coarser blocks make fleet-scale runs fast; KV capacity in tokens is kept.</summary>
+    public int BlockSize { get; init; }
+
+    /// <summary>The oracle forecasts the true TTFT on this many candidates, the best by the cost model on exact state.</summary>
+    public int OracleCandidates { get; init; } = 8;
+
+    /// <summary>Whether to write <c>requests.csv</c> (one row per request; off for million-request runs).</summary>
+    public bool RequestsCsv { get; init; } = true;
+
+    /// <summary>Problems, empty when valid.</summary>
+    public IReadOnlyList<string> Validate() => new OptionsErrors()
+        .Check(BlockSize is 0 or (>= 1 and <= 4096), $"sim.blockSize must be 0 (the profile's) or between 1 and 4096 (got {BlockSize}).")
+        .Check(OracleCandidates >= 1, $"sim.oracleCandidates must be at least 1 (got {OracleCandidates}).")
+        .Errors;
+}

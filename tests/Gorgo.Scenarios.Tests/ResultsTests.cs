@@ -1,0 +1,68 @@
+using System.Text.Json;
+using Gorgo.Scenarios.Results;
+
+namespace Gorgo.Scenarios.Tests;
+
+public class ResultsTests
+{
+    private static RequestRecord Done(string run, int i, double ttft, string user = "a", string served = "a", int cached = 50) => new()
+    {
+        Run = run, Index = i, UserRegion = user, Status = 200, Completed = true, TtftMs = ttft, E2eMs = ttft + 100,
+        PromptTokens = 100, CachedTokens = cached, OutputTokens = 10, ServedRegion = served, StateAgeMs = i, Pathological = served != user && i % 2 == 0,
+    };
+
+    [Fact]
+    public void A_run_summary_counts_every_request_and_orders_its_percentiles()
+    {
+        var records = Enumerable.Range(0, 100).Select(i => Done("r", i, ttft: i + 1, served: i < 10 ? "b" : "a")).ToList();
+        records.Add(new RequestRecord { Run = "r", Index = 100, UserRegion = "a", Status = 503, Error = "no healthy replica" });
+        records.Add(new RequestRecord { Run = "r", Index = 101, UserRegion = "a", Status = 0, Error = "timed out" });
+
+        RunSummary s = RunSummary.From("r", "mesh", "gorgo", "gossip", records);
+
+        Assert.Equal((102, 100, 2), (s.Requests, s.Completed, s.Failed));
+        // Percentiles come from an HdrHistogram with three significant digits: within 0.1 % of the nearest rank.
+        Assert.InRange(s.TtftMs.P50, 50, 50.05);
+        Assert.InRange(s.TtftMs.P90, 90, 90.09);
+        Assert.InRange(s.TtftMs.P99, 99, 99.1);
+        Assert.Equal(50.5, s.TtftMs.Mean, 9);
+        Assert.True(s.E2eMs.P50 <= s.E2eMs.P90 && s.E2eMs.P90 <= s.E2eMs.P99);
+        Assert.Equal(0.5, s.PrefixHitRate, 9);
+        Assert.Equal(0.10, s.CrossRegionFraction, 9);
+        Assert.Equal(0.05, s.PathologicalFraction, 9);
+        Assert.Equal(new Dictionary<string, int> { ["0"] = 1, ["503"] = 1 }, s.FailuresByStatus);
+        Assert.Equal(s.Completed, s.ServedByRegion.Values.Sum());
+    }
+
+    [Fact]
+    public void The_writer_produces_every_output_with_one_csv_row_per_request()
+    {
+        string dir = Directory.CreateTempSubdirectory("gorgo-results").FullName;
+        try
+        {
+            var records = Enumerable.Range(0, 20).Select(i => Done(i < 10 ? "one" : "two", i, ttft: 10 * i)).ToList();
+            var summary = new BenchSummary
+            {
+                Scenario = "unit",
+                Runs = [RunSummary.From("one", "mesh", "gorgo", "gossip", records[..10]), RunSummary.From("two", "proxy", "gorgo", null, records[10..])],
+            };
+
+            IReadOnlyList<string> files = ResultsWriter.Write(dir, summary, records);
+
+            Assert.Equal(["report.md", "requests.csv", "summary.json", "ttft_cdf.png", "ttft_percentiles.png"], files.Select(Path.GetFileName).Order());
+            Assert.Equal(21, File.ReadAllLines(Path.Combine(dir, "requests.csv")).Length);
+            using JsonDocument json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "summary.json")));
+            Assert.False(json.RootElement.GetProperty("simulated").GetBoolean());
+            JsonElement run = json.RootElement.GetProperty("runs")[1];
+            Assert.Equal("proxy", run.GetProperty("mode").GetString());
+            Assert.Equal(JsonValueKind.Null, run.GetProperty("consistency").ValueKind);
+            Assert.True(run.GetProperty("ttft_ms").GetProperty("p99").GetDouble() >= run.GetProperty("ttft_ms").GetProperty("p50").GetDouble());
+            Assert.Contains("| two | proxy | gorgo | - | 10/10 |", File.ReadAllText(Path.Combine(dir, "report.md")));
+            Assert.True(new FileInfo(Path.Combine(dir, "ttft_cdf.png")).Length > 1_000);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

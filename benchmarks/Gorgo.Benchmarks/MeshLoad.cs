@@ -56,7 +56,7 @@ internal static class MeshLoad
         await using WebApplication replica = ReplicaServer.Build(new ReplicaServerOptions { Port = 0, Model = "m" }, l => l.ClearProviders(), profile: Fast);
         await replica.StartAsync();
         string replicaUrl = replica.Urls.Single();
-        MeshOptions options = OneRegion([new ReplicaOptions { Id = "r1", Region = "local", Model = "m", Kind = "http", Url = replicaUrl, MaxContextTokens = 8192 }]);
+        MeshOptions options = OneRegion([new ReplicaOptions { Id = "r1", Region = "local", Model = "m", Kind = ReplicaKind.Http, Url = replicaUrl, MaxContextTokens = 8192 }]);
         await using MeshDeployment mesh = await MeshDeployment.StartAsync(options, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await Task.Delay(500); // first load report
 
@@ -95,7 +95,7 @@ internal static class MeshLoad
     {
         string profilePath = Path.Combine(Path.GetTempPath(), $"gorgo-instant-{Environment.ProcessId}.json");
         await File.WriteAllTextAsync(profilePath, System.Text.Json.JsonSerializer.Serialize(Fast, EngineProfile.JsonOptions));
-        MeshOptions options = OneRegion(Enumerable.Range(1, replicas).Select(i => new ReplicaOptions { Id = $"r{i}", Region = "local", Model = "m", Kind = "emulated", Profile = profilePath }).ToList());
+        MeshOptions options = OneRegion(Enumerable.Range(1, replicas).Select(i => new ReplicaOptions { Id = $"r{i}", Region = "local", Model = "m", Kind = ReplicaKind.Emulated, Profile = profilePath }).ToList());
         await using MeshDeployment mesh = await MeshDeployment.StartAsync(options, l => l.ClearProviders().SetMinimumLevel(LogLevel.Warning));
         await Task.Delay(500);
 

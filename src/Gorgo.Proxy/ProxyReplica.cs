@@ -1,28 +1,25 @@
+using Gorgo.Proxy.Core;
 using Gorgo.Replica.Backends;
 using Gorgo.Routing.Fleet;
 
 namespace Gorgo.Proxy;
 
 /// <summary>
-/// One replica as the proxy sees it: its HTTP backend and monitor, and the requests the proxy has in flight on it
-/// (running there, at most the cap) or waiting at the proxy for a slot. Since every request goes through the proxy,
-/// these counts are exact; the view the router sees is rebuilt on every change.
+/// One replica as the proxy sees it: its HTTP backend and monitor, its index in the proxy's
+/// <see cref="ProxyAdmission{T}"/> (which counts the requests running on it and those waiting for a slot), and the
+/// fixed facts the router needs of it.
 /// </summary>
 public sealed class ProxyReplica : IAsyncDisposable
 {
-    private readonly Lock _gate = new();
-    private int _running;
-    private int _waiting;
-    private long _runningTokens;
-    private long _waitingTokens;
+    private readonly ProxyAdmission<TaskCompletionSource> _admission;
 
-    internal ProxyReplica(ProxyReplicaOptions options, HttpReplicaBackend backend, BackendMonitor monitor, int maxRunning)
+    internal ProxyReplica(ProxyReplicaOptions options, HttpReplicaBackend backend, BackendMonitor monitor, ProxyAdmission<TaskCompletionSource> admission)
     {
         Options = options;
         Backend = backend;
         Monitor = monitor;
-        MaxRunning = maxRunning;
-        Slots = new SemaphoreSlim(maxRunning, maxRunning);
+        _admission = admission;
+        Index = admission.AddReplica();
     }
 
     /// <summary>The replica's settings.</summary>
@@ -34,84 +31,37 @@ public sealed class ProxyReplica : IAsyncDisposable
     /// <summary>Probes health (and RTT) and scrapes metrics.</summary>
     public BackendMonitor Monitor { get; }
 
-    /// <summary>Cap on requests running on the replica at once.</summary>
-    public int MaxRunning { get; }
+    /// <summary>The replica's index in the proxy's admission.</summary>
+    public int Index { get; }
 
-    /// <summary>Slots of running requests.</summary>
-    internal SemaphoreSlim Slots { get; }
+    /// <summary>Cap on requests running on the replica at once.</summary>
+    public int MaxRunning => _admission.MaxRunningPerReplica;
 
     /// <summary>Requests running on the replica now (sent by the proxy).</summary>
-    public int Running
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _running;
-            }
-        }
-    }
+    public int Running => _admission.Load(Index).Running;
 
     /// <summary>Requests waiting at the proxy for a slot on this replica.</summary>
-    public int Waiting
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _waiting;
-            }
-        }
-    }
+    public int Waiting => _admission.Load(Index).Waiting;
 
     /// <summary>The routing-core view of this replica now.</summary>
-    public ReplicaView View(long nowMs)
-    {
-        lock (_gate)
+    public ReplicaView View(long nowMs) => _admission.Load(Index).ToView(
+        new ReplicaView
         {
-            return new ReplicaView
-            {
-                Id = Options.Id,
-                Region = Options.Region,
-                Model = Options.Model,
-                Health = Monitor.Healthy ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
-                RunningRequests = _running,
-                QueuedRequests = _waiting,
-                RunningTokens = _runningTokens,
-                QueuedTokens = _waitingTokens,
-                KvCacheUtilization = Monitor.Load?.KvUtilization ?? 0,
-                PrefillMsPerToken = Options.PrefillMsPerToken,
-                MaxRunningRequests = MaxRunning,
-                MaxContextTokens = Options.MaxContextTokens,
-                TakenAtMs = nowMs,
-            };
-        }
-    }
-
-    internal void Enqueue(long tokens) => Change(waiting: 1, waitingTokens: tokens);
-
-    internal void Start(long tokens) => Change(waiting: -1, waitingTokens: -tokens, running: 1, runningTokens: tokens);
-
-    internal void Abandon(long tokens) => Change(waiting: -1, waitingTokens: -tokens);
-
-    internal void Finish(long tokens) => Change(running: -1, runningTokens: -tokens);
+            Id = Options.Id,
+            Region = Options.Region,
+            Model = Options.Model,
+            Health = Monitor.Healthy ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
+            KvCacheUtilization = Monitor.Load?.KvUtilization ?? 0,
+            PrefillMsPerToken = Options.PrefillMsPerToken,
+            MaxContextTokens = Options.MaxContextTokens,
+        },
+        MaxRunning,
+        nowMs);
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
         await Monitor.DisposeAsync().ConfigureAwait(false);
         await Backend.DisposeAsync().ConfigureAwait(false);
-        Slots.Dispose();
-    }
-
-    private void Change(int waiting = 0, long waitingTokens = 0, int running = 0, long runningTokens = 0)
-    {
-        lock (_gate)
-        {
-            _waiting += waiting;
-            _waitingTokens += waitingTokens;
-            _running += running;
-            _runningTokens += runningTokens;
-        }
     }
 }

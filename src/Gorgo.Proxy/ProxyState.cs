@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Gorgo.Proxy.Core;
 using Gorgo.Replica.Backends;
 using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
@@ -16,12 +17,14 @@ namespace Gorgo.Proxy;
 public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
 {
     private readonly TimeProvider _time;
+    private readonly ProxyAdmission<TaskCompletionSource> _admission;
 
     /// <summary>Creates the proxy's state and starts probing its replicas.</summary>
     public ProxyState(ProxyOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
         Options = options.EnsureValid();
         _time = time ?? TimeProvider.System;
+        _admission = new ProxyAdmission<TaskCompletionSource>(options.MaxRunningPerReplica);
         ConfiguredRtt = options.BuildRtt();
         Router = new Router(
             new RouterOptions { Region = options.Region, Policy = options.Policy, Cost = options.Cost, TrackPendingWork = false },
@@ -46,7 +49,7 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
                 var backend = new HttpReplicaBackend(
                     new HttpBackendOptions { BaseAddress = new Uri(r.Url), Model = r.Model, ApiKey = r.ApiKey },
                     new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan });
-                return new ProxyReplica(r, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), options.MaxRunningPerReplica);
+                return new ProxyReplica(r, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), _admission);
             },
             StringComparer.Ordinal);
         foreach (ProxyReplica replica in Replicas.Values)
@@ -91,22 +94,24 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
     public async IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ProxyReplica replica = Replicas[target.ReplicaId];
-        long tokens = request.Prompt.Blocks.TokenCount;
-        replica.Enqueue(tokens);
-        Publish(replica);
+        var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        ProxyTicket<TaskCompletionSource> ticket = _admission.Enqueue(replica.Index, wake, request.Prompt.Blocks.TokenCount);
+        Dispatch(replica);
         try
         {
-            await replica.Slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wake.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch
+        catch (OperationCanceledException)
         {
-            replica.Abandon(tokens);
+            if (!_admission.Abandon(ticket))
+            {
+                Finish(replica, ticket); // it started just as it was cancelled
+            }
+
             Publish(replica);
             throw;
         }
 
-        replica.Start(tokens);
-        Publish(replica);
         try
         {
             await foreach (BackendChunk chunk in replica.Backend.GenerateAsync(request, cancellationToken).ConfigureAwait(false))
@@ -116,9 +121,7 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
         }
         finally
         {
-            replica.Finish(tokens);
-            replica.Slots.Release();
-            Publish(replica);
+            Finish(replica, ticket);
         }
     }
 
@@ -147,6 +150,25 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
         {
             await replica.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Starts what fits on the replica and republishes its view.</summary>
+    private void Dispatch(ProxyReplica replica)
+    {
+        var started = new List<ProxyTicket<TaskCompletionSource>>();
+        _admission.Dispatch(replica.Index, started);
+        Publish(replica);
+        foreach (ProxyTicket<TaskCompletionSource> ticket in started)
+        {
+            ticket.Payload.TrySetResult();
+        }
+    }
+
+    /// <summary>A request's response ended: its slot goes to the next one waiting.</summary>
+    private void Finish(ProxyReplica replica, ProxyTicket<TaskCompletionSource> ticket)
+    {
+        _admission.Release(ticket);
+        Dispatch(replica);
     }
 
     private void Publish(ProxyReplica replica) => Router.Upsert(replica.View(_time.GetUtcNow().ToUnixTimeMilliseconds()));

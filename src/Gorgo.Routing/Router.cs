@@ -251,6 +251,15 @@ public sealed class Router
         }
     }
 
+    /// <summary>Whether the router has a view of <paramref name="replicaId"/>.</summary>
+    public bool Knows(string replicaId)
+    {
+        lock (_gate)
+        {
+            return _byId.ContainsKey(replicaId);
+        }
+    }
+
     /// <summary>Requests routed to a replica and not yet reflected in its load report.</summary>
     public int PendingRequests(string replicaId)
     {

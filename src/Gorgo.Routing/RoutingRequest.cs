@@ -1,4 +1,7 @@
+using System.ComponentModel;
+using System.Text.Json.Serialization;
 using Gorgo.Routing.Hashing;
+using Gorgo.Routing.Options;
 
 namespace Gorgo.Routing;
 
@@ -18,6 +21,8 @@ public readonly record struct RoutingRequest(
     RoutingScope Scope = RoutingScope.All);
 
 /// <summary>Which replicas a request may go to.</summary>
+[JsonConverter(typeof(EnumNameJsonConverter<RoutingScope>))]
+[TypeConverter(typeof(EnumNameTypeConverter<RoutingScope>))]
 public enum RoutingScope
 {
     /// <summary>Any eligible replica in any region.</summary>

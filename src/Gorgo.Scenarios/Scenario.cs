@@ -1,7 +1,8 @@
-using Gorgo.Routing.Index;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gorgo.Engine.Profiles;
+using Gorgo.Mesh.Core;
+using Gorgo.Routing.Index;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
 
@@ -251,14 +252,14 @@ public sealed record SharingSpec
         .Errors;
 }
 
-/// <summary>Mesh settings of a scenario.</summary>
+/// <summary>Mesh settings of a scenario: the same option types a mesh node binds (<c>Gossip</c>, <c>Probes</c>).</summary>
 public sealed record MeshSpec
 {
-    /// <summary>Gossip settings.</summary>
-    public GossipSpec Gossip { get; init; } = new();
+    /// <summary>Gossip settings (the mesh's <c>Gossip</c> section).</summary>
+    public GossipOptions Gossip { get; init; } = new();
 
-    /// <summary>RTT probe interval.</summary>
-    public int ProbeIntervalMs { get; init; } = 1_000;
+    /// <summary>RTT probe settings (the mesh's <c>Probes</c> section).</summary>
+    public ProbeOptions Probes { get; init; } = new();
 
     /// <summary>How often local replicas' load is read.</summary>
     public int LoadReportIntervalMs { get; init; } = 100;
@@ -268,35 +269,11 @@ public sealed record MeshSpec
 
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
-        .Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256, "mesh.gossip needs intervalMs >= 10, fanout >= 1 and digestBudgetBytes >= 256.")
-        .Check(Gossip.OriginTimeoutMs == 0 || Gossip.OriginTimeoutMs > Gossip.IntervalMs, "mesh.gossip.originTimeoutMs must exceed intervalMs.")
-        .Check(PrefixMergeModes.TryParse(Gossip.SummaryMerge, out _), $"mesh.gossip.summaryMerge must be 'replace' or 'union' (got '{Gossip.SummaryMerge}').")
-        .Check(ProbeIntervalMs >= 10 && LoadReportIntervalMs >= 10, "mesh.probeIntervalMs and loadReportIntervalMs must be at least 10.")
+        .Include(Gossip?.Validate("mesh.gossip") ?? ["mesh.gossip is missing."])
+        .Include(Probes?.Validate("mesh.probes") ?? ["mesh.probes is missing."])
+        .Check(LoadReportIntervalMs >= 10, $"mesh.loadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).")
         .Check(NearestRegions >= 0, "mesh.nearestRegions cannot be negative.")
         .Errors;
-}
-
-/// <summary>Gossip settings of a scenario (the mesh's <c>Gossip</c> section).</summary>
-public sealed record GossipSpec
-{
-    /// <summary>Interval between rounds.</summary>
-    public int IntervalMs { get; init; } = 250;
-
-    /// <summary>Peers per round.</summary>
-    public int Fanout { get; init; } = 2;
-
-    /// <summary>Digest byte budget.</summary>
-    public int DigestBudgetBytes { get; init; } = 64 * 1024;
-
-    /// <summary>A region silent this long is forgotten (0: the larger of 5 s and four intervals).</summary>
-    public int OriginTimeoutMs { get; init; }
-
-    /// <summary>How a digest's hot blocks combine with what a node believes of a replica: <c>replace</c> (default) or <c>union</c> (a run may override it).</summary>
-    public string SummaryMerge { get; init; } = "replace";
-
-    /// <summary>The origin timeout in force.</summary>
-    [JsonIgnore]
-    public int EffectiveOriginTimeoutMs => OriginTimeoutMs > 0 ? OriginTimeoutMs : Math.Max(5_000, 4 * IntervalMs);
 }
 
 /// <summary>Proxy settings of a scenario.</summary>
@@ -318,6 +295,17 @@ public sealed record ProxySpec
         .Errors;
 }
 
+/// <summary>What serves a run: a mesh node per region, or one proxy.</summary>
+[JsonConverter(typeof(EnumNameJsonConverter<DeploymentMode>))]
+public enum DeploymentMode
+{
+    /// <summary>A node per region routes on its own view (<c>mesh</c>).</summary>
+    Mesh,
+
+    /// <summary>One router in the proxy's region routes everything (<c>proxy</c>).</summary>
+    Proxy,
+}
+
 /// <summary>One run of a scenario: a deployment and a policy.</summary>
 public sealed record RunSpec
 {
@@ -325,39 +313,46 @@ public sealed record RunSpec
     public string Name { get; init; } = string.Empty;
 
     /// <summary><c>mesh</c> or <c>proxy</c>.</summary>
-    public string Mode { get; init; } = "mesh";
+    public DeploymentMode Mode { get; init; } = DeploymentMode.Mesh;
 
     /// <summary>Routing policy.</summary>
     public string Policy { get; init; } = PolicyCatalog.Gorgo;
 
-    /// <summary>Consistency of a mesh run: <c>gossip</c>, <c>sync</c>, <c>local-only</c>, or (simulator only) <c>shared</c>: exact state of every nearby replica at no cost.</summary>
-    public string? Consistency { get; init; }
+    /// <summary>Consistency of a mesh run: <c>gossip</c> (default), <c>sync</c>, <c>local-only</c>, or (simulator only) <c>shared</c>: exact state of every nearby replica at no cost.</summary>
+    public ConsistencyMode? Consistency { get; init; }
 
     /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
     public string? ProxyRegion { get; init; }
 
     /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
-    public string? SummaryMerge { get; init; }
+    public PrefixMergeMode? SummaryMerge { get; init; }
 
     /// <summary>The summary merge this run uses, given the scenario's gossip settings.</summary>
-    public PrefixMergeMode EffectiveSummaryMerge(GossipSpec gossip)
+    public PrefixMergeMode EffectiveSummaryMerge(GossipOptions gossip)
     {
         ArgumentNullException.ThrowIfNull(gossip);
-        return PrefixMergeModes.TryParse(SummaryMerge ?? gossip.SummaryMerge, out PrefixMergeMode mode) ? mode : PrefixMergeMode.Replace;
+        return SummaryMerge ?? gossip.SummaryMerge;
     }
 
-    /// <summary>The consistency reported for this run (null for proxy runs).</summary>
+    /// <summary>The consistency of a mesh run (null for proxy runs).</summary>
     [JsonIgnore]
-    public string? EffectiveConsistency => Mode == "mesh" ? Consistency ?? "gossip" : null;
+    public ConsistencyMode? EffectiveConsistency => Mode == DeploymentMode.Mesh ? Consistency ?? ConsistencyMode.Gossip : null;
+
+    /// <summary>The run's mode as results report it (<c>mesh</c>, <c>proxy</c>).</summary>
+    [JsonIgnore]
+    public string ModeName => EnumNames<DeploymentMode>.Name(Mode);
+
+    /// <summary>The run's consistency as results report it (null for proxy runs).</summary>
+    [JsonIgnore]
+    public string? ConsistencyName => EffectiveConsistency?.Name();
 
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate(IReadOnlyList<string> regions) => new OptionsErrors()
         .Check(!string.IsNullOrWhiteSpace(Name), "every run needs a name.")
-        .Check(Mode is "mesh" or "proxy", $"run '{Name}': mode must be 'mesh' or 'proxy' (got '{Mode}').")
+        .Check(Enum.IsDefined(Mode), EnumNames<DeploymentMode>.Expected($"run '{Name}': mode", Mode.ToString()))
         .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
-        .Check(Mode != "mesh" || Consistency is null or "gossip" or "sync" or "local-only" or "shared", $"run '{Name}': consistency must be gossip, sync, local-only or (simulator only) shared (got '{Consistency}').")
-        .Check(Mode != "proxy" || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
-        .Check(SummaryMerge is null || (Mode == "mesh" && PrefixMergeModes.TryParse(SummaryMerge, out _)), $"run '{Name}': summaryMerge must be 'replace' or 'union', and only a mesh run has one (got '{SummaryMerge}').")
+        .Check(Mode != DeploymentMode.Proxy || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
+        .Check(SummaryMerge is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a summaryMerge.")
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;
 }

@@ -49,7 +49,19 @@ public static class JsonConfiguration
         }
         catch (Exception ex) when (ex is InvalidOperationException or FormatException or InvalidDataException)
         {
-            throw new ArgumentException($"Cannot read the configuration ({path ?? "defaults"}, {EnvironmentPrefix} environment variables, flags): {ex.Message}", ex);
+            // The binder says which key failed, further down its exception chain; the converter at the bottom says why
+            // (e.g. the valid names of a setting).
+            var reasons = new List<string>();
+            for (Exception? e = ex; e is not null; e = e.InnerException)
+            {
+                if (!reasons.Contains(e.Message) && !e.Message.Contains("'ErrorOnUnknownConfiguration' was set and binding has failed", StringComparison.Ordinal))
+                {
+                    reasons.Add(e.Message);
+                }
+            }
+
+            string reason = reasons.Count > 0 ? string.Join(" ", reasons) : ex.Message;
+            throw new ArgumentException($"Cannot read the configuration ({path ?? "defaults"}, {EnvironmentPrefix} environment variables, flags): {reason}", ex);
         }
     }
 }

@@ -32,6 +32,9 @@ internal enum EventKind
 
     /// <summary>The end of a response reaches the proxy, freeing the replica's slot.</summary>
     ProxyRelease,
+
+    /// <summary>The proxy's health probes refresh every replica's view.</summary>
+    ProxyHealth,
 }
 
 /// <summary>One scheduled event: a kind, an integer argument (a node or replica index), an optional payload and a stamp (a replica's step number, to tell a cut run's stale end).</summary>

@@ -48,7 +48,7 @@ public sealed class Simulation(Scenario scenario)
         var runs = Scenario.Runs.Where(r => only is null || only.Count == 0 || only.Contains(r.Name)).ToList();
         if (!Scenario.Runs.Exists(r => r.Name == OracleName))
         {
-            runs.Add(new RunSpec { Name = OracleName, Mode = "mesh", Policy = OracleName, Consistency = null });
+            runs.Add(new RunSpec { Name = OracleName, Mode = DeploymentMode.Mesh, Policy = OracleName, Consistency = null });
         }
 
         return runs;
@@ -71,7 +71,7 @@ public sealed class Simulation(Scenario scenario)
         {
             RunSpec run = runs[i];
             long started = Stopwatch.GetTimestamp();
-            RunKind kind = run.Policy == OracleName ? RunKind.Oracle : run.Mode == "proxy" ? RunKind.Proxy : RunKind.Mesh;
+            RunKind kind = run.Policy == OracleName ? RunKind.Oracle : run.Mode == DeploymentMode.Proxy ? RunKind.Proxy : RunKind.Mesh;
             var sim = new SimRun(Scenario, run, kind, rtt, profile, Scenario.Sim.RequestsCsv, HandleDueEventsAtOnce);
             progress?.Report(new BenchProgress(run.Name, "simulating", 0, total));
             RunSummary summary = sim.Run(WorkloadBuilder.Shapes(Scenario), done => progress?.Report(new BenchProgress(run.Name, "simulating", done, total)), cancellationToken);

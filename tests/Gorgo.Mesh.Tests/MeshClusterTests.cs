@@ -125,7 +125,7 @@ public class MeshClusterTests(MeshFixture fixture) : IClassFixture<MeshFixture>
         }
 
         RegionState eu = fixture.Mesh.State("eu-central");
-        Assert.Equal(["ap-northeast", "us-east"], eu.KnownRegions());
+        Assert.Equal(["ap-northeast", "us-east"], eu.Node.KnownRegions());
         var deadline = DateTime.UtcNow.AddSeconds(10);
         int hot = 0;
         while (DateTime.UtcNow < deadline && hot == 0)

@@ -1,3 +1,4 @@
+using Gorgo.Mesh.Core;
 using System.Net;
 using System.Net.Sockets;
 using Gorgo.Engine.Profiles;
@@ -31,15 +32,15 @@ public sealed class MeshFixture : IAsyncLifetime
         string profile = Path.Combine(_directory, "fast.json");
         await File.WriteAllTextAsync(profile, System.Text.Json.JsonSerializer.Serialize(TestProfiles.Fast("fast-test", maxRunningRequests: 2), EngineProfile.JsonOptions));
 
-        RegionEndpointOptions Endpoint(string? consistency) => new() { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free(), Consistency = consistency };
-        ReplicaOptions Replica(string id, string region, string model = Model) => new() { Id = id, Region = region, Model = model, Kind = "emulated", Profile = profile };
+        RegionEndpointOptions Endpoint(ConsistencyMode? consistency) => new() { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free(), Consistency = consistency };
+        ReplicaOptions Replica(string id, string region, string model = Model) => new() { Id = id, Region = region, Model = model, Kind = ReplicaKind.Emulated, Profile = profile };
         Options = new MeshOptions
         {
             Regions = new()
             {
                 ["us-east"] = Endpoint(null),
-                ["eu-central"] = Endpoint("sync"),
-                ["ap-northeast"] = Endpoint("local-only"),
+                ["eu-central"] = Endpoint(ConsistencyMode.Sync),
+                ["ap-northeast"] = Endpoint(ConsistencyMode.LocalOnly),
             },
             Rtt = new()
             {
@@ -55,7 +56,7 @@ public sealed class MeshFixture : IAsyncLifetime
                 Replica("apn-special", "ap-northeast", RemoteOnlyModel),
             ],
             Clustering = new ClusteringOptions { PrimaryRegion = "us-east", ClusterId = "test-" + Guid.NewGuid().ToString("N")[..8] },
-            Consistency = "gossip",
+            Consistency = ConsistencyMode.Gossip,
             Gossip = new GossipOptions { IntervalMs = 100, Fanout = 2, OriginTimeoutMs = 2_000 },
             Probes = new ProbeOptions { IntervalMs = 250 },
             WanEmulation = true,

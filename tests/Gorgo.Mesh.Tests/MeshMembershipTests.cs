@@ -30,7 +30,7 @@ public class MeshMembershipTests(MeshFixture fixture) : IClassFixture<MeshFixtur
 
         Assert.True(await fixture.Mesh.StopNodeAsync("ap-northeast"));
         await WaitForAsync(
-            () => fixture.Mesh.State("us-east").KnownRegions().SequenceEqual(["eu-central"]) && fixture.Mesh.State("eu-central").KnownRegions().SequenceEqual(["us-east"]),
+            () => fixture.Mesh.State("us-east").Node.KnownRegions().SequenceEqual(["eu-central"]) && fixture.Mesh.State("eu-central").Node.KnownRegions().SequenceEqual(["us-east"]),
             TimeSpan.FromSeconds(15),
             "the remaining regions forget ap-northeast");
 

@@ -1,3 +1,4 @@
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Options;
 using Gorgo.Routing.Options;
 
@@ -23,26 +24,43 @@ public class MeshOptionsTests
     public void Overrides_apply_after_the_file()
     {
         MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Consistency"] = "sync", ["Policy:Name"] = "least-load", ["Gossip:IntervalMs"] = "50" }, useEnvironment: false);
-        Assert.Equal("sync", options.Consistency);
+        Assert.Equal(ConsistencyMode.Sync, options.Consistency);
         Assert.Equal("least-load", options.Policy.Name);
         Assert.Equal(50, options.Gossip.IntervalMs);
     }
 
     [Theory]
-    [InlineData("Consistency", "eventual", "Consistency must be one of")]
     [InlineData("Policy:Name", "fastest", "Unknown policy 'fastest'")]
     [InlineData("Replicas:0:Region", "mars", "unknown region 'mars'")]
     [InlineData("Replicas:1:Id", "use-1", "Duplicate replica id 'use-1'")]
     [InlineData("Regions:us-east:SiloPort", "70000", "is not a valid port")]
     [InlineData("Regions:eu-central:GatewayPort", "30000", "Port 30000 is used twice")]
     [InlineData("Rtt:us-east:eu-central", "-5", "Bad RTT")]
-    [InlineData("Replicas:0:Kind", "gpu", "kind must be 'emulated' or 'http'")]
     [InlineData("Clustering:Mode", "azure-table", "ConnectionString is required")]
     public void Invalid_settings_are_reported_clearly(string key, string value, string expected)
     {
         MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { [key] = value }, useEnvironment: false);
         RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => options.EnsureValid());
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Theory]
+    [InlineData("Consistency", "eventual", "must be one of local-only, gossip, sync, shared (got 'eventual')")]
+    [InlineData("Replicas:0:Kind", "gpu", "must be one of emulated, http (got 'gpu')")]
+    [InlineData("Clustering:Mode", "etcd", "must be one of localhost, azure-table (got 'etcd')")]
+    [InlineData("Gossip:SummaryMerge", "merge", "must be one of replace, union (got 'merge')")]
+    public void A_value_that_names_no_setting_is_refused_with_its_key_and_the_valid_names(string key, string value, string expected)
+    {
+        string message = Assert.Throws<ArgumentException>(() => MeshConfiguration.Load(null, new Dictionary<string, string?> { [key] = value }, useEnvironment: false)).Message;
+        Assert.Contains(expected, message);
+        Assert.Contains(key, message);
+    }
+
+    [Fact]
+    public void The_simulators_shared_setting_is_refused_by_a_live_node()
+    {
+        MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Consistency"] = "shared" }, useEnvironment: false);
+        Assert.Contains("Consistency must be one of local-only, gossip, sync (got 'shared')", Assert.Throws<RoutingOptionsException>(() => options.EnsureValid()).Message);
     }
 
     [Fact]
@@ -63,7 +81,7 @@ public class MeshOptionsTests
     public void A_node_may_override_the_consistency_setting()
     {
         MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Regions:eu-central:Consistency"] = "sync" }, useEnvironment: false).EnsureValid();
-        Assert.Equal("sync", options.ConsistencyOf("eu-central"));
-        Assert.Equal("gossip", options.ConsistencyOf("us-east"));
+        Assert.Equal(ConsistencyMode.Sync, options.ConsistencyOf("eu-central"));
+        Assert.Equal(ConsistencyMode.Gossip, options.ConsistencyOf("us-east"));
     }
 }

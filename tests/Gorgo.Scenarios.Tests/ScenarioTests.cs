@@ -36,8 +36,8 @@ public class ScenarioTests
         Assert.Equal(Json(scale.Sim), Json(consistency.Sim));
         Assert.Equal(Json(scale.Limits), Json(consistency.Limits));
         Assert.Equal(Json(scale.Runs), Json(consistency.Runs.Where(r => r.Name == "mesh-gorgo")));
-        Assert.Contains(consistency.Runs, r => r.Consistency == "shared");
-        Assert.Contains(consistency.Runs, r => r.SummaryMerge == "union");
+        Assert.Contains(consistency.Runs, r => r.Consistency == Gorgo.Mesh.Core.ConsistencyMode.Shared);
+        Assert.Contains(consistency.Runs, r => r.SummaryMerge == Gorgo.Routing.Index.PrefixMergeMode.Union);
 
         static string Json<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, Scenario.JsonOptions);
     }
@@ -69,13 +69,22 @@ public class ScenarioTests
         try
         {
             string path = Path.Combine(dir, "bad.json");
-            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "mesh": { "gossip": { "summaryMerge": "merge" } }, "runs": [ { "name": "x", "mode": "cloud", "policy": "fastest" }, { "name": "y", "mode": "proxy", "summaryMerge": "union" } ] }""");
+            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "mesh": { "gossip": { "fanout": 0 } }, "runs": [ { "name": "x", "policy": "fastest" }, { "name": "y", "mode": "proxy", "summaryMerge": "union" } ] }""");
             RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => Scenario.Load(path));
             Assert.Contains("trace.kind must be 'mooncake' or 'azure'", ex.Message);
-            Assert.Contains("mode must be 'mesh' or 'proxy'", ex.Message);
             Assert.Contains("Unknown policy 'fastest'", ex.Message);
-            Assert.Contains("mesh.gossip.summaryMerge must be 'replace' or 'union' (got 'merge')", ex.Message);
-            Assert.Contains("run 'y': summaryMerge must be 'replace' or 'union', and only a mesh run has one", ex.Message);
+            Assert.Contains("mesh.gossip.Fanout must be at least 1 (got 0)", ex.Message);
+            Assert.Contains("run 'y': only a mesh run has a summaryMerge", ex.Message);
+
+            // A name that is not one of a setting's values stops reading at once, naming the field and every valid value.
+            File.WriteAllText(path, """{ "regions": ["a"], "mesh": { "gossip": { "summaryMerge": "merge" } }, "runs": [ { "name": "x" } ] }""");
+            string merge = Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message;
+            Assert.Contains("$.mesh.gossip.summaryMerge", merge);
+            Assert.Contains("must be one of replace, union (got 'merge')", merge);
+            File.WriteAllText(path, """{ "regions": ["a"], "runs": [ { "name": "x", "mode": "cloud", "consistency": "eventual" } ] }""");
+            Assert.Contains("must be one of mesh, proxy (got 'cloud')", Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message);
+            File.WriteAllText(path, """{ "regions": ["a"], "runs": [ { "name": "x", "consistency": "eventual" } ] }""");
+            Assert.Contains("must be one of local-only, gossip, sync, shared (got 'eventual')", Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message);
 
             File.WriteAllText(path, """{ "regions": ["a"], "runz": [] }""");
             Assert.Contains("runz", Assert.Throws<ArgumentException>(() => Scenario.Load(path)).Message);

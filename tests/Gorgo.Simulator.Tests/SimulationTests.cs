@@ -1,5 +1,7 @@
 using System.Text.Json;
 using Gorgo.Scenarios.Results;
+using Gorgo.Mesh.Core;
+using Gorgo.Routing.Index;
 using Gorgo.Scenarios;
 
 namespace Gorgo.Simulator.Tests;
@@ -57,7 +59,7 @@ public class SimulationTests
     public void An_empty_trace_and_a_one_request_trace_simulate()
     {
         using var tiny = new TinyScenario();
-        List<RunSpec> runs = [new() { Name = "gorgo", Policy = "gorgo" }, new() { Name = "proxy", Mode = "proxy", Policy = "gorgo" }];
+        List<RunSpec> runs = [new() { Name = "gorgo", Policy = "gorgo" }, new() { Name = "proxy", Mode = DeploymentMode.Proxy, Policy = "gorgo" }];
 
         SimulationResult empty = new Simulation(tiny.With([], TwoRegions, runs)).Run(null, null, CancellationToken.None);
         Assert.All(empty.Summary.Runs, r => Assert.Equal((0, 0), (r.Requests, r.Completed)));
@@ -104,8 +106,8 @@ public class SimulationTests
                 new() { Name = "least-load", Policy = "least-load" },
                 new() { Name = "prefix", Policy = "prefix" },
                 new() { Name = "gorgo", Policy = "gorgo" },
-                new() { Name = "gorgo-sync", Policy = "gorgo", Consistency = "sync" },
-                new() { Name = "proxy", Mode = "proxy", Policy = "gorgo" },
+                new() { Name = "gorgo-sync", Policy = "gorgo", Consistency = ConsistencyMode.Sync },
+                new() { Name = "proxy", Mode = DeploymentMode.Proxy, Policy = "gorgo" },
             ],
         };
 
@@ -146,7 +148,7 @@ public class SimulationTests
         Scenario scenario = tiny.With(lines, TwoRegions, [new() { Name = "gorgo", Policy = "gorgo" }]);
 
         double BytesPerNodePerS(int intervalMs) =>
-            new Simulation(scenario with { Mesh = new MeshSpec { Gossip = new GossipSpec { IntervalMs = intervalMs } } })
+            new Simulation(scenario with { Mesh = new MeshSpec { Gossip = new GossipOptions { IntervalMs = intervalMs } } })
                 .Run(["gorgo"], null, CancellationToken.None).Summary.Runs.Single(r => r.Name == "gorgo").GossipBytesPerNodePerS!.Value;
 
         double fast = BytesPerNodePerS(10);
@@ -165,8 +167,8 @@ public class SimulationTests
         {
             Runs =
             [
-                new RunSpec { Name = "replace", Policy = "gorgo", SummaryMerge = "replace" },
-                new RunSpec { Name = "union", Policy = "gorgo", SummaryMerge = "union" },
+                new RunSpec { Name = "replace", Policy = "gorgo", SummaryMerge = PrefixMergeMode.Replace },
+                new RunSpec { Name = "union", Policy = "gorgo", SummaryMerge = PrefixMergeMode.Union },
             ],
         };
 

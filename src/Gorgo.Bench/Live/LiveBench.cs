@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Gorgo.Scenarios.Results;
 using Gorgo.Scenarios;
 using Gorgo.Scenarios.Workload;
+using Gorgo.Mesh.Core;
 using Gorgo.Routing.Fleet;
 using Microsoft.Extensions.Logging;
 
@@ -28,7 +29,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         bool complete = true;
         foreach (RunSpec run in scenario.Runs.Where(r => only is null || only.Count == 0 || only.Contains(r.Name)))
         {
-            if (run.Policy == "oracle" || run.EffectiveConsistency == "shared")
+            if (run.Policy == "oracle" || run.EffectiveConsistency == ConsistencyMode.Shared)
             {
                 throw new ArgumentException($"Run '{run.Name}' uses the oracle policy or the shared consistency setting, which only the simulator (gorgo sim) can run.");
             }
@@ -36,7 +37,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             cancellationToken.ThrowIfCancellationRequested();
             (List<RequestRecord> runRecords, bool runComplete, double? gossip) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
             records.AddRange(runRecords);
-            summaries.Add(RunSummary.From(run.Name, run.Mode, run.Policy, run.EffectiveConsistency, runRecords) with { GossipBytesPerNodePerS = gossip });
+            summaries.Add(RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, runRecords) with { GossipBytesPerNodePerS = gossip });
             complete &= runComplete;
             if (cancellationToken.IsCancellationRequested)
             {
@@ -59,7 +60,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
     private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS)> RunOneAsync(RunSpec run, IReadOnlyList<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
         progress?.Report(new BenchProgress(run.Name, "starting", 0, workload.Count));
-        await using LiveDeployment deployment = run.Mode == "mesh"
+        await using LiveDeployment deployment = run.Mode == DeploymentMode.Mesh
             ? await LiveDeployment.StartMeshAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
             : await LiveDeployment.StartProxyAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false);
 

@@ -1,8 +1,8 @@
-using Gorgo.Routing.Index;
 using Gorgo.Scenarios;
 using Gorgo.Replica.Hosting;
 using Gorgo.Engine.Profiles;
 using Gorgo.Replica.Server;
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Hosting;
 using Gorgo.Mesh.Options;
 using Gorgo.Proxy;
@@ -39,11 +39,11 @@ public sealed class LiveDeployment : IAsyncDisposable
         {
             Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
             Rtt = Nested(rtt),
-            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = "emulated", Profile = profilePath })).ToList(),
+            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = ReplicaKind.Emulated, Profile = profilePath })).ToList(),
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
-            Consistency = run.EffectiveConsistency!,
-            Gossip = new GossipOptions { IntervalMs = scenario.Mesh.Gossip.IntervalMs, Fanout = scenario.Mesh.Gossip.Fanout, DigestBudgetBytes = scenario.Mesh.Gossip.DigestBudgetBytes, OriginTimeoutMs = scenario.Mesh.Gossip.EffectiveOriginTimeoutMs, SummaryMerge = PrefixMergeModes.Name(run.EffectiveSummaryMerge(scenario.Mesh.Gossip)) },
-            Probes = new ProbeOptions { IntervalMs = scenario.Mesh.ProbeIntervalMs },
+            Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
+            Gossip = RunGossip(scenario, run),
+            Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
             NearestRegions = scenario.Mesh.NearestRegions,
             WanEmulation = true,
@@ -61,6 +61,14 @@ public sealed class LiveDeployment : IAsyncDisposable
         }
 
         return deployment;
+    }
+
+    /// <summary>The scenario's gossip settings with the run's own summary merge.</summary>
+    internal static GossipOptions RunGossip(Scenario scenario, RunSpec run)
+    {
+        GossipOptions gossip = scenario.Mesh.Gossip.Clone();
+        gossip.SummaryMerge = run.EffectiveSummaryMerge(scenario.Mesh.Gossip);
+        return gossip;
     }
 
     /// <summary>Starts a proxy run: an emulated replica server per replica standing in for its region, and the proxy in its region with WAN emulation on; waits until every replica has been probed.</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Gorgo.Mesh.Hosting;
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Options;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
@@ -11,7 +12,7 @@ namespace Gorgo.Cli.Mesh;
 public static class MeshCommands
 {
     private static readonly Option<FileInfo?> Config = new("--config", "-c") { Description = "Mesh configuration (JSON). Default: the embedded three-region local deployment. GORGO_ environment variables override it (e.g. GORGO_Gossip__IntervalMs=100)." };
-    private static readonly Option<string?> Consistency = new("--consistency") { Description = $"Consistency setting: {string.Join(", ", MeshOptions.ConsistencyModes)}." };
+    private static readonly Option<string?> Consistency = new("--consistency") { Description = $"Consistency setting: {string.Join(", ", ConsistencyModes.Live.Select(m => m.Name()))}." };
     private static readonly Option<string?> Policy = new("--policy") { Description = $"Routing policy: {string.Join(", ", PolicyCatalog.Names)}." };
     private static readonly Option<bool?> Wan = new("--wan-emulation") { Description = "Delay cross-region calls by the configured RTTs (true/false)." };
     private static readonly Option<bool> Verbose = new("--verbose") { Description = "Debug logging." };
@@ -36,7 +37,7 @@ public static class MeshCommands
             await using (app.ConfigureAwait(false))
             {
                 await app.StartAsync(cancellationToken).ConfigureAwait(false);
-                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency}, policy {options.Policy.Name}); Ctrl+C to stop").ConfigureAwait(false);
+                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency.Name()}, policy {options.Policy.Name}); Ctrl+C to stop").ConfigureAwait(false);
                 await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
                 await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
             }
@@ -61,7 +62,7 @@ public static class MeshCommands
             }
 
             TextWriter output = parse.InvocationConfiguration.Output;
-            await output.WriteLineAsync($"gorgo up: starting {options!.Regions.Count} regions ({options.Consistency}, policy {options.Policy.Name}, WAN emulation {(options.WanEmulation ? "on" : "off")})...").ConfigureAwait(false);
+            await output.WriteLineAsync($"gorgo up: starting {options!.Regions.Count} regions ({options.Consistency.Name()}, policy {options.Policy.Name}, WAN emulation {(options.WanEmulation ? "on" : "off")})...").ConfigureAwait(false);
             await using MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)), cancellationToken).ConfigureAwait(false);
             bool converged = await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
             foreach ((string region, string url) in mesh.Nodes)

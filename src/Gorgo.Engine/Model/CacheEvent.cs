@@ -15,3 +15,20 @@ public enum CacheEventKind
 /// <param name="Kind">Stored or removed.</param>
 /// <param name="BlockHash">The block's chained hash (the routing core's <c>BlockHasher</c> hash).</param>
 public readonly record struct CacheEvent(long Sequence, CacheEventKind Kind, ulong BlockHash);
+
+/// <summary>Helpers over batches of <see cref="CacheEvent"/>s.</summary>
+public static class CacheEvents
+{
+    /// <summary>Splits a batch into the blocks stored and the blocks removed, each in event order.</summary>
+    public static void Split(IReadOnlyList<CacheEvent> events, List<ulong> stored, List<ulong> removed)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(stored);
+        ArgumentNullException.ThrowIfNull(removed);
+        for (int i = 0; i < events.Count; i++)
+        {
+            CacheEvent e = events[i];
+            (e.Kind == CacheEventKind.Stored ? stored : removed).Add(e.BlockHash);
+        }
+    }
+}

@@ -1,38 +1,51 @@
 using System.Diagnostics;
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Grains;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
-using Gorgo.Mesh.Wire;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Mesh.Gossip;
 
 /// <summary>
-/// Runs a node's background exchanges: every gossip interval it swaps digests with <c>fanout</c> random live peer
-/// regions (push its own, pull what it lacks, which also relays third regions' digests) and forgets regions gone
-/// quiet; every probe interval it times a call to each peer region to keep the RTT estimates current.
+/// Drives a node's <see cref="RegionNode"/> in real time over Orleans: every gossip interval it swaps digests with
+/// the peers the node chooses among the live regions (push its own, pull what it lacks, which also relays third
+/// regions' digests) and lets the node forget regions gone quiet; every probe interval it times a call to each peer
+/// region for the node's RTT estimates; under <c>sync</c> it carries the node's queries.
 /// </summary>
 public sealed class GossipService(RegionState state, IGrainFactory grains, IClusterMembershipService membership, ILogger<GossipService> logger) : BackgroundService
 {
     private readonly Random _random = new();
+    private readonly Lock _randomGate = new();
 
-    /// <summary>Regions with a live node other than this one, among the nearest this node is interested in.</summary>
-    public IReadOnlyList<string> LivePeers() => membership.CurrentSnapshot.Members.Values
+    private RegionNode Node => state.Node;
+
+    /// <summary>Regions with a live node other than this one, among the nearest this node follows.</summary>
+    public IReadOnlyList<string> LivePeers() => Node.GossipPeers(membership.CurrentSnapshot.Members.Values
         .Where(m => m.Status == SiloStatus.Active)
         .Select(m => MeshKeys.RegionOfSilo(m.Name))
-        .OfType<string>()
-        .Where(r => r != state.Region && state.ConfiguredRtt.Contains(r) && state.Interested(r))
-        .Distinct(StringComparer.Ordinal)
-        .ToArray();
+        .OfType<string>());
 
     /// <summary>One gossip round: exchange with up to <c>fanout</c> random live peers, then expire stale regions.</summary>
     public async Task GossipOnceAsync(CancellationToken cancellationToken)
     {
-        IReadOnlyList<string> peers = LivePeers();
-        IEnumerable<string> chosen = peers.OrderBy(_ => _random.Next()).Take(state.Options.Gossip.Fanout);
-        await Task.WhenAll(chosen.Select(peer => ExchangeAsync(peer, cancellationToken))).ConfigureAwait(false);
-        state.ExpireStale();
+        string[] chosen;
+        lock (_randomGate)
+        {
+            chosen = Node.ChoosePeers([.. LivePeers()], _random).ToArray();
+        }
+
+        if (chosen.Length > 0)
+        {
+            byte[] gossip = state.MakeGossip(chosen.Length); // one message per round, the same to every chosen peer
+            await Task.WhenAll(chosen.Select(peer => ExchangeAsync(peer, gossip, cancellationToken))).ConfigureAwait(false);
+        }
+
+        foreach (string origin in state.OnRoundEnd())
+        {
+            logger.LogInformation("Forgot region {Origin}: no fresh digest for {TimeoutMs} ms", origin, Node.Options.Gossip.EffectiveOriginTimeoutMs);
+        }
     }
 
     /// <summary>One probe round: time a call to every live peer region.</summary>
@@ -49,8 +62,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
             try
             {
                 byte[] bytes = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).GetExactState().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
-                state.Stats.Received(bytes.Length);
-                state.Merge(GossipCodec.Decode<Digest>(bytes));
+                state.OnSyncAnswer(bytes);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -90,12 +102,12 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
         }
     }
 
-    private async Task ExchangeAsync(string peer, CancellationToken cancellationToken)
+    private async Task ExchangeAsync(string peer, byte[] gossip, CancellationToken cancellationToken)
     {
         try
         {
-            byte[] reply = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Exchange(state.MakeGossip()).WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
-            state.HandleGossipReply(reply);
+            byte[] reply = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Exchange(gossip).WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
+            state.OnGossipReply(reply);
             state.Stats.Exchanged(ok: true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -111,7 +123,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
         {
             long start = Stopwatch.GetTimestamp();
             await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Ping().WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
-            state.RecordRtt(peer, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            Node.RecordRtt(peer, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

@@ -17,7 +17,7 @@ public interface IReplicaGrain : IGrainWithStringKey
 /// <summary>A region of the mesh, living on its region's silo: the endpoint of gossip, RTT probes and exact-state queries.</summary>
 public interface IRegionGrain : IGrainWithStringKey
 {
-    /// <summary>Gossip exchange: takes the caller's <see cref="GossipMessage"/> (MessagePack), returns this region's.</summary>
+    /// <summary>Gossip exchange: takes the caller's <see cref="Core.Wire.GossipMessage"/> (MessagePack), returns this region's.</summary>
     [AlwaysInterleave]
     Task<byte[]> Exchange(byte[] gossip);
 

@@ -1,6 +1,5 @@
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
-using Gorgo.Mesh.Wire;
 
 namespace Gorgo.Mesh.Grains;
 
@@ -15,15 +14,10 @@ public sealed class RegionGrain(RegionState region) : Grain, IRegionGrain
             : throw new InvalidOperationException($"The region grain of '{this.GetPrimaryKeyString()}' was placed on the node of '{region.Region}'.");
 
     /// <inheritdoc />
-    public Task<byte[]> Exchange(byte[] gossip) => Task.FromResult(region.HandleGossip(gossip));
+    public Task<byte[]> Exchange(byte[] gossip) => Task.FromResult(region.OnGossip(gossip));
 
     /// <inheritdoc />
-    public Task<byte[]> GetExactState()
-    {
-        byte[] bytes = GossipCodec.Encode(region.MakeDigest());
-        region.Stats.Sent(bytes.Length);
-        return Task.FromResult(bytes);
-    }
+    public Task<byte[]> GetExactState() => Task.FromResult(region.OnSyncQuery());
 
     /// <inheritdoc />
     public Task Ping() => Task.CompletedTask;

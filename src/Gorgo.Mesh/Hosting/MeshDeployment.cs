@@ -55,7 +55,7 @@ public sealed class MeshDeployment : IAsyncDisposable
         DateTime deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            if (_nodes.All(n => State(n.Region).KnownRegions().Count == _nodes.Count(m => m.Region != n.Region && State(n.Region).Interested(m.Region))))
+            if (_nodes.All(n => State(n.Region).Node.KnownRegions().Count == _nodes.Count(m => m.Region != n.Region && State(n.Region).Node.Interested(m.Region))))
             {
                 return true;
             }

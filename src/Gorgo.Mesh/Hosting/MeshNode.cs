@@ -80,14 +80,14 @@ public static class MeshNode
     public static void MapEndpoints(WebApplication app)
     {
         RegionState state = app.Services.GetRequiredService<RegionState>();
-        app.MapGet("/health", () => Results.Json(new { status = "ok", region = state.Region, knownRegions = state.KnownRegions() }));
+        app.MapGet("/health", () => Results.Json(new { status = "ok", region = state.Region, knownRegions = state.Node.KnownRegions() }));
         app.MapGet("/mesh/state", () => Results.Json(state.Describe()));
         app.MapFrontDoor(app.Services.GetRequiredService<FrontDoor>());
     }
 
     private static void ConfigureClustering(ISiloBuilder silo, MeshOptions options, string region, RegionEndpointOptions endpoints)
     {
-        if (options.Clustering.Mode == "azure-table")
+        if (options.Clustering.Mode == ClusteringMode.AzureTable)
         {
             silo.Configure<ClusterOptions>(o =>
             {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Gorgo.Replica.Backends;
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Gossip;
 using Gorgo.Mesh.Grains;
 using Gorgo.Mesh.Placement;
@@ -23,7 +24,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
 
     /// <inheritdoc />
     public ValueTask BeforeRouteAsync(CancellationToken cancellationToken) =>
-        state.Consistency == "sync" ? new ValueTask(gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken)) : ValueTask.CompletedTask;
+        state.Consistency == ConsistencyMode.Sync ? new ValueTask(gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken)) : ValueTask.CompletedTask;
 
     /// <inheritdoc />
     public void Decided(RoutingDecision decision) => state.Stats.Decided(decision.IsCrossRegion);
@@ -38,8 +39,8 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     public static FrontDoorOptions OptionsFor(RegionState state) => new()
     {
         Region = state.Region,
-        Consistency = state.Consistency,
-        Scope = state.Consistency == "local-only" ? RoutingScope.HomeUnlessSaturated : RoutingScope.All,
+        Consistency = state.Consistency.Name(),
+        Scope = state.Node.Scope,
         ConfiguredRtt = state.ConfiguredRtt,
         WanEmulation = state.Options.WanEmulation,
         DefaultMaxTokens = state.Options.DefaultMaxTokens,

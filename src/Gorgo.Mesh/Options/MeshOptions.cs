@@ -1,6 +1,8 @@
-using Gorgo.Routing.Index;
+using System.ComponentModel;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Gorgo.Engine.Profiles;
+using Gorgo.Mesh.Core;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Options;
@@ -25,7 +27,7 @@ public sealed class RegionEndpointOptions
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
     /// <summary>This node's consistency setting when it differs from the mesh's (null: the mesh's).</summary>
-    public string? Consistency { get; set; }
+    public ConsistencyMode? Consistency { get; set; }
 }
 
 /// <summary>One replica served by the mesh: an in-process emulated engine or an HTTP server (vLLM, SGLang, <c>gorgo replica</c>).</summary>
@@ -41,7 +43,7 @@ public sealed class ReplicaOptions
     public string Model { get; set; } = "llama-3-8b";
 
     /// <summary><c>emulated</c> (in-process engine) or <c>http</c>.</summary>
-    public string Kind { get; set; } = "emulated";
+    public ReplicaKind Kind { get; set; } = ReplicaKind.Emulated;
 
     /// <summary>Engine profile of an emulated replica (shipped name or JSON file).</summary>
     public string Profile { get; set; } = "h100-8b";
@@ -71,11 +73,35 @@ public sealed class ReplicaOptions
     public int Seed { get; set; } = 1;
 }
 
+/// <summary>How a mesh serves a replica: an engine in process, or an HTTP server.</summary>
+[JsonConverter(typeof(EnumNameJsonConverter<ReplicaKind>))]
+[TypeConverter(typeof(EnumNameTypeConverter<ReplicaKind>))]
+public enum ReplicaKind
+{
+    /// <summary>An emulated engine in the node's process (<c>emulated</c>).</summary>
+    Emulated,
+
+    /// <summary>An OpenAI-compatible HTTP server: vLLM, SGLang or <c>gorgo replica</c> (<c>http</c>).</summary>
+    Http,
+}
+
+/// <summary>How the mesh's silos find each other.</summary>
+[JsonConverter(typeof(EnumNameJsonConverter<ClusteringMode>))]
+[TypeConverter(typeof(EnumNameTypeConverter<ClusteringMode>))]
+public enum ClusteringMode
+{
+    /// <summary>Development: every silo on this machine, the primary region's silo as the seed (<c>localhost</c>).</summary>
+    Localhost,
+
+    /// <summary>Membership in an Azure Table (or Azurite) (<c>azure-table</c>).</summary>
+    AzureTable,
+}
+
 /// <summary>How the mesh's silos find each other.</summary>
 public sealed class ClusteringOptions
 {
     /// <summary><c>localhost</c> (development: every silo on this machine) or <c>azure-table</c>.</summary>
-    public string Mode { get; set; } = "localhost";
+    public ClusteringMode Mode { get; set; } = ClusteringMode.Localhost;
 
     /// <summary>Azure Table storage connection string (mode <c>azure-table</c>).</summary>
     public string? ConnectionString { get; set; }
@@ -90,45 +116,9 @@ public sealed class ClusteringOptions
     public string? PrimaryRegion { get; set; }
 }
 
-/// <summary>Gossip of digests between regions.</summary>
-public sealed class GossipOptions
-{
-    /// <summary>Interval between gossip rounds.</summary>
-    public int IntervalMs { get; set; } = 250;
-
-    /// <summary>Peers contacted per round.</summary>
-    public int Fanout { get; set; } = 2;
-
-    /// <summary>Largest digest a region sends, in bytes (its prefix summaries are trimmed to fit).</summary>
-    public int DigestBudgetBytes { get; set; } = 64 * 1024;
-
-    /// <summary>A region whose digest has not been refreshed for this long is forgotten.</summary>
-    public int OriginTimeoutMs { get; set; } = 5_000;
-
-    /// <summary>
-    /// How a digest's hot blocks of a replica combine with what the node believes of that replica's cache:
-    /// <c>replace</c> (default: they become its whole view, so blocks the node learned from its own routing go when a
-    /// digest does not list them) or <c>union</c> (they are added; the node's per-replica bound evicts the least recent).
-    /// </summary>
-    public string SummaryMerge { get; set; } = "replace";
-}
-
-/// <summary>RTT probes between regions.</summary>
-public sealed class ProbeOptions
-{
-    /// <summary>Interval between probe rounds.</summary>
-    public int IntervalMs { get; set; } = 1_000;
-
-    /// <summary>Weight of the newest probe in the EWMA.</summary>
-    public double Smoothing { get; set; } = 0.3;
-}
-
 /// <summary>Everything a mesh node needs; bound from the config file, environment and command line, validated at start.</summary>
 public sealed class MeshOptions
 {
-    /// <summary>Consistency settings: how much remote state a node uses.</summary>
-    public static IReadOnlyList<string> ConsistencyModes { get; } = ["local-only", "gossip", "sync"];
-
     /// <summary>Regions and where their nodes listen.</summary>
     public Dictionary<string, RegionEndpointOptions> Regions { get; set; } = [];
 
@@ -145,7 +135,7 @@ public sealed class MeshOptions
     public ClusteringOptions Clustering { get; set; } = new();
 
     /// <summary><c>local-only</c>, <c>gossip</c> (default) or <c>sync</c>.</summary>
-    public string Consistency { get; set; } = "gossip";
+    public ConsistencyMode Consistency { get; set; } = ConsistencyMode.Gossip;
 
     /// <summary>Gossip settings.</summary>
     public GossipOptions Gossip { get; set; } = new();
@@ -178,7 +168,17 @@ public sealed class MeshOptions
     public int NearestRegions { get; set; }
 
     /// <summary>The consistency setting of a region's node: its own, else the mesh's.</summary>
-    public string ConsistencyOf(string region) => Regions.TryGetValue(region, out RegionEndpointOptions? r) && r.Consistency is { } own ? own : Consistency;
+    public ConsistencyMode ConsistencyOf(string region) => Regions.TryGetValue(region, out RegionEndpointOptions? r) && r.Consistency is { } own ? own : Consistency;
+
+    /// <summary>What the node of <paramref name="region"/> runs the mesh protocol with.</summary>
+    public RegionNodeOptions NodeOptions(string region) => new()
+    {
+        Region = region,
+        Consistency = ConsistencyOf(region),
+        Gossip = Gossip,
+        Probes = Probes,
+        NearestRegions = NearestRegions,
+    };
 
     /// <summary>The RTT matrix of the configured regions.</summary>
     public RttMatrix BuildRtt() => RttMatrix.FromNested(Rtt, Regions.Keys, IntraRegionRttMs);
@@ -229,13 +229,13 @@ public sealed class MeshOptions
             errors.Check(string.IsNullOrWhiteSpace(r.Id) || ids.Add(r.Id), $"Duplicate replica id '{r.Id}'.");
             errors.Check(Regions.ContainsKey(r.Region), $"{who}: unknown region '{r.Region}'.");
             errors.Check(!string.IsNullOrWhiteSpace(r.Model), $"{who}: model is required.");
-            errors.Check(r.Kind is "emulated" or "http", $"{who}: kind must be 'emulated' or 'http' (got '{r.Kind}').");
-            if (r.Kind == "emulated")
+            errors.Check(Enum.IsDefined(r.Kind), EnumNames<ReplicaKind>.Expected($"{who}: kind", r.Kind.ToString()));
+            if (r.Kind == ReplicaKind.Emulated)
             {
                 errors.Check(EngineProfile.ShippedNames.Contains(r.Profile) || File.Exists(r.Profile), $"{who}: unknown profile '{r.Profile}' (shipped: {string.Join(", ", EngineProfile.ShippedNames)}).");
                 errors.Check(double.IsFinite(r.StepJitter) && r.StepJitter is >= 0 and <= 0.5, $"{who}: stepJitter must be between 0 and 0.5.");
             }
-            else if (r.Kind == "http")
+            else if (r.Kind == ReplicaKind.Http)
             {
                 errors.Check(Uri.TryCreate(r.Url, UriKind.Absolute, out Uri? url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps), $"{who}: url '{r.Url}' must be an absolute http(s) URL.");
                 errors.Finite(r.PrefillMsPerToken, $"{who}: prefillMsPerToken", min: 1e-6);
@@ -243,18 +243,18 @@ public sealed class MeshOptions
             }
         }
 
-        errors.Check(ConsistencyModes.Contains(Consistency), $"Consistency must be one of {string.Join(", ", ConsistencyModes)} (got '{Consistency}').");
+        string live = string.Join(", ", ConsistencyModes.Live.Select(m => m.Name()));
+        errors.Check(ConsistencyModes.Live.Contains(Consistency), $"Consistency must be one of {live} (got '{Consistency.Name()}').");
         foreach ((string name, RegionEndpointOptions endpoints) in Regions)
         {
-            errors.Check(endpoints.Consistency is null || ConsistencyModes.Contains(endpoints.Consistency), $"Region '{name}': Consistency must be one of {string.Join(", ", ConsistencyModes)} (got '{endpoints.Consistency}').");
+            errors.Check(endpoints.Consistency is not { } own || ConsistencyModes.Live.Contains(own), $"Region '{name}': Consistency must be one of {live} (got '{endpoints.Consistency?.Name()}').");
         }
 
-        errors.Check(Clustering.Mode is "localhost" or "azure-table", $"Clustering.Mode must be 'localhost' or 'azure-table' (got '{Clustering.Mode}').");
-        errors.Check(Clustering.Mode != "azure-table" || !string.IsNullOrWhiteSpace(Clustering.ConnectionString), "Clustering.ConnectionString is required for azure-table clustering.");
+        errors.Check(Enum.IsDefined(Clustering.Mode), EnumNames<ClusteringMode>.Expected("Clustering.Mode", Clustering.Mode.ToString()));
+        errors.Check(Clustering.Mode != ClusteringMode.AzureTable || !string.IsNullOrWhiteSpace(Clustering.ConnectionString), "Clustering.ConnectionString is required for azure-table clustering.");
         errors.Check(Clustering.PrimaryRegion is null || Regions.ContainsKey(Clustering.PrimaryRegion), $"Clustering.PrimaryRegion '{Clustering.PrimaryRegion}' is not a configured region.");
-        errors.Check(PrefixMergeModes.TryParse(Gossip.SummaryMerge, out _), $"Gossip.SummaryMerge must be 'replace' or 'union' (got '{Gossip.SummaryMerge}').");
-        errors.Check(Gossip.IntervalMs >= 10 && Gossip.Fanout >= 1 && Gossip.DigestBudgetBytes >= 256 && Gossip.OriginTimeoutMs > Gossip.IntervalMs, "Gossip needs IntervalMs >= 10, Fanout >= 1, DigestBudgetBytes >= 256 and OriginTimeoutMs > IntervalMs.");
-        errors.Check(Probes.IntervalMs >= 10 && double.IsFinite(Probes.Smoothing) && Probes.Smoothing is > 0 and <= 1, "Probes need IntervalMs >= 10 and Smoothing in (0, 1].");
+        errors.Include(Gossip?.Validate() ?? ["Gossip is missing."]);
+        errors.Include(Probes?.Validate() ?? ["Probes is missing."]);
         errors.Include(Admission?.Validate() ?? ["Admission is missing."]);
         errors.Check(LoadReportIntervalMs >= 10, $"LoadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).");
         errors.Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");

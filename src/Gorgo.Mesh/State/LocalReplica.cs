@@ -50,7 +50,7 @@ public sealed class LocalReplica : IAsyncDisposable
     public static LocalReplica Create(ReplicaOptions options, TimeSpan loadInterval, ILoggerFactory loggers)
     {
         var monitorOptions = new BackendMonitorOptions { ScrapeInterval = loadInterval, HealthInterval = TimeSpan.FromSeconds(1) };
-        if (options.Kind == "emulated")
+        if (options.Kind == ReplicaKind.Emulated)
         {
             EngineProfile profile = EngineProfile.Load(options.Profile);
             var engine = new EngineHost(profile, loggers.CreateLogger<EngineHost>(), options.StepJitter, options.Seed);

@@ -1,4 +1,4 @@
-namespace Gorgo.Mesh.State;
+namespace Gorgo.Mesh.Core;
 
 /// <summary>Counters of one node's mesh activity (thread-safe).</summary>
 public sealed class MeshStats
@@ -12,6 +12,7 @@ public sealed class MeshStats
     private long _syncQueries;
     private long _decisions;
     private long _crossRegionDecisions;
+    private long _regionsForgotten;
 
     /// <summary>Digests this node made.</summary>
     public long DigestsMade => Interlocked.Read(ref _digestsMade);
@@ -40,21 +41,36 @@ public sealed class MeshStats
     /// <summary>Decisions that chose a replica in another region.</summary>
     public long CrossRegionDecisions => Interlocked.Read(ref _crossRegionDecisions);
 
-    internal void DigestMade(int bytes)
+    /// <summary>Times a region was forgotten because its newest digest grew older than the origin timeout.</summary>
+    public long RegionsForgotten => Interlocked.Read(ref _regionsForgotten);
+
+    /// <summary>A snapshot of every counter.</summary>
+    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten);
+
+    /// <summary>Counts a digest made and its encoded size.</summary>
+    public void DigestMade(int bytes)
     {
         Interlocked.Increment(ref _digestsMade);
         Interlocked.Exchange(ref _lastDigestBytes, bytes);
     }
 
-    internal void Sent(int bytes) => Interlocked.Add(ref _gossipBytesSent, bytes);
+    /// <summary>Counts payload bytes sent.</summary>
+    public void Sent(int bytes) => Interlocked.Add(ref _gossipBytesSent, bytes);
 
-    internal void Received(int bytes) => Interlocked.Add(ref _gossipBytesReceived, bytes);
+    /// <summary>Counts payload bytes received.</summary>
+    public void Received(int bytes) => Interlocked.Add(ref _gossipBytesReceived, bytes);
 
-    internal void Exchanged(bool ok) => Interlocked.Increment(ref ok ? ref _exchanges : ref _exchangeFailures);
+    /// <summary>Counts a gossip exchange this node started.</summary>
+    public void Exchanged(bool ok) => Interlocked.Increment(ref ok ? ref _exchanges : ref _exchangeFailures);
 
-    internal void SyncQueried(int regions) => Interlocked.Add(ref _syncQueries, regions);
+    /// <summary>Counts sync queries sent to <paramref name="regions"/> regions.</summary>
+    public void SyncQueried(int regions) => Interlocked.Add(ref _syncQueries, regions);
 
-    internal void Decided(bool crossRegion)
+    /// <summary>Counts regions forgotten.</summary>
+    public void Forgot(int regions) => Interlocked.Add(ref _regionsForgotten, regions);
+
+    /// <summary>Counts a routing decision.</summary>
+    public void Decided(bool crossRegion)
     {
         Interlocked.Increment(ref _decisions);
         if (crossRegion)
@@ -63,3 +79,6 @@ public sealed class MeshStats
         }
     }
 }
+
+/// <summary>The counters of <see cref="MeshStats"/> at one moment.</summary>
+public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten);

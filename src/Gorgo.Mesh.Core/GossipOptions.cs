@@ -1,0 +1,77 @@
+using Gorgo.Routing.Index;
+using Gorgo.Routing.Options;
+
+namespace Gorgo.Mesh.Core;
+
+/// <summary>Gossip of digests between regions: the mesh's <c>Gossip</c> section and a scenario's <c>mesh.gossip</c>, one type for both.</summary>
+public sealed class GossipOptions
+{
+    /// <summary>Interval between gossip rounds.</summary>
+    public int IntervalMs { get; set; } = 250;
+
+    /// <summary>Peers contacted per round.</summary>
+    public int Fanout { get; set; } = 2;
+
+    /// <summary>Largest digest a region sends, in bytes (its prefix summaries are trimmed to fit).</summary>
+    public int DigestBudgetBytes { get; set; } = 64 * 1024;
+
+    /// <summary>A region whose newest digest is older than this is forgotten (0: the larger of 5 s and four intervals).</summary>
+    public int OriginTimeoutMs { get; set; }
+
+    /// <summary>
+    /// How a digest's hot blocks of a replica combine with what the node believes of that replica's cache:
+    /// <c>replace</c> (default: they become its whole view, so blocks the node learned from its own routing go when a
+    /// digest does not list them) or <c>union</c> (they are added; the node's per-replica bound evicts the least recent).
+    /// </summary>
+    public PrefixMergeMode SummaryMerge { get; set; } = PrefixMergeMode.Replace;
+
+    /// <summary>The origin timeout in force.</summary>
+    public int EffectiveOriginTimeoutMs => OriginTimeoutMs > 0 ? OriginTimeoutMs : Math.Max(5_000, 4 * IntervalMs);
+
+    /// <summary>A copy (options objects are shared by reference otherwise).</summary>
+    public GossipOptions Clone() => (GossipOptions)MemberwiseClone();
+
+    /// <summary>Problems with these options, empty when valid; <paramref name="section"/> names them in messages.</summary>
+    public IReadOnlyList<string> Validate(string section = "Gossip") => new OptionsErrors()
+        .Check(IntervalMs >= 10, $"{section}.IntervalMs must be at least 10 (got {IntervalMs}).")
+        .Check(Fanout >= 1, $"{section}.Fanout must be at least 1 (got {Fanout}).")
+        .Check(DigestBudgetBytes >= 256, $"{section}.DigestBudgetBytes must be at least 256 (got {DigestBudgetBytes}).")
+        .Check(OriginTimeoutMs == 0 || OriginTimeoutMs > IntervalMs, $"{section}.OriginTimeoutMs must be 0 (automatic) or exceed IntervalMs (got {OriginTimeoutMs}).")
+        .Check(Enum.IsDefined(SummaryMerge), EnumNames<PrefixMergeMode>.Expected($"{section}.SummaryMerge", SummaryMerge.ToString()))
+        .Errors;
+}
+
+/// <summary>RTT probes between regions.</summary>
+public sealed class ProbeOptions
+{
+    /// <summary>Interval between probe rounds.</summary>
+    public int IntervalMs { get; set; } = 1_000;
+
+    /// <summary>Weight of the newest probe in the EWMA.</summary>
+    public double Smoothing { get; set; } = 0.3;
+
+    /// <summary>Problems with these options, empty when valid.</summary>
+    public IReadOnlyList<string> Validate(string section = "Probes") => new OptionsErrors()
+        .Check(IntervalMs >= 10, $"{section}.IntervalMs must be at least 10 (got {IntervalMs}).")
+        .Check(double.IsFinite(Smoothing) && Smoothing is > 0 and <= 1, $"{section}.Smoothing must be in (0, 1] (got {Smoothing}).")
+        .Errors;
+}
+
+/// <summary>What a <see cref="RegionNode"/> needs to know besides its router: its region, consistency setting, gossip and probe settings and how far it looks.</summary>
+public sealed record RegionNodeOptions
+{
+    /// <summary>The node's region.</summary>
+    public required string Region { get; init; }
+
+    /// <summary>The node's consistency setting.</summary>
+    public ConsistencyMode Consistency { get; init; } = ConsistencyMode.Gossip;
+
+    /// <summary>Gossip settings.</summary>
+    public GossipOptions Gossip { get; init; } = new();
+
+    /// <summary>Probe settings (the RTT smoothing).</summary>
+    public ProbeOptions Probes { get; init; } = new();
+
+    /// <summary>The node gossips with, keeps state from and routes to this many nearest regions, its own included (0: all).</summary>
+    public int NearestRegions { get; init; }
+}

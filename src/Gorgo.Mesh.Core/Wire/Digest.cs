@@ -1,0 +1,396 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using MessagePack;
+using System.Collections.Concurrent;
+using System.Text;
+using MessagePack.Formatters;
+
+namespace Gorgo.Mesh.Core.Wire;
+
+/// <summary>A region's versioned summary of its replicas: load, capacity and the hottest prefix blocks. Sent with MessagePack.</summary>
+[MessagePackObject]
+public sealed class Digest
+{
+    /// <summary>The region that made it.</summary>
+    [Key(0), MessagePackFormatter(typeof(NameFormatter))] public string Origin { get; set; } = string.Empty;
+
+    /// <summary>When the origin node started (Unix ms): a restarted node's versions start again from 1.</summary>
+    [Key(1)] public long Incarnation { get; set; }
+
+    /// <summary>Increases with every digest the origin makes.</summary>
+    [Key(2)] public long Version { get; set; }
+
+    /// <summary>When it was made (Unix ms, origin's clock).</summary>
+    [Key(3)] public long CreatedAtUnixMs { get; set; }
+
+    /// <summary>The origin's replicas.</summary>
+    [Key(4)] public ReplicaDigest[] Replicas { get; set; } = [];
+
+    /// <summary>Its origin, incarnation, version and time.</summary>
+    [IgnoreMember]
+    public DigestHeader Header => new(Origin, Incarnation, Version, CreatedAtUnixMs);
+}
+
+/// <summary>One replica in a <see cref="Digest"/>.</summary>
+[MessagePackObject]
+public sealed class ReplicaDigest
+{
+    /// <summary>Replica id.</summary>
+    [Key(0), MessagePackFormatter(typeof(NameFormatter))] public string Id { get; set; } = string.Empty;
+
+    /// <summary>Model served.</summary>
+    [Key(1), MessagePackFormatter(typeof(NameFormatter))] public string Model { get; set; } = string.Empty;
+
+    /// <summary>Health (the routing core's <c>ReplicaHealth</c> as an int).</summary>
+    [Key(2)] public int Health { get; set; }
+
+    /// <summary>Running requests.</summary>
+    [Key(3)] public int Running { get; set; }
+
+    /// <summary>Queued requests.</summary>
+    [Key(4)] public int Queued { get; set; }
+
+    /// <summary>Prompt tokens of running requests.</summary>
+    [Key(5)] public long RunningTokens { get; set; }
+
+    /// <summary>Prompt tokens of queued requests.</summary>
+    [Key(6)] public long QueuedTokens { get; set; }
+
+    /// <summary>KV-cache utilisation.</summary>
+    [Key(7)] public double KvUtilization { get; set; }
+
+    /// <summary>t_p, ms per token.</summary>
+    [Key(8)] public double PrefillMsPerToken { get; set; }
+
+    /// <summary>Batch cap.</summary>
+    [Key(9)] public int MaxRunning { get; set; }
+
+    /// <summary>Queue cap (0 = unbounded).</summary>
+    [Key(10)] public int MaxQueued { get; set; }
+
+    /// <summary>Context length.</summary>
+    [Key(11)] public int MaxContextTokens { get; set; }
+
+    /// <summary>Age of the load figures when the digest was made, ms.</summary>
+    [Key(12)] public long AgeMs { get; set; }
+
+    /// <summary>Hottest cached block hashes, most recent first (on the wire: one binary of 8 little-endian bytes each); null when not shared.</summary>
+    [Key(13), MessagePackFormatter(typeof(PackedHashesFormatter))] public ulong[]? HotBlocks { get; set; }
+
+    /// <summary>Prompt tokens of running requests not yet prefilled; -1 when the replica does not report it.</summary>
+    [Key(14)] public long RunningPrefillTokens { get; set; } = -1;
+}
+
+/// <summary>
+/// One gossip exchange: digests, each encoded on its own (a node relays a third region's digest as the bytes it
+/// received, and a receiver decodes only those newer than what it holds), and the versions the sender holds, so the
+/// receiver returns only newer ones. Read with <see cref="GossipCodec.ReadMessage"/>, which does not copy the digests.
+/// </summary>
+[MessagePackObject]
+public sealed class GossipMessage
+{
+    /// <summary>Encoded <see cref="Digest"/>s carried (the sender's own first, and on replies any the requester lacks).</summary>
+    [Key(0)] public byte[][] Digests { get; set; } = [];
+
+    /// <summary>The origins of the digests the sender holds, parallel to <see cref="KnownVersions"/>.</summary>
+    [Key(1)] public string[] KnownOrigins { get; set; } = [];
+
+    /// <summary>Incarnation and version of each digest in <see cref="KnownOrigins"/>: two numbers per origin.</summary>
+    [Key(2)] public long[] KnownVersions { get; set; } = [];
+
+    /// <summary>The region that sent it.</summary>
+    [Key(3)] public string? Sender { get; set; }
+}
+
+/// <summary>A <see cref="GossipMessage"/> as read: its digests are slices of the message's bytes, copied only when kept.</summary>
+public sealed class ReceivedGossip
+{
+    /// <summary>The encoded digests carried.</summary>
+    public List<ReadOnlyMemory<byte>> Digests { get; } = [];
+
+    /// <summary>Origins of the digests the sender holds.</summary>
+    public string[] KnownOrigins { get; set; } = [];
+
+    /// <summary>Incarnation and version of each, two numbers per origin.</summary>
+    public long[] KnownVersions { get; set; } = [];
+
+    /// <summary>The region that sent it, when it says.</summary>
+    public string? Sender { get; set; }
+
+    /// <summary>The incarnation and version of the sender's digest from <paramref name="origin"/>, if it holds one.</summary>
+    public bool TryGetKnown(string origin, out long incarnation, out long version)
+    {
+        for (int i = 0; i < KnownOrigins.Length && (2 * i) + 1 < KnownVersions.Length; i++)
+        {
+            if (string.Equals(KnownOrigins[i], origin, StringComparison.Ordinal))
+            {
+                incarnation = KnownVersions[2 * i];
+                version = KnownVersions[(2 * i) + 1];
+                return true;
+            }
+        }
+
+        incarnation = version = 0;
+        return false;
+    }
+}
+
+/// <summary>The identity of an encoded digest, read without decoding its replicas.</summary>
+/// <param name="Origin">The region that made it.</param>
+/// <param name="Incarnation">When the origin node started.</param>
+/// <param name="Version">The origin's digest counter.</param>
+/// <param name="CreatedAtUnixMs">When it was made.</param>
+public readonly record struct DigestHeader(string Origin, long Incarnation, long Version, long CreatedAtUnixMs)
+{
+    /// <summary>Whether this digest is newer than one with the given incarnation and version.</summary>
+    public bool IsNewerThan(long incarnation, long version) => Incarnation > incarnation || (Incarnation == incarnation && Version > version);
+}
+
+/// <summary>MessagePack encoding of gossip payloads (untrusted input: a malformed payload is a <see cref="MessagePackSerializationException"/>).</summary>
+public static class GossipCodec
+{
+    private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
+    private static readonly NameFormatter Names = new();
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_digest;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_message;
+
+    /// <summary>Encodes a message.</summary>
+    public static byte[] Encode<T>(T message) => MessagePackSerializer.Serialize(message, Options);
+
+    /// <summary>
+    /// Encodes a <see cref="GossipMessage"/> carrying <paramref name="own"/> (encoded into it, not on its own) and
+    /// then <paramref name="relayed"/> digests as they were received; <paramref name="ownBytes"/> is the own digest's size.
+    /// </summary>
+    public static byte[] EncodeMessage(Digest own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, string[] knownOrigins, long[] knownVersions, string sender, out int ownBytes)
+    {
+        ArgumentNullException.ThrowIfNull(own);
+        ArgumentNullException.ThrowIfNull(relayed);
+        ArgumentNullException.ThrowIfNull(knownOrigins);
+        ArgumentNullException.ThrowIfNull(knownVersions);
+        ArrayBufferWriter<byte> digest = t_digest ??= new ArrayBufferWriter<byte>(16 * 1024);
+        ArrayBufferWriter<byte> buffer = t_message ??= new ArrayBufferWriter<byte>(64 * 1024);
+        digest.ResetWrittenCount();
+        buffer.ResetWrittenCount();
+        MessagePackSerializer.Serialize(digest, own, Options);
+        ownBytes = digest.WrittenCount;
+
+        // The layout of GossipMessage: [digests, knownOrigins, knownVersions, sender].
+        var writer = new MessagePackWriter(buffer);
+        writer.WriteArrayHeader(4);
+        writer.WriteArrayHeader(1 + relayed.Count);
+        writer.Write(digest.WrittenSpan);
+        for (int i = 0; i < relayed.Count; i++)
+        {
+            writer.Write(relayed[i].Span);
+        }
+
+        writer.WriteArrayHeader(knownOrigins.Length);
+        foreach (string origin in knownOrigins)
+        {
+            writer.Write(origin);
+        }
+
+        writer.WriteArrayHeader(knownVersions.Length);
+        foreach (long version in knownVersions)
+        {
+            writer.Write(version);
+        }
+
+        writer.Write(sender);
+        writer.Flush();
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Decodes a message; throws MessagePack's serialization exception for bad input.</summary>
+    public static T Decode<T>(ReadOnlyMemory<byte> bytes)
+    {
+        try
+        {
+            return MessagePackSerializer.Deserialize<T>(bytes, Options);
+        }
+        catch (Exception ex) when (IsMalformed(ex))
+        {
+            throw Malformed(ex);
+        }
+    }
+
+    /// <summary>Reads a <see cref="GossipMessage"/> without copying its digests (they stay slices of <paramref name="bytes"/>).</summary>
+    public static ReceivedGossip ReadMessage(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        try
+        {
+            var message = new ReceivedGossip();
+            var reader = new MessagePackReader(bytes);
+            int fields = reader.ReadArrayHeader();
+            for (int field = 0; field < fields; field++)
+            {
+                switch (field)
+                {
+                    case 0 when !reader.TryReadNil():
+                        for (int i = reader.ReadArrayHeader(); i > 0; i--)
+                        {
+                            ReadOnlySequence<byte> digest = reader.ReadBytes() ?? throw new MessagePackSerializationException("A gossip message's digest is nil.");
+                            message.Digests.Add(digest.First); // one segment: the message is one array
+                        }
+
+                        break;
+                    case 1 when !reader.TryReadNil():
+                        message.KnownOrigins = new string[reader.ReadArrayHeader()];
+                        for (int i = 0; i < message.KnownOrigins.Length; i++)
+                        {
+                            message.KnownOrigins[i] = Names.Deserialize(ref reader, Options) ?? string.Empty;
+                        }
+
+                        break;
+                    case 2 when !reader.TryReadNil():
+                        message.KnownVersions = new long[reader.ReadArrayHeader()];
+                        for (int i = 0; i < message.KnownVersions.Length; i++)
+                        {
+                            message.KnownVersions[i] = reader.ReadInt64();
+                        }
+
+                        break;
+                    case 3:
+                        message.Sender = Names.Deserialize(ref reader, Options);
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
+                }
+            }
+
+            return message;
+        }
+        catch (Exception ex) when (IsMalformed(ex))
+        {
+            throw Malformed(ex);
+        }
+    }
+
+    /// <summary>Reads an encoded digest's origin, incarnation, version and time without decoding the rest.</summary>
+    public static DigestHeader PeekHeader(ReadOnlyMemory<byte> digest)
+    {
+        try
+        {
+            var reader = new MessagePackReader(digest);
+            if (reader.ReadArrayHeader() < 4)
+            {
+                throw new MessagePackSerializationException("A digest has at least four fields.");
+            }
+
+            string origin = Names.Deserialize(ref reader, Options) ?? throw new MessagePackSerializationException("A digest has an origin.");
+            return new DigestHeader(origin, reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+        }
+        catch (Exception ex) when (IsMalformed(ex))
+        {
+            throw Malformed(ex);
+        }
+    }
+
+    private static bool IsMalformed(Exception ex) =>
+        ex is not MessagePackSerializationException and (InvalidOperationException or EndOfStreamException or OverflowException or ArgumentException);
+
+    private static MessagePackSerializationException Malformed(Exception ex) => new("A gossip payload is malformed.", ex);
+}
+
+/// <summary>Writes block hashes as one MessagePack binary of 8 little-endian bytes each, and reads them back without an intermediate copy.</summary>
+public sealed class PackedHashesFormatter : IMessagePackFormatter<ulong[]?>
+{
+    /// <inheritdoc />
+    public void Serialize(ref MessagePackWriter writer, ulong[]? value, MessagePackSerializerOptions options)
+    {
+        if (value is null)
+        {
+            writer.WriteNil();
+            return;
+        }
+
+        int length = value.Length * sizeof(ulong);
+        writer.WriteBinHeader(length);
+        Span<byte> span = writer.GetSpan(length)[..length];
+        for (int i = 0; i < value.Length; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(span[(i * sizeof(ulong))..], value[i]);
+        }
+
+        writer.Advance(length);
+    }
+
+    /// <inheritdoc />
+    public ulong[]? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+    {
+        if (reader.TryReadNil())
+        {
+            return null;
+        }
+
+        ReadOnlySequence<byte> bytes = reader.ReadBytes() ?? throw new MessagePackSerializationException("Hot blocks are nil.");
+        if (bytes.Length % sizeof(ulong) != 0)
+        {
+            throw new MessagePackSerializationException($"Hot blocks take 8 bytes each (got {bytes.Length}).");
+        }
+
+        var hashes = new ulong[bytes.Length / sizeof(ulong)];
+        bytes.CopyTo(MemoryMarshal.AsBytes(hashes.AsSpan()));
+        if (!BitConverter.IsLittleEndian)
+        {
+            BinaryPrimitives.ReverseEndianness(hashes, hashes);
+        }
+
+        return hashes;
+    }
+}
+
+/// <summary>
+/// Reads the names gossip repeats (regions, replica ids, models) as one shared string each, looked up by their
+/// characters without allocating; at most <see cref="MaxNames"/> names are kept (untrusted input cannot grow it
+/// further), longer or later ones are read as new strings.
+/// </summary>
+public sealed class NameFormatter : IMessagePackFormatter<string?>
+{
+    /// <summary>Names kept at most.</summary>
+    public const int MaxNames = 65_536;
+
+    private const int MaxNameLength = 256;
+    private static readonly ConcurrentDictionary<string, string> Table = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> Lookup = Table.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    /// <inheritdoc />
+    public void Serialize(ref MessagePackWriter writer, string? value, MessagePackSerializerOptions options) => writer.Write(value);
+
+    /// <inheritdoc />
+    public string? Deserialize(ref MessagePackReader reader, MessagePackSerializerOptions options)
+    {
+        if (reader.TryReadNil())
+        {
+            return null;
+        }
+
+        if (!reader.TryReadStringSpan(out ReadOnlySpan<byte> utf8))
+        {
+            return reader.ReadString(); // not contiguous
+        }
+
+        if (utf8.Length > MaxNameLength)
+        {
+            return Encoding.UTF8.GetString(utf8);
+        }
+
+        Span<char> chars = stackalloc char[MaxNameLength];
+        int count = Encoding.UTF8.GetChars(utf8, chars);
+        ReadOnlySpan<char> name = chars[..count];
+        if (Lookup.TryGetValue(name, out string? known))
+        {
+            return known;
+        }
+
+        string fresh = new(name);
+        return Table.Count < MaxNames ? Table.GetOrAdd(fresh, fresh) : fresh;
+    }
+}

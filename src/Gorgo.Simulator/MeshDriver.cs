@@ -1,0 +1,382 @@
+using System.Runtime.InteropServices;
+using Gorgo.Engine.Model;
+using Gorgo.Mesh.Core;
+using Gorgo.Mesh.Core.Wire;
+using Gorgo.Routing;
+using Gorgo.Routing.Decisions;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Index;
+using Gorgo.Scenarios.Results;
+
+namespace Gorgo.Simulator;
+
+/// <summary>
+/// The simulator's driver of the mesh protocol: a <see cref="RegionNode"/> per region, the same code a live node
+/// runs, driven in virtual time. It delivers the nodes' encoded gossip and sync messages after half the RTT, gives
+/// them their replicas' load every load-report interval and their cache events as they happen, and routes each
+/// request on the router of its user's region.
+/// </summary>
+/// <remarks>
+/// As live: gossip rounds run every interval from a random phase, each to <c>fanout</c> peers the node chooses; a
+/// round waits for its replies (a tick that falls due meanwhile starts the next round as soon as they are in, so far
+/// peers stretch the interval), then the node forgets regions gone quiet. <c>sync</c> decisions wait for every
+/// followed peer's exact state. RTTs are static, so probes would return them unchanged and are not simulated. Under
+/// the simulator-only <c>shared</c> setting nodes do not gossip: every node sees every nearby replica's load and
+/// cache events the moment its own node does.
+/// </remarks>
+internal sealed class MeshDriver : RunDriver
+{
+    private readonly NodeSlot?[] _nodes;
+    private readonly ConsistencyMode _consistency;
+    private readonly List<CacheEvent> _cacheEvents = [];
+    private readonly List<ulong> _stored = [];
+    private readonly List<ulong> _removed = [];
+
+    /// <summary>Builds a node per region with its router on the virtual clock.</summary>
+    public MeshDriver(SimContext context, SimFleet fleet, RunResults results, ConsistencyMode consistency, RouterOptions routerBase)
+        : base(context, fleet, results)
+    {
+        _consistency = consistency;
+        RegionNodeOptions nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
+        _nodes = new NodeSlot?[context.RttMatrix.Regions.Count];
+        var decoder = new SharedDigestDecoder(); // a digest reaching several nodes is decoded once (same bytes, same content)
+        string[] allRegions = context.Scenario.Regions.OrderBy(context.RttMatrix.IndexOf).ToArray();
+        foreach (string name in context.Scenario.Regions)
+        {
+            int region = context.RttMatrix.IndexOf(name);
+            SimReplica[] local = fleet.Replicas.Where(r => r.Region == region).ToArray();
+            var router = new Router(routerBase with { Region = name }, context.RttMatrix, context.Clock);
+            // Every node starts at virtual time zero, as a live node's incarnation is its start time.
+            var node = new RegionNode(nodeBase with { Region = name }, router, context.RttMatrix, VirtualClock.UnixMs(0), local.Select(r => r.Id).ToArray(), decoder);
+            _nodes[region] = new NodeSlot(region, node, local);
+        }
+
+        foreach (NodeSlot slot in Nodes)
+        {
+            slot.Peers = slot.Node.GossipPeers(allRegions).Select(context.RttMatrix.IndexOf).ToArray();
+        }
+
+        // Whose nodes learn a region's loads and cache events directly: its own, or under "shared" every node following it.
+        foreach (NodeSlot slot in Nodes)
+        {
+            slot.Observers = Nodes.Where(n => n != slot && consistency == ConsistencyMode.Shared && n.Node.Interested(slot.Node.Region)).Select(n => n.Node).ToArray();
+        }
+    }
+
+    private IEnumerable<NodeSlot> Nodes => _nodes.OfType<NodeSlot>();
+
+    /// <summary>The mesh protocol options a node of this run uses: the scenario's gossip settings with the run's summary merge.</summary>
+    public static RegionNodeOptions NodeOptions(string region, ConsistencyMode consistency, SimContext context)
+    {
+        GossipOptions gossip = context.Scenario.Mesh.Gossip.Clone();
+        gossip.SummaryMerge = context.Run.EffectiveSummaryMerge(context.Scenario.Mesh.Gossip);
+        return new RegionNodeOptions
+        {
+            Region = region,
+            Consistency = consistency,
+            Gossip = gossip,
+            Probes = context.Scenario.Mesh.Probes,
+            NearestRegions = context.Scenario.Mesh.NearestRegions,
+        };
+    }
+
+    /// <summary>The node of a region (by RTT-matrix index).</summary>
+    public RegionNode Node(int region) => _nodes[region]!.Node;
+
+    /// <inheritdoc />
+    public override void Start()
+    {
+        foreach (NodeSlot slot in Nodes)
+        {
+            ReportLoad(slot);
+            Context.At(Context.Random.NextDouble() * Context.Scenario.Mesh.LoadReportIntervalMs, new SimEvent(EventKind.LoadReport, slot.Region));
+            if (_nodes.Count(n => n is not null) > 1 && _consistency != ConsistencyMode.Shared)
+            {
+                Context.At(Context.Random.NextDouble() * Context.Scenario.Mesh.Gossip.IntervalMs, new SimEvent(EventKind.GossipRound, slot.Region));
+            }
+        }
+
+        // Gossip converges before the workload starts, as the live harness waits for convergence.
+        long now = Context.NowUnixMs;
+        foreach (NodeSlot a in Nodes)
+        {
+            foreach (NodeSlot b in Nodes.Where(b => b != a && b.Node.Interested(a.Node.Region)))
+            {
+                b.Node.Merge(a.Node.MakeDigest(now), now);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public override int IngressOf(int user) => user;
+
+    /// <inheritdoc />
+    public override void OnArrival(SimRequest request)
+    {
+        double clientLeg = Context.OneWay(request.User, request.Ingress, sameRegionFree: true);
+        if (_consistency == ConsistencyMode.Sync)
+        {
+            NodeSlot ingress = _nodes[request.Ingress]!;
+            foreach (int peer in ingress.Peers)
+            {
+                request.PendingSync++;
+                Context.At(Context.NowMs + clientLeg + (Context.Rtt(ingress.Region, peer) / 2), new SimEvent(EventKind.SyncQuery, peer, new SyncExchange(request, peer)));
+            }
+
+            ingress.Node.Stats.SyncQueried(request.PendingSync);
+            if (request.PendingSync > 0)
+            {
+                return;
+            }
+        }
+
+        Context.Then(Context.NowMs + clientLeg, new SimEvent(EventKind.Decide, request.Ingress, request));
+    }
+
+    /// <inheritdoc />
+    public override void Handle(in SimEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKind.Decide:
+                Decide((SimRequest)e.Payload!);
+                break;
+            case EventKind.SyncQuery:
+                OnSyncQuery((SyncExchange)e.Payload!);
+                break;
+            case EventKind.SyncAnswer:
+                OnSyncAnswer((SyncExchange)e.Payload!);
+                break;
+            case EventKind.LoadReport:
+                ReportLoad(_nodes[e.Target]!);
+                if (Context.Busy)
+                {
+                    Context.At(Context.NowMs + Context.Scenario.Mesh.LoadReportIntervalMs, e);
+                }
+
+                break;
+            case EventKind.GossipRound:
+                GossipRound(_nodes[e.Target]!);
+                if (Context.Busy)
+                {
+                    Context.At(Context.NowMs + Context.Scenario.Mesh.Gossip.IntervalMs, e);
+                }
+
+                break;
+            case EventKind.GossipDelivery:
+                OnGossip((SimGossip)e.Payload!);
+                break;
+            default:
+                throw new InvalidOperationException($"The mesh has no event {e.Kind}.");
+        }
+    }
+
+    /// <inheritdoc />
+    public override double ReturnLegMs(SimRequest request, SimReplica replica) =>
+        Context.OneWay(replica.Region, request.Ingress, sameRegionFree: true) + Context.OneWay(request.Ingress, request.User, sameRegionFree: true);
+
+    /// <inheritdoc />
+    public override void OnStepped(SimReplica replica)
+    {
+        _cacheEvents.Clear();
+        replica.Engine.DrainCacheEvents(_cacheEvents);
+        if (_cacheEvents.Count > 0)
+        {
+            OnCacheEvents(replica.Region, replica.Id, _cacheEvents);
+        }
+    }
+
+    /// <inheritdoc />
+    public override RunSummary Summarize(RunSummary summary)
+    {
+        double seconds = Math.Max(Context.NowMs, 1) / 1000;
+        double perNode = Nodes.Average(n => n.Node.Stats.GossipBytesSent) / seconds;
+        return summary with { GossipBytesPerNodePerS = Math.Round(perNode, 1) };
+    }
+
+    // The driver's inputs to a region's node, one per kind of event, each given the virtual time: load reports and
+    // cache events from the engines; gossip, replies and sync messages as the event loop delivers them.
+
+    /// <summary>A local replica's load report: to its node at once (and, under <c>shared</c>, to every node following the region).</summary>
+    internal void OnLocalLoad(int region, ReplicaView view)
+    {
+        NodeSlot slot = _nodes[region]!;
+        slot.Node.UpdateLocal(view);
+        foreach (RegionNode observer in slot.Observers)
+        {
+            observer.ObserveExact(view);
+        }
+    }
+
+    /// <summary>A batch of a replica's cache events: removals and stores, in one call to its node (and, under <c>shared</c>, to every node following the region).</summary>
+    internal void OnCacheEvents(int region, string replicaId, IReadOnlyList<CacheEvent> events)
+    {
+        _stored.Clear();
+        _removed.Clear();
+        CacheEvents.Split(events, _stored, _removed);
+        NodeSlot slot = _nodes[region]!;
+        slot.Node.RecordCache(replicaId, CollectionsMarshal.AsSpan(_stored), CollectionsMarshal.AsSpan(_removed));
+        foreach (RegionNode observer in slot.Observers)
+        {
+            observer.RecordCache(replicaId, CollectionsMarshal.AsSpan(_stored), CollectionsMarshal.AsSpan(_removed));
+        }
+    }
+
+    /// <summary>The gossip a region's node sends its <paramref name="peers"/> chosen peers now.</summary>
+    internal byte[] MakeGossip(int region, int peers = 1) => _nodes[region]!.Node.MakeGossip(Context.NowUnixMs, peers);
+
+    /// <summary>A peer's gossip reaches a region's node: merged, and the reply returned.</summary>
+    internal byte[] OnGossip(int region, byte[] request) => _nodes[region]!.Node.HandleGossip(request, Context.NowUnixMs);
+
+    /// <summary>A peer's reply reaches the node that gossiped.</summary>
+    internal void OnGossipReply(int region, byte[] reply) => _nodes[region]!.Node.HandleGossipReply(reply, Context.NowUnixMs);
+
+    /// <summary>A node's gossip round is over (every reply in): regions gone quiet are forgotten.</summary>
+    internal IReadOnlyList<string> OnRoundEnd(int region) => _nodes[region]!.Node.ExpireStale(Context.NowUnixMs);
+
+    /// <summary>A sync query reaches a region's node: its exact state.</summary>
+    internal byte[] OnSyncQuery(int region) => _nodes[region]!.Node.AnswerSync(Context.NowUnixMs);
+
+    /// <summary>A peer's sync answer reaches the node that asked.</summary>
+    internal void OnSyncAnswer(int region, byte[] answer) => _nodes[region]!.Node.ApplySync(answer, Context.NowUnixMs);
+
+    private void Decide(SimRequest request)
+    {
+        RegionNode node = _nodes[request.Ingress]!.Node;
+        RoutedChoice decision;
+        try
+        {
+            decision = node.Router.RouteChoice(new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, Context.RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, node.Scope));
+        }
+        catch (RoutingException ex)
+        {
+            Results.Fail(request, ex);
+            return;
+        }
+
+        node.Stats.Decided(decision.Chosen.Region != node.Region);
+        SimReplica replica = Fleet[decision.Chosen.ReplicaId];
+        Record(request, replica.Index, decision);
+        Fleet.Forward(request, replica, Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true), last: true);
+    }
+
+    private void ReportLoad(NodeSlot slot)
+    {
+        foreach (SimReplica replica in slot.Local)
+        {
+            EngineState s = replica.Engine.State;
+            var view = new ReplicaView
+            {
+                Id = replica.Id,
+                Region = slot.Node.Region,
+                Model = Context.Scenario.Replicas.Model,
+                Health = ReplicaHealth.Healthy,
+                RunningRequests = s.RunningRequests,
+                QueuedRequests = s.WaitingRequests,
+                RunningTokens = s.RunningTokens,
+                RunningPrefillTokens = s.RunningPrefillTokens,
+                QueuedTokens = s.WaitingTokens,
+                KvCacheUtilization = s.KvUtilization,
+                PrefillMsPerToken = Context.Profile.PrefillMsPerToken,
+                MaxRunningRequests = Context.Profile.MaxRunningRequests,
+                MaxContextTokens = Context.Profile.MaxContextTokens,
+                TakenAtMs = Context.NowUnixMs,
+            };
+            OnLocalLoad(slot.Region, view);
+        }
+    }
+
+    private void GossipRound(NodeSlot slot)
+    {
+        if (slot.AwaitedReplies > 0)
+        {
+            slot.RoundOverdue = true;
+            return;
+        }
+
+        // The node chooses among its peers in a fixed order (the RTT matrix's), as a live node among the live members.
+        string[] peers = new string[slot.Peers.Length];
+        for (int i = 0; i < peers.Length; i++)
+        {
+            peers[i] = Context.RegionName(slot.Peers[i]);
+        }
+
+        ReadOnlySpan<string> chosen = slot.Node.ChoosePeers(peers, Context.Random);
+        if (chosen.Length > 0)
+        {
+            byte[] gossip = MakeGossip(slot.Region, chosen.Length);
+            foreach (string peer in chosen)
+            {
+                Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), gossip, IsReply: false));
+            }
+        }
+
+        slot.AwaitedReplies = chosen.Length;
+        if (chosen.Length == 0)
+        {
+            OnRoundEnd(slot.Region);
+        }
+    }
+
+    private void OnGossip(SimGossip message)
+    {
+        NodeSlot slot = _nodes[message.To]!;
+        if (message.IsReply)
+        {
+            OnGossipReply(message.To, message.Bytes);
+            if (--slot.AwaitedReplies == 0)
+            {
+                OnRoundEnd(message.To);
+                if (slot.RoundOverdue)
+                {
+                    slot.RoundOverdue = false;
+                    GossipRound(slot);
+                }
+            }
+
+            return;
+        }
+
+        Send(new SimGossip(message.To, message.From, OnGossip(message.To, message.Bytes), IsReply: true));
+    }
+
+    private void Send(SimGossip message) =>
+        Context.At(Context.NowMs + (Context.Rtt(message.From, message.To) / 2), new SimEvent(EventKind.GossipDelivery, message.To, message));
+
+    private void OnSyncQuery(SyncExchange query)
+    {
+        byte[] answer = OnSyncQuery(query.Peer);
+        Context.At(Context.NowMs + (Context.Rtt(query.Peer, query.Request.Ingress) / 2), new SimEvent(EventKind.SyncAnswer, query.Request.Ingress, query with { Answer = answer }));
+    }
+
+    private void OnSyncAnswer(SyncExchange answer)
+    {
+        OnSyncAnswer(answer.Request.Ingress, answer.Answer!);
+        if (--answer.Request.PendingSync == 0)
+        {
+            Decide(answer.Request);
+        }
+    }
+
+    /// <summary>One region's node and what the driver keeps for it.</summary>
+    private sealed class NodeSlot(int region, RegionNode node, SimReplica[] local)
+    {
+        public int Region { get; } = region;
+
+        public RegionNode Node { get; } = node;
+
+        public SimReplica[] Local { get; } = local;
+
+        /// <summary>The regions it may gossip with and query, in RTT-matrix order.</summary>
+        public int[] Peers { get; set; } = [];
+
+        /// <summary>Other nodes that see this region's replicas directly (<c>shared</c> only).</summary>
+        public RegionNode[] Observers { get; set; } = [];
+
+        /// <summary>Replies still due for its current gossip round.</summary>
+        public int AwaitedReplies { get; set; }
+
+        /// <summary>Whether a round fell due while the last one was still waiting for replies (it starts when they are in).</summary>
+        public bool RoundOverdue { get; set; }
+    }
+}

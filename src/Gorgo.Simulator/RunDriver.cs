@@ -1,0 +1,82 @@
+using Gorgo.Routing.Decisions;
+using Gorgo.Scenarios.Results;
+
+namespace Gorgo.Simulator;
+
+/// <summary>
+/// How a simulated run routes: a mesh node per region (<see cref="MeshDriver"/>), one proxy
+/// (<see cref="ProxyDriver"/>) or the clairvoyant oracle (<see cref="OracleDriver"/>). The run's loop hands it
+/// requests and its own events; the fleet tells it what its replicas did.
+/// </summary>
+internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults results)
+{
+    protected SimContext Context { get; } = context;
+
+    protected SimFleet Fleet { get; } = fleet;
+
+    protected RunResults Results { get; } = results;
+
+    /// <summary>Sets up what runs before the first request (views, periodic events).</summary>
+    public abstract void Start();
+
+    /// <summary>The region whose node (or proxy) routes requests of users in <paramref name="user"/>.</summary>
+    public abstract int IngressOf(int user);
+
+    /// <summary>A request leaves its client: route it when it reaches the ingress (and any queries are answered).</summary>
+    public abstract void OnArrival(SimRequest request);
+
+    /// <summary>Handles the driver's own events (decisions, gossip, sync, proxy releases...).</summary>
+    public abstract void Handle(in SimEvent e);
+
+    /// <summary>The time from a replica's output to the request's client.</summary>
+    public abstract double ReturnLegMs(SimRequest request, SimReplica replica);
+
+    /// <summary>A request was sent on to its replica and arrives then.</summary>
+    public virtual void OnForwarded(SimRequest request, SimReplica replica, double arriveAtMs)
+    {
+    }
+
+    /// <summary>A request reached its replica (before the engine takes it).</summary>
+    public virtual void OnReplicaArrived(SimRequest request, SimReplica replica)
+    {
+    }
+
+    /// <summary>The engine took a request while a step was under way.</summary>
+    public virtual void OnAdmitted(SimReplica replica)
+    {
+    }
+
+    /// <summary>The engine planned its next step (or went idle).</summary>
+    public virtual void OnPlanned(SimReplica replica)
+    {
+    }
+
+    /// <summary>The engine completed a step (its finished requests already accounted for).</summary>
+    public virtual void OnStepped(SimReplica replica)
+    {
+    }
+
+    /// <summary>A request finished on its replica at <paramref name="finishedMs"/>.</summary>
+    public virtual void OnFinished(SimRequest request, SimReplica replica, double finishedMs)
+    {
+    }
+
+    /// <summary>The replica refused a request (it already failed).</summary>
+    public virtual void OnRefused(SimRequest request, SimReplica replica)
+    {
+    }
+
+    /// <summary>The run's summary with what only this driver knows (gossip bytes).</summary>
+    public virtual RunSummary Summarize(RunSummary summary) => summary;
+
+    /// <summary>Records what a router's decision said of the chosen replica on the request.</summary>
+    protected static void Record(SimRequest request, int replica, in RoutedChoice decision)
+    {
+        CandidateScore chosen = decision.Chosen;
+        request.Replica = replica;
+        request.StateAgeMs = chosen.StateAgeMs;
+        request.EstimatedTtftMs = chosen.Estimate.TotalMs;
+        request.MatchedTokens = chosen.MatchedTokens;
+        request.Pathological = decision.Pathological;
+    }
+}

@@ -1,0 +1,81 @@
+using Gorgo.Engine.Model;
+using Gorgo.Routing;
+using Gorgo.Scenarios.Results;
+
+namespace Gorgo.Simulator;
+
+/// <summary>A simulated run's results: every request summarised into the run's accumulator and, when kept, its record.</summary>
+internal sealed class RunResults(SimContext context, string? consistency, bool keepRecords)
+{
+    private readonly RunAccumulator _accumulator = new(context.Run.Name, context.Run.ModeName, context.Run.Policy, consistency);
+    private readonly List<RequestRecord>? _records = keepRecords ? [] : null;
+
+    /// <summary>Requests summarised so far.</summary>
+    public int Requests => _accumulator.Requests;
+
+    /// <summary>Every request's record, when kept.</summary>
+    public IReadOnlyList<RequestRecord>? Records => _records;
+
+    /// <summary>A request's first token and end reached its client <paramref name="returnLegMs"/> after the replica produced them.</summary>
+    public void Complete(SimRequest request, SimReplica replica, RequestTiming timing, double returnLegMs)
+    {
+        double sent = request.Shape.ArrivalMs;
+        double ttft = timing.FirstTokenMs + returnLegMs - sent;
+        double e2e = timing.FinishedMs + returnLegMs - sent;
+        string user = context.RegionName(request.User);
+        string served = context.RegionName(replica.Region);
+        _accumulator.AddCompleted(user, served, ttft, e2e, timing.PromptTokens, timing.CachedTokens, request.StateAgeMs, request.Pathological);
+        _records?.Add(new RequestRecord
+        {
+            Run = context.Run.Name,
+            Index = request.Shape.Index,
+            UserRegion = user,
+            ArrivalMs = sent,
+            Status = 200,
+            Completed = true,
+            TtftMs = ttft,
+            E2eMs = e2e,
+            PromptTokens = timing.PromptTokens,
+            CachedTokens = timing.CachedTokens,
+            OutputTokens = timing.GeneratedTokens,
+            ServedRegion = served,
+            Replica = replica.Id,
+            EstimatedTtftMs = request.EstimatedTtftMs,
+            MatchedTokens = request.MatchedTokens,
+            StateAgeMs = request.StateAgeMs,
+            Pathological = request.Pathological,
+        });
+        context.InFlight--;
+    }
+
+    /// <summary>A request failed with an HTTP status.</summary>
+    public void Fail(SimRequest request, int status, string error)
+    {
+        _accumulator.AddFailed(status);
+        _records?.Add(new RequestRecord
+        {
+            Run = context.Run.Name,
+            Index = request.Shape.Index,
+            UserRegion = context.RegionName(request.User),
+            ArrivalMs = request.Shape.ArrivalMs,
+            Status = status,
+            PromptTokens = request.Prompt.TokenCount,
+            Error = error,
+        });
+        context.InFlight--;
+    }
+
+    /// <summary>A routing failure, answered with the status the live front door gives it.</summary>
+    public void Fail(SimRequest request, RoutingException ex) => Fail(request, StatusOf(ex.Failure), ex.Message);
+
+    /// <summary>The run's summary.</summary>
+    public RunSummary ToSummary() => _accumulator.ToSummary();
+
+    private static int StatusOf(RoutingFailure failure) => failure switch
+    {
+        RoutingFailure.ModelNotFound => 404,
+        RoutingFailure.PromptTooLong => 400,
+        RoutingFailure.Saturated => 429,
+        _ => 503,
+    };
+}

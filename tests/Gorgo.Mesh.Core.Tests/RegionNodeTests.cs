@@ -1,0 +1,343 @@
+using Gorgo.Mesh.Core.Wire;
+using Gorgo.Routing;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Index;
+using MessagePack;
+
+namespace Gorgo.Mesh.Core.Tests;
+
+/// <summary>The mesh protocol on nodes with no driver: digests, merging, expiry, relays, sync, local-only, peers and RTTs, with time passed in.</summary>
+public class RegionNodeTests
+{
+    private const long T0 = 1_800_000_000_000;
+
+    private static readonly RttMatrix TwoRegions = RttMatrix.FromNested(new Dictionary<string, Dictionary<string, double>> { ["a"] = new() { ["b"] = 80 } }, ["a", "b"], 1);
+
+    /// <summary>Four regions on a line (a 10 ms from b, b 11 from c, c 30 from d): with two nearest regions each (itself and one), a follows b, b follows a, c follows b, d follows c.</summary>
+    private static readonly RttMatrix Line = RttMatrix.FromNested(
+        new Dictionary<string, Dictionary<string, double>>
+        {
+            ["a"] = new() { ["b"] = 10, ["c"] = 21, ["d"] = 51 },
+            ["b"] = new() { ["c"] = 11, ["d"] = 41 },
+            ["c"] = new() { ["d"] = 30 },
+        },
+        ["a", "b", "c", "d"],
+        1);
+
+    private static RegionNode Node(string region, RttMatrix? rtt = null, ConsistencyMode consistency = ConsistencyMode.Gossip, PrefixMergeMode merge = PrefixMergeMode.Replace, int nearest = 0, int originTimeoutMs = 1_000, params string[] local)
+    {
+        rtt ??= TwoRegions;
+        var router = new Router(new RouterOptions { Region = region, NearestRegions = nearest }, rtt, new FixedClock(T0));
+        var options = new RegionNodeOptions { Region = region, Consistency = consistency, NearestRegions = nearest, Gossip = new GossipOptions { OriginTimeoutMs = originTimeoutMs, SummaryMerge = merge, Fanout = 2 } };
+        return new RegionNode(options, router, rtt, incarnation: 1, local);
+    }
+
+    private static ReplicaView View(string id, string region, long takenAt = T0, int running = 3) => new()
+    {
+        Id = id,
+        Region = region,
+        Model = "m",
+        RunningRequests = running,
+        RunningTokens = 300,
+        PrefillMsPerToken = 0.03,
+        MaxRunningRequests = 8,
+        MaxContextTokens = 4096,
+        TakenAtMs = takenAt,
+    };
+
+    private static Digest FromB(long version, long createdAt, params string[] replicas) => new()
+    {
+        Origin = "b",
+        Incarnation = 1,
+        Version = version,
+        CreatedAtUnixMs = createdAt,
+        Replicas = replicas.Select(id => new ReplicaDigest { Id = id, Model = "m", PrefillMsPerToken = 0.03, MaxRunning = 8, MaxContextTokens = 4096, Running = 1, RunningTokens = 100, HotBlocks = [1UL, 2UL] }).ToArray(),
+    };
+
+    [Fact]
+    public void Newer_digests_replace_older_ones_and_older_ones_are_ignored()
+    {
+        RegionNode node = Node("a");
+        Assert.True(node.Merge(FromB(2, T0, "b1", "b2"), T0));
+        Assert.False(node.Merge(FromB(1, T0, "b3"), T0));
+        Assert.False(node.Merge(FromB(2, T0, "b3"), T0));
+        Assert.Equal(["b1", "b2"], node.Router.Replicas.Select(r => r.Id).Order());
+        Assert.Equal([1UL, 2UL], node.Router.Summarize("b1").Hashes.Order());
+
+        Assert.True(node.Merge(FromB(3, T0, "b2"), T0));
+        Assert.Equal(["b2"], node.Router.Replicas.Select(r => r.Id)); // b1 left the newer digest, so the node forgets it
+    }
+
+    [Theory]
+    [InlineData(PrefixMergeMode.Replace, new ulong[] { 1, 2 })]
+    [InlineData(PrefixMergeMode.Union, new ulong[] { 1, 2, 7, 8 })]
+    public void A_digest_replaces_or_adds_to_what_the_node_learned_of_a_replica_as_configured(PrefixMergeMode merge, ulong[] believed)
+    {
+        RegionNode node = Node("a", merge: merge);
+        node.Merge(FromB(1, T0, "b1"), T0);
+        node.Router.RecordCached("b1", [7UL, 8UL]); // e.g. this node just routed a prompt there
+
+        node.Merge(FromB(2, T0, "b1"), T0); // the next digest lists only the replica's hottest blocks, 1 and 2
+
+        Assert.Equal(believed, node.Router.Summarize("b1").Hashes.Order());
+    }
+
+    [Fact]
+    public void A_restarted_origin_is_recognised_by_its_incarnation()
+    {
+        RegionNode node = Node("a");
+        node.Merge(FromB(50, T0, "b1"), T0);
+        Digest restarted = FromB(1, T0, "b9");
+        restarted.Incarnation = 2;
+        Assert.True(node.Merge(restarted, T0));
+        Assert.Equal(["b9"], node.Router.Replicas.Select(r => r.Id));
+    }
+
+    [Fact]
+    public void A_remote_replicas_load_is_as_old_as_the_digest_says()
+    {
+        RegionNode node = Node("a");
+        Digest digest = FromB(1, T0 - 300, "b1");
+        digest.Replicas[0].AgeMs = 200;
+        node.Merge(digest, T0);
+        Assert.Equal(T0 - 500, node.Router.Replicas.Single().TakenAtMs);
+    }
+
+    [Fact]
+    public void Silent_origins_are_forgotten_with_their_replicas()
+    {
+        RegionNode node = Node("a", originTimeoutMs: 1_000);
+        node.Merge(FromB(1, T0, "b1"), T0);
+        Assert.Empty(node.ExpireStale(T0 + 1_000));
+        Assert.Equal(["b"], node.ExpireStale(T0 + 1_001));
+        Assert.Empty(node.Router.Replicas);
+        Assert.Empty(node.KnownRegions());
+    }
+
+    [Fact]
+    public void Own_digests_and_unknown_regions_are_not_merged()
+    {
+        RegionNode node = Node("a");
+        Digest own = FromB(1, T0, "a9");
+        own.Origin = "a";
+        Assert.False(node.Merge(own, T0));
+        own.Origin = "mars";
+        Assert.False(node.Merge(own, T0));
+        Assert.Empty(node.Router.Replicas);
+    }
+
+    [Fact]
+    public void A_digest_carries_every_reported_local_replica_with_its_load_age_and_hottest_blocks()
+    {
+        RegionNode node = Node("a", local: ["a1", "a2", "a3"]);
+        node.UpdateLocal(View("a2", "a", takenAt: T0 - 40, running: 5));
+        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10));
+        node.RecordCache("a1", [11UL, 12UL], []);
+        node.RecordCache("a1", [], [11UL]);
+
+        Digest digest = node.MakeDigest(T0);
+
+        Assert.Equal(["a1", "a2"], digest.Replicas.Select(r => r.Id)); // a3 has not reported yet; order is the node's
+        Assert.Equal([10L, 40L], digest.Replicas.Select(r => r.AgeMs));
+        Assert.Equal(5, digest.Replicas[1].Running);
+        Assert.Equal([12UL], digest.Replicas[0].HotBlocks!);
+        Assert.Equal(1, digest.Version);
+        Assert.Equal(2, node.MakeDigest(T0).Version);
+    }
+
+    [Fact]
+    public void A_local_only_node_shares_neither_load_nor_prefix_summaries_and_serves_at_home_unless_saturated()
+    {
+        RegionNode node = Node("a", consistency: ConsistencyMode.LocalOnly, local: ["a1"]);
+        node.UpdateLocal(View("a1", "a", running: 6));
+        node.RecordCache("a1", [11UL], []);
+
+        ReplicaDigest replica = node.MakeDigest(T0).Replicas.Single();
+
+        Assert.Equal((0, 0L, (ulong[]?)null), (replica.Running, replica.RunningTokens, replica.HotBlocks));
+        Assert.Equal(8, replica.MaxRunning); // capacity and health still travel
+        Assert.Equal(RoutingScope.HomeUnlessSaturated, node.Scope);
+        Assert.Equal(RoutingScope.All, Node("b").Scope);
+    }
+
+    [Fact]
+    public void A_replica_of_another_region_is_not_a_local_replica()
+    {
+        RegionNode node = Node("a", local: ["a1"]);
+        Assert.Throws<ArgumentException>(() => node.UpdateLocal(View("b1", "b")));
+        Assert.Throws<ArgumentException>(() => node.UpdateLocal(View("a1", "b")));
+    }
+
+    [Fact]
+    public void Cache_stores_for_a_replica_the_router_does_not_know_yet_are_dropped()
+    {
+        RegionNode node = Node("a", local: ["a1"]);
+        node.RecordCache("a1", [11UL], []); // before its first load report
+        node.UpdateLocal(View("a1", "a"));
+        Assert.Empty(node.Router.Summarize("a1").Hashes);
+    }
+
+    [Fact]
+    public void Gossip_round_trips_carry_digests_both_ways_and_count_their_bytes()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b", local: ["b1"]);
+        a.UpdateLocal(View("a1", "a"));
+        b.UpdateLocal(View("b1", "b"));
+
+        byte[] request = a.MakeGossip(T0);
+        byte[] reply = b.HandleGossip(request, T0);
+        a.HandleGossipReply(reply, T0);
+
+        Assert.Equal(["b"], a.KnownRegions());
+        Assert.Equal(["a"], b.KnownRegions());
+        Assert.Equal(["a1", "b1"], a.Router.Replicas.Select(r => r.Id).Order());
+        Assert.Equal(request.Length + reply.Length, a.Stats.GossipBytesSent + a.Stats.GossipBytesReceived);
+        Assert.Equal(a.Stats.GossipBytesSent, b.Stats.GossipBytesReceived);
+    }
+
+    [Fact]
+    public void A_reply_relays_third_regions_the_requester_lacks_and_follows_but_not_what_it_holds_or_sent()
+    {
+        RegionNode a = Node("a", Line, nearest: 2, local: ["a1"]);
+        RegionNode b = Node("b", Line, nearest: 2, local: ["b1"]);
+        RegionNode c = Node("c", Line, nearest: 2, local: ["c1"]);
+        foreach ((RegionNode node, string id) in new[] { (a, "a1"), (b, "b1"), (c, "c1") })
+        {
+            node.UpdateLocal(View(id, node.Region));
+        }
+
+        Assert.True(b.Interested("a") && !b.Interested("c") && c.Interested("b") && !c.Interested("a"));
+        b.Merge(a.MakeDigest(T0), T0);
+
+        // c asks b: b's reply carries b's own digest; a's digest is not relayed because c does not follow a.
+        ReceivedGossip toC = GossipCodec.ReadMessage(b.HandleGossip(c.MakeGossip(T0), T0));
+        Assert.Equal(["b"], toC.Digests.Select(d => GossipCodec.PeekHeader(d).Origin));
+
+        // a asks b: b's own digest only; a's digest is a's own.
+        ReceivedGossip toA = GossipCodec.ReadMessage(b.HandleGossip(a.MakeGossip(T0), T0));
+        Assert.Equal(["b"], toA.Digests.Select(d => GossipCodec.PeekHeader(d).Origin));
+        Assert.Equal(["a"], toA.KnownOrigins);
+    }
+
+    [Fact]
+    public void A_reply_relays_a_digest_only_when_it_is_newer_than_what_the_requester_holds()
+    {
+        RttMatrix three = RttMatrix.FromNested(new Dictionary<string, Dictionary<string, double>> { ["a"] = new() { ["b"] = 10, ["c"] = 20 }, ["b"] = new() { ["c"] = 10 } }, ["a", "b", "c"], 1);
+        RegionNode a = Node("a", three);
+        RegionNode b = Node("b", three);
+        RegionNode c = Node("c", three, local: ["c1"]);
+        c.UpdateLocal(View("c1", "c"));
+        byte[] first = GossipCodec.Encode(c.MakeDigest(T0));
+        b.MergeEncoded(first, T0);
+
+        byte[] bytes = b.HandleGossip(a.MakeGossip(T0), T0);
+        ReceivedGossip reply = GossipCodec.ReadMessage(bytes);
+        Assert.Equal(["b", "c"], reply.Digests.Select(d => GossipCodec.PeekHeader(d).Origin));
+        Assert.Equal(first, reply.Digests[1].ToArray()); // relayed as received, not re-encoded
+        a.HandleGossipReply(bytes, T0);
+        Assert.Equal(["b", "c"], a.KnownRegions());
+
+        reply = GossipCodec.ReadMessage(b.HandleGossip(a.MakeGossip(T0), T0)); // a now holds c's digest
+        Assert.Equal(["b"], reply.Digests.Select(d => GossipCodec.PeekHeader(d).Origin));
+    }
+
+    [Fact]
+    public void A_sync_answer_is_a_fresh_digest_merged_like_any_other()
+    {
+        RegionNode a = Node("a");
+        RegionNode b = Node("b", local: ["b1"]);
+        b.UpdateLocal(View("b1", "b", running: 7));
+        Assert.True(a.ApplySync(b.AnswerSync(T0), T0));
+        Assert.Equal(7, a.Router.Replicas.Single().RunningRequests);
+        Assert.True(b.Stats.GossipBytesSent > 0);
+        Assert.Equal(b.Stats.GossipBytesSent, a.Stats.GossipBytesReceived);
+    }
+
+    [Fact]
+    public void Peers_are_the_live_regions_the_node_follows_and_a_round_picks_fanout_of_them()
+    {
+        RegionNode b = Node("b", Line, nearest: 3);
+        string[] peers = b.GossipPeers(["d", "a", "b", "c", "mars", "a"]);
+        Assert.Equal(["a", "c"], peers); // d is not among b's three nearest; itself, unknown and repeated regions are dropped
+
+        var seen = new HashSet<string>();
+        var random = new Random(7);
+        for (int i = 0; i < 50; i++)
+        {
+            ReadOnlySpan<string> chosen = b.ChoosePeers([.. peers], random);
+            Assert.Equal(2, chosen.Length);
+            Assert.NotEqual(chosen[0], chosen[1]);
+            seen.UnionWith(chosen.ToArray());
+        }
+
+        Assert.Equal(["a", "c"], seen.Order());
+        Assert.Empty(Node("a").ChoosePeers([], random).ToArray());
+    }
+
+    [Fact]
+    public void Rtt_probes_are_smoothed_into_the_routers_matrix()
+    {
+        RegionNode node = Node("a");
+        Assert.Equal(100, node.RecordRtt("b", 100));
+        Assert.Equal((0.3 * 200) + (0.7 * 100), node.RecordRtt("b", 200), 9);
+        Assert.Equal(130, node.Router.Rtt.Get("a", "b"), 9);
+        Assert.Equal(130, node.Router.Rtt.Get("b", "a"), 9);
+        Assert.True(double.IsNaN(node.RecordRtt("mars", 5)));
+        Assert.True(double.IsNaN(node.RecordRtt("b", double.NaN)));
+    }
+
+    [Fact]
+    public void Malformed_gossip_is_refused_with_a_serialization_error_and_changes_nothing()
+    {
+        RegionNode node = Node("a");
+        Assert.Throws<MessagePackSerializationException>(() => node.HandleGossip([0xC1, 0x00], T0));
+        Assert.Throws<MessagePackSerializationException>(() => node.MergeEncoded(new byte[] { 0x92, 0x01 }, T0));
+        Assert.Empty(node.KnownRegions());
+    }
+
+    [Fact]
+    public void A_gossip_message_reads_back_as_written_with_its_digests_as_slices_of_it()
+    {
+        byte[] one = GossipCodec.Encode(FromB(1, T0, "b1"));
+        byte[] two = GossipCodec.Encode(FromB(2, T0, "b1", "b2"));
+        byte[] bytes = GossipCodec.Encode(new GossipMessage { Digests = [one, two], KnownOrigins = ["b", "c"], KnownVersions = [1, 7, 3, 9], Sender = "a" });
+
+        ReceivedGossip read = GossipCodec.ReadMessage(bytes);
+
+        Assert.Equal([one, two], read.Digests.Select(d => d.ToArray()));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(read.Digests[0], out ArraySegment<byte> segment) && segment.Array == bytes);
+        Assert.Equal("a", read.Sender);
+        Assert.True(read.TryGetKnown("c", out long incarnation, out long version));
+        Assert.Equal((3L, 9L), (incarnation, version));
+        Assert.False(read.TryGetKnown("d", out _, out _));
+        Assert.Equal(new DigestHeader("b", 1, 2, T0), GossipCodec.PeekHeader(two));
+        Assert.Equal([1UL, 2UL], GossipCodec.Decode<Digest>(two).Replicas[1].HotBlocks!);
+    }
+
+    [Fact]
+    public void Hot_blocks_travel_as_eight_little_endian_bytes_each()
+    {
+        byte[] bytes = GossipCodec.Encode(new ReplicaDigest { Id = "r", HotBlocks = [0x0102030405060708UL] });
+        int at = bytes.AsSpan().IndexOf((byte)0xC4); // bin 8 header
+        Assert.Equal(new byte[] { 0xC4, 8, 8, 7, 6, 5, 4, 3, 2, 1 }, bytes[at..(at + 10)]);
+        Assert.Throws<MessagePackSerializationException>(() => GossipCodec.Decode<ReplicaDigest>(GossipCodec.Encode(new object[] { "r", "m", 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0, 0, 0, new byte[] { 1, 2, 3 } })));
+    }
+
+    [Fact]
+    public void The_description_names_what_the_node_holds()
+    {
+        RegionNode node = Node("a", local: ["a1"]);
+        node.Merge(FromB(4, T0 - 100, "b1"), T0);
+        RegionNodeState state = node.Describe(T0);
+        Assert.Equal(("a", "gossip"), (state.Region, state.Consistency));
+        Assert.Equal(["a1"], state.LocalReplicas);
+        RemoteRegionState b = Assert.Single(state.Remote);
+        Assert.Equal(("b", 4L, 100L, 2), (b.Origin, b.Version, b.AgeMs, b.Replicas.Single().HotBlocks));
+    }
+
+    private sealed class FixedClock(long unixMs) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
+    }
+}

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Gorgo.Mesh.Core.Wire;
 using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
@@ -28,6 +29,7 @@ public sealed class RegionNode
     private readonly Dictionary<string, int> _localIndex = new(StringComparer.Ordinal);
     private readonly int _hashesPerReplica;
     private readonly DigestDecoder _decoder;
+    private readonly ulong[] _hot; // one replica's hottest blocks while a digest is written
     private long _version;
 
     /// <summary>Creates the node; <paramref name="localReplicas"/> lists its region's replicas in the order its digests carry them.</summary>
@@ -65,6 +67,7 @@ public sealed class RegionNode
         }
 
         _hashesPerReplica = SharesState ? DigestBudget.HashesPerReplica(options.Gossip.DigestBudgetBytes, Math.Max(1, _localIds.Length)) : 0;
+        _hot = new ulong[_hashesPerReplica];
     }
 
     /// <summary>Raised (under the node's lock) for input the node ignores, e.g. a replica in a peer's digest the router refuses.</summary>
@@ -135,28 +138,20 @@ public sealed class RegionNode
     /// </summary>
     public void RecordCache(string replicaId, ReadOnlySpan<ulong> stored, ReadOnlySpan<ulong> removed)
     {
-        lock (_gate)
+        // The router's own lock orders these against merges; the node's state is not touched.
+        if (removed.Length > 0)
         {
-            if (removed.Length > 0)
-            {
-                Router.RemoveCached(replicaId, removed);
-            }
+            Router.RemoveCached(replicaId, removed);
+        }
 
-            if (stored.Length > 0 && Router.Knows(replicaId))
-            {
-                Router.RecordCached(replicaId, stored);
-            }
+        if (stored.Length > 0)
+        {
+            Router.TryRecordCached(replicaId, stored);
         }
     }
 
     /// <summary>Another region's replica's exact load, delivered at once (the simulator's <c>shared</c> setting only).</summary>
-    public void ObserveExact(ReplicaView view)
-    {
-        lock (_gate)
-        {
-            Router.Upsert(view);
-        }
-    }
+    public void ObserveExact(ReplicaView view) => Router.Upsert(view);
 
     // ---- digests and gossip -----------------------------------------------------------------------------------
 
@@ -222,16 +217,15 @@ public sealed class RegionNode
     }
 
     /// <summary>The gossip message this node sends its peers now, one message per round, the same to each of <paramref name="copies"/> peers: a fresh digest of its own and the versions of everything it holds.</summary>
-    public byte[] MakeGossip(long nowMs, int copies = 1)
+    public ReadOnlySequence<byte> MakeGossip(long nowMs, int copies = 1)
     {
-        Digest own = MakeDigest(nowMs);
-        byte[] bytes;
+        ReadOnlySequence<byte> bytes;
         lock (_gate)
         {
-            bytes = Message(own, [], KnownLocked());
+            bytes = Message(WriteDigest(nowMs), [], KnownLocked());
         }
 
-        Stats.Sent(bytes.Length * copies);
+        Stats.Sent((int)bytes.Length * copies);
         return bytes;
     }
 
@@ -240,7 +234,14 @@ public sealed class RegionNode
     public byte[] HandleGossip(byte[] request, long nowMs)
     {
         ArgumentNullException.ThrowIfNull(request);
-        Stats.Received(request.Length);
+        return HandleGossip(new ReadOnlySequence<byte>(request), nowMs).ToArray();
+    }
+
+    /// <summary>A peer's gossip: merges its digests and returns the reply (see <see cref="HandleGossip(byte[], long)"/>), as segments.</summary>
+    /// <exception cref="MessagePackSerializationException">The message is malformed.</exception>
+    public ReadOnlySequence<byte> HandleGossip(ReadOnlySequence<byte> request, long nowMs)
+    {
+        Stats.Received((int)request.Length);
         ReceivedGossip message = GossipCodec.ReadMessage(request);
         string? requester = message.Sender;
         foreach (ReadOnlyMemory<byte> digest in message.Digests)
@@ -249,11 +250,11 @@ public sealed class RegionNode
             MergeEncoded(digest, nowMs);
         }
 
-        Digest own = MakeDigest(nowMs);
         var relayed = new List<ReadOnlyMemory<byte>>();
-        byte[] bytes;
+        ReadOnlySequence<byte> bytes;
         lock (_gate)
         {
+            ReadOnlySpan<byte> own = WriteDigest(nowMs);
             bool follows = requester is not null && ConfiguredRtt.Contains(requester);
             foreach (StoredDigest stored in _remote.Values)
             {
@@ -277,7 +278,7 @@ public sealed class RegionNode
             bytes = Message(own, relayed, KnownLocked());
         }
 
-        Stats.Sent(bytes.Length);
+        Stats.Sent((int)bytes.Length);
         return bytes;
     }
 
@@ -286,7 +287,14 @@ public sealed class RegionNode
     public void HandleGossipReply(byte[] reply, long nowMs)
     {
         ArgumentNullException.ThrowIfNull(reply);
-        Stats.Received(reply.Length);
+        HandleGossipReply(new ReadOnlySequence<byte>(reply), nowMs);
+    }
+
+    /// <summary>A peer's reply to this node's gossip, as segments: merges its digests.</summary>
+    /// <exception cref="MessagePackSerializationException">The reply is malformed.</exception>
+    public void HandleGossipReply(ReadOnlySequence<byte> reply, long nowMs)
+    {
+        Stats.Received((int)reply.Length);
         foreach (ReadOnlyMemory<byte> digest in GossipCodec.ReadMessage(reply).Digests)
         {
             MergeEncoded(digest, nowMs);
@@ -322,7 +330,7 @@ public sealed class RegionNode
                 return false;
             }
 
-            Apply(_decoder.Decode(header, encoded), encoded, held, nowMs); // the bytes stay a slice of the message they came in, for relays
+            Apply(_decoder.Decode(header, encoded, held?.Decoded), encoded, held, nowMs); // the bytes stay a slice of the message they came in, for relays
             return true;
         }
     }
@@ -350,7 +358,7 @@ public sealed class RegionNode
             foreach (string origin in expired)
             {
                 _remote.Remove(origin, out StoredDigest? stored);
-                foreach (ReplicaDigest r in stored!.Digest.Replicas)
+                foreach (ReplicaView r in stored!.Decoded.Views)
                 {
                     Router.Remove(r.Id);
                 }
@@ -365,7 +373,12 @@ public sealed class RegionNode
     /// <summary>The answer to a <c>sync</c> query: a fresh digest of this region, encoded.</summary>
     public byte[] AnswerSync(long nowMs)
     {
-        byte[] bytes = GossipCodec.Encode(MakeDigest(nowMs));
+        byte[] bytes;
+        lock (_gate)
+        {
+            bytes = WriteDigest(nowMs).ToArray();
+        }
+
         Stats.Sent(bytes.Length);
         return bytes;
     }
@@ -410,15 +423,6 @@ public sealed class RegionNode
         }
     }
 
-    /// <summary>The newest digest held from <paramref name="origin"/>, or null.</summary>
-    public Digest? HeldDigest(string origin)
-    {
-        lock (_gate)
-        {
-            return _remote.TryGetValue(origin, out StoredDigest? stored) ? stored.Digest : null;
-        }
-    }
-
     /// <summary>A description of the node's view at <paramref name="nowMs"/>, for <c>/mesh/state</c>.</summary>
     public RegionNodeState Describe(long nowMs)
     {
@@ -434,18 +438,74 @@ public sealed class RegionNode
                     s.Header.Origin,
                     s.Header.Version,
                     nowMs - s.Header.CreatedAtUnixMs,
-                    s.Digest.Replicas.Select(r => new RemoteReplicaState(r.Id, r.Model, nowMs - s.Header.CreatedAtUnixMs + r.AgeMs, r.HotBlocks?.Length ?? 0)).ToArray())).ToArray(),
+                    s.Decoded.Views.Select((r, i) => new RemoteReplicaState(r.Id, r.Model, nowMs - s.Header.CreatedAtUnixMs + s.Decoded.AgesMs[i], s.Decoded.Summaries[i]?.Hashes.Length ?? 0)).ToArray())).ToArray(),
                 Router.Rtt.Regions.ToDictionary(r => r, r => Router.Rtt.Get(Region, r), StringComparer.Ordinal),
                 Stats.Snapshot());
         }
     }
 
     /// <summary>Encodes a gossip message from this node: its own digest, those it relays and the versions it holds.</summary>
-    private byte[] Message(Digest own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, (string[] Origins, long[] Versions) known)
+    private ReadOnlySequence<byte> Message(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, (string[] Origins, long[] Versions) known) =>
+        GossipCodec.EncodeMessage(own, relayed, known.Origins, known.Versions, Region);
+
+    /// <summary>
+    /// Writes a fresh digest of this region, exactly as <see cref="MakeDigest"/> would encode, into the thread's
+    /// digest buffer, without building it as objects (gossip makes several a second); the caller holds the lock.
+    /// </summary>
+    private ReadOnlySpan<byte> WriteDigest(long nowMs)
     {
-        byte[] bytes = GossipCodec.EncodeMessage(own, relayed, known.Origins, known.Versions, Region, out int ownBytes);
-        Stats.DigestMade(ownBytes);
-        return bytes;
+        ArrayBufferWriter<byte> buffer = GossipCodec.DigestBuffer();
+        var writer = new MessagePackWriter(buffer);
+        bool shares = SharesState;
+        int count = 0;
+        foreach (ReplicaView? view in _localViews)
+        {
+            count += view is null ? 0 : 1;
+        }
+
+        // The layout of Digest: [origin, incarnation, version, createdAt, replicas]; of ReplicaDigest: see its keys.
+        writer.WriteArrayHeader(5);
+        writer.Write(Region);
+        writer.Write(Incarnation);
+        writer.Write(++_version);
+        writer.Write(nowMs);
+        writer.WriteArrayHeader(count);
+        foreach (ReplicaView? view in _localViews)
+        {
+            if (view is null)
+            {
+                continue;
+            }
+
+            writer.WriteArrayHeader(15);
+            writer.Write(view.Id);
+            writer.Write(view.Model);
+            writer.Write((int)view.Health);
+            writer.Write(shares ? view.RunningRequests : 0);
+            writer.Write(shares ? view.QueuedRequests : 0);
+            writer.Write(shares ? view.RunningTokens : 0);
+            writer.Write(shares ? view.QueuedTokens : 0);
+            writer.Write(shares ? view.KvCacheUtilization : 0);
+            writer.Write(view.PrefillMsPerToken);
+            writer.Write(view.MaxRunningRequests);
+            writer.Write(view.MaxQueuedRequests);
+            writer.Write(view.MaxContextTokens);
+            writer.Write(Math.Max(0, nowMs - view.TakenAtMs));
+            if (shares)
+            {
+                PackedHashesFormatter.Write(ref writer, _hot.AsSpan(0, Router.Summarize(view.Id, _hot)));
+            }
+            else
+            {
+                writer.WriteNil();
+            }
+
+            writer.Write(shares ? view.RunningPrefillTokens ?? -1 : -1);
+        }
+
+        writer.Flush();
+        Stats.DigestMade(buffer.WrittenCount);
+        return buffer.WrittenSpan;
     }
 
     private (string[] Origins, long[] Versions) KnownLocked()
@@ -466,15 +526,15 @@ public sealed class RegionNode
 
     private void Apply(DecodedDigest decoded, ReadOnlyMemory<byte> encoded, StoredDigest? previous, long nowMs)
     {
-        Digest digest = decoded.Digest;
-        _remote[digest.Origin] = new StoredDigest(digest, encoded, digest.Header);
-        bool skewed = digest.CreatedAtUnixMs > nowMs; // the origin's clock is ahead: its replicas' loads are as old as they were when it made the digest
-        for (int i = 0; i < digest.Replicas.Length; i++)
+        DigestHeader header = decoded.Header;
+        _remote[header.Origin] = new StoredDigest(decoded, encoded);
+        bool skewed = header.CreatedAtUnixMs > nowMs; // the origin's clock is ahead: its replicas' loads are as old as they were when it made the digest
+        for (int i = 0; i < decoded.Views.Length; i++)
         {
-            ReplicaDigest r = digest.Replicas[i];
+            ReplicaView view = decoded.Views[i];
             try
             {
-                Router.Upsert(skewed ? DecodedDigest.View(digest.Origin, r, nowMs - r.AgeMs) : decoded.Views[i]);
+                Router.Upsert(skewed ? view with { TakenAtMs = nowMs - decoded.AgesMs[i] } : view);
                 if (decoded.Summaries[i] is { } summary)
                 {
                     Router.ApplySummary(summary, Options.Gossip.SummaryMerge);
@@ -482,38 +542,28 @@ public sealed class RegionNode
             }
             catch (ArgumentException ex)
             {
-                Warning?.Invoke($"Ignoring replica '{r.Id}' in the digest from '{digest.Origin}': {ex.Message}");
+                Warning?.Invoke($"Ignoring replica '{view.Id}' in the digest from '{header.Origin}': {ex.Message}");
             }
         }
 
-        if (previous is null)
+        if (previous is null || decoded.ListsSameAs(previous.Decoded))
         {
             return;
         }
 
-        foreach (ReplicaDigest gone in previous.Digest.Replicas)
+        foreach (ReplicaView gone in previous.Decoded.Views)
         {
-            if (!Lists(digest, gone.Id))
+            if (!decoded.Lists(gone.Id))
             {
                 Router.Remove(gone.Id);
             }
         }
     }
 
-    private static bool Lists(Digest digest, string replicaId)
+    private sealed record StoredDigest(DecodedDigest Decoded, ReadOnlyMemory<byte> Bytes)
     {
-        foreach (ReplicaDigest r in digest.Replicas)
-        {
-            if (string.Equals(r.Id, replicaId, StringComparison.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
+        public DigestHeader Header => Decoded.Header;
     }
-
-    private sealed record StoredDigest(Digest Digest, ReadOnlyMemory<byte> Bytes, DigestHeader Header);
 }
 
 /// <summary>A node's view, for <c>/mesh/state</c>: its region, digests held from other regions with their ages, RTT estimates and counters.</summary>

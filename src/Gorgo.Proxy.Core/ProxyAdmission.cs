@@ -154,42 +154,10 @@ public sealed class ProxyAdmission<T>
     }
 
     /// <summary>A running request ended (its response reached the proxy): frees its slot. False when it was not running.</summary>
-    public bool Release(ProxyTicket<T> ticket)
-    {
-        ArgumentNullException.ThrowIfNull(ticket);
-        lock (_gate)
-        {
-            if (ticket.State != ProxyTicketState.Running)
-            {
-                return false;
-            }
-
-            ReplicaSlots slots = _replicas[ticket.Replica];
-            ticket.State = ProxyTicketState.Finished;
-            slots.Running--;
-            slots.RunningTokens -= ticket.Tokens;
-            return true;
-        }
-    }
+    public bool Release(ProxyTicket<T> ticket) => Leave(ticket, ProxyTicketState.Running, ProxyTicketState.Finished);
 
     /// <summary>A waiting request was cancelled: it leaves the queue. False when it had already started (release it instead).</summary>
-    public bool Abandon(ProxyTicket<T> ticket)
-    {
-        ArgumentNullException.ThrowIfNull(ticket);
-        lock (_gate)
-        {
-            if (ticket.State != ProxyTicketState.Waiting)
-            {
-                return false;
-            }
-
-            ReplicaSlots slots = _replicas[ticket.Replica];
-            ticket.State = ProxyTicketState.Abandoned;
-            slots.Waiting--;
-            slots.WaitingTokens -= ticket.Tokens;
-            return true;
-        }
-    }
+    public bool Abandon(ProxyTicket<T> ticket) => Leave(ticket, ProxyTicketState.Waiting, ProxyTicketState.Abandoned);
 
     /// <summary>The replica's load now.</summary>
     public ProxyReplicaLoad Load(int replica)
@@ -198,6 +166,34 @@ public sealed class ProxyAdmission<T>
         {
             ReplicaSlots slots = _replicas[replica];
             return new ProxyReplicaLoad(slots.Running, slots.Waiting, slots.RunningTokens, slots.WaitingTokens);
+        }
+    }
+
+    /// <summary>Takes a ticket out of the counts of its state <paramref name="from"/> (the queue's waiters are skipped lazily by <see cref="Dispatch"/>).</summary>
+    private bool Leave(ProxyTicket<T> ticket, ProxyTicketState from, ProxyTicketState to)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        lock (_gate)
+        {
+            if (ticket.State != from)
+            {
+                return false;
+            }
+
+            ReplicaSlots slots = _replicas[ticket.Replica];
+            ticket.State = to;
+            if (from == ProxyTicketState.Running)
+            {
+                slots.Running--;
+                slots.RunningTokens -= ticket.Tokens;
+            }
+            else
+            {
+                slots.Waiting--;
+                slots.WaitingTokens -= ticket.Tokens;
+            }
+
+            return true;
         }
     }
 

@@ -213,6 +213,21 @@ public sealed class Router
         }
     }
 
+    /// <summary>Records blocks a replica holds when the router knows the replica; false (and nothing recorded) when it does not.</summary>
+    public bool TryRecordCached(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state)
+            {
+                return false;
+            }
+
+            _index.Record(_candidates[state.Position].Slot, hashes);
+            return true;
+        }
+    }
+
     /// <summary>Forgets blocks a replica reports evicted.</summary>
     public void RemoveCached(string replicaId, ReadOnlySpan<ulong> hashes)
     {
@@ -242,21 +257,21 @@ public sealed class Router
         }
     }
 
+    /// <summary>Copies one replica's hottest blocks as this router believes them, hottest first, into <paramref name="destination"/> (as many as fit); returns how many.</summary>
+    public int Summarize(string replicaId, Span<ulong> destination)
+    {
+        lock (_gate)
+        {
+            return _index.Summarize(replicaId, destination);
+        }
+    }
+
     /// <summary>Matched prefix length in tokens of a prompt on one replica, as this router believes it.</summary>
     public int MatchedTokens(string replicaId, ReadOnlySpan<ulong> hashes)
     {
         lock (_gate)
         {
             return _index.MatchedBlocks(replicaId, hashes) * Options.BlockSize;
-        }
-    }
-
-    /// <summary>Whether the router has a view of <paramref name="replicaId"/>.</summary>
-    public bool Knows(string replicaId)
-    {
-        lock (_gate)
-        {
-            return _byId.ContainsKey(replicaId);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using Gorgo.Engine.Model;
 using Gorgo.Mesh.Core;
@@ -223,13 +224,13 @@ internal sealed class MeshDriver : RunDriver
     }
 
     /// <summary>The gossip a region's node sends its <paramref name="peers"/> chosen peers now.</summary>
-    internal byte[] MakeGossip(int region, int peers = 1) => _nodes[region]!.Node.MakeGossip(Context.NowUnixMs, peers);
+    internal ReadOnlySequence<byte> MakeGossip(int region, int peers = 1) => _nodes[region]!.Node.MakeGossip(Context.NowUnixMs, peers);
 
     /// <summary>A peer's gossip reaches a region's node: merged, and the reply returned.</summary>
-    internal byte[] OnGossip(int region, byte[] request) => _nodes[region]!.Node.HandleGossip(request, Context.NowUnixMs);
+    internal ReadOnlySequence<byte> OnGossip(int region, ReadOnlySequence<byte> request) => _nodes[region]!.Node.HandleGossip(request, Context.NowUnixMs);
 
     /// <summary>A peer's reply reaches the node that gossiped.</summary>
-    internal void OnGossipReply(int region, byte[] reply) => _nodes[region]!.Node.HandleGossipReply(reply, Context.NowUnixMs);
+    internal void OnGossipReply(int region, ReadOnlySequence<byte> reply) => _nodes[region]!.Node.HandleGossipReply(reply, Context.NowUnixMs);
 
     /// <summary>A node's gossip round is over (every reply in): regions gone quiet are forgotten.</summary>
     internal IReadOnlyList<string> OnRoundEnd(int region) => _nodes[region]!.Node.ExpireStale(Context.NowUnixMs);
@@ -304,7 +305,7 @@ internal sealed class MeshDriver : RunDriver
         ReadOnlySpan<string> chosen = slot.Node.ChoosePeers(peers, Context.Random);
         if (chosen.Length > 0)
         {
-            byte[] gossip = MakeGossip(slot.Region, chosen.Length);
+            ReadOnlySequence<byte> gossip = MakeGossip(slot.Region, chosen.Length);
             foreach (string peer in chosen)
             {
                 Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), gossip, IsReply: false));

@@ -69,8 +69,8 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
     public Dictionary<long, SimRequest> Active { get; } = [];
 }
 
-/// <summary>A gossip message (or the reply to one) on its way between two regions' nodes: the bytes the mesh protocol made.</summary>
-internal sealed record SimGossip(int From, int To, byte[] Bytes, bool IsReply);
+/// <summary>A gossip message (or the reply to one) on its way between two regions' nodes: the bytes the mesh protocol made (in segments, as it made them).</summary>
+internal sealed record SimGossip(int From, int To, System.Buffers.ReadOnlySequence<byte> Bytes, bool IsReply);
 
 /// <summary>A sync query of one peer on behalf of one request, and the peer's encoded answer.</summary>
 internal sealed record SyncExchange(SimRequest Request, int Peer, byte[]? Answer = null);

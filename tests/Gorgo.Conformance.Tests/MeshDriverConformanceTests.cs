@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Gorgo.Engine.Model;
 using Gorgo.Mesh.Core;
@@ -67,8 +68,8 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
 
         // A peer's gossip comes in; the reply goes out.
         PeerLoad(_b, "b-1", running: 5, blocks: [201, 202, 203]);
-        byte[] fromB = _b.MakeGossip(Now);
-        Sent("reply to b", _live.OnGossip(fromB), _simDriver.OnGossip(A, fromB));
+        byte[] fromB = _b.MakeGossip(Now).ToArray();
+        Sent("reply to b", _live.OnGossip(fromB), _simDriver.OnGossip(A, new(fromB)).ToArray());
         Same("after b's gossip");
 
         // Time passes; more local events; this node gossips to c and c replies.
@@ -78,11 +79,11 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         _simDriver.OnCacheEvents(A, "a-1", second);
         Both(view => _live.OnLocalLoad(view), view => _simDriver.OnLocalLoad(A, view), Local("a-2", running: 2, queuedTokens: 300));
         byte[] liveGossip = _live.MakeGossip();
-        Sent("gossip to c", liveGossip, _simDriver.MakeGossip(A));
+        Sent("gossip to c", liveGossip, _simDriver.MakeGossip(A).ToArray());
         PeerLoad(_c, "c-1", running: 1, blocks: [301]);
         byte[] fromC = _c.HandleGossip(liveGossip, Now);
         _live.OnGossipReply(fromC);
-        _simDriver.OnGossipReply(A, fromC);
+        _simDriver.OnGossipReply(A, new(fromC));
         Same("after c's reply");
 
         // A sync answer from b (the sync setting) and a query from c.
@@ -95,7 +96,7 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         Same("after sync");
 
         // Stale gossip is ignored; a round ends after c's digest has gone quiet but b's has not.
-        Sent("reply to b's stale gossip", _live.OnGossip(fromB), _simDriver.OnGossip(A, fromB));
+        Sent("reply to b's stale gossip", _live.OnGossip(fromB), _simDriver.OnGossip(A, new(fromB)).ToArray());
         Advance(600); // c's digest (made at 250 ms) is now 1,000 ms old, b's (650 ms) 600 ms: both kept
         Assert.Empty(Ends());
         Advance(100); // c's 1,100 ms: forgotten

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Gorgo.Mesh.Core.Wire;
 using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
@@ -185,7 +186,7 @@ public class RegionNodeTests
         a.UpdateLocal(View("a1", "a"));
         b.UpdateLocal(View("b1", "b"));
 
-        byte[] request = a.MakeGossip(T0);
+        byte[] request = a.MakeGossip(T0).ToArray();
         byte[] reply = b.HandleGossip(request, T0);
         a.HandleGossipReply(reply, T0);
 
@@ -231,7 +232,7 @@ public class RegionNodeTests
         byte[] first = GossipCodec.Encode(c.MakeDigest(T0));
         b.MergeEncoded(first, T0);
 
-        byte[] bytes = b.HandleGossip(a.MakeGossip(T0), T0);
+        byte[] bytes = b.HandleGossip(a.MakeGossip(T0), T0).ToArray();
         ReceivedGossip reply = GossipCodec.ReadMessage(bytes);
         Assert.Equal(["b", "c"], reply.Digests.Select(d => GossipCodec.PeekHeader(d).Origin));
         Assert.Equal(first, reply.Digests[1].ToArray()); // relayed as received, not re-encoded
@@ -293,6 +294,8 @@ public class RegionNodeTests
         RegionNode node = Node("a");
         Assert.Throws<MessagePackSerializationException>(() => node.HandleGossip([0xC1, 0x00], T0));
         Assert.Throws<MessagePackSerializationException>(() => node.MergeEncoded(new byte[] { 0x92, 0x01 }, T0));
+        byte[] truncated = GossipCodec.Encode(FromB(1, T0, "b1"))[..^3];
+        Assert.Throws<MessagePackSerializationException>(() => node.MergeEncoded(truncated, T0));
         Assert.Empty(node.KnownRegions());
     }
 
@@ -313,6 +316,84 @@ public class RegionNodeTests
         Assert.False(read.TryGetKnown("d", out _, out _));
         Assert.Equal(new DigestHeader("b", 1, 2, T0), GossipCodec.PeekHeader(two));
         Assert.Equal([1UL, 2UL], GossipCodec.Decode<Digest>(two).Replicas[1].HotBlocks!);
+    }
+
+    [Theory]
+    [InlineData(ConsistencyMode.Gossip)]
+    [InlineData(ConsistencyMode.LocalOnly)]
+    public void The_digest_written_into_gossip_is_byte_for_byte_the_encoded_digest_object(ConsistencyMode consistency)
+    {
+        RegionNode node = Node("a", consistency: consistency, local: ["a1", "a2", "a3"]);
+        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10, running: 4) with { RunningPrefillTokens = 120, KvCacheUtilization = 0.37, QueuedTokens = 5_000_000_000 });
+        node.UpdateLocal(View("a3", "a", takenAt: T0 - 70) with { Health = ReplicaHealth.Unhealthy });
+        node.RecordCache("a1", [11UL, 12UL, ulong.MaxValue], []);
+
+        Digest made = node.MakeDigest(T0); // version 1
+        byte[] gossip = node.MakeGossip(T0).ToArray(); // writes version 2 directly
+        made.Version = 2;
+
+        Assert.Equal(GossipCodec.Encode(made), GossipCodec.ReadMessage(gossip).Digests[0].ToArray());
+        made.Version = 3;
+        Assert.Equal(GossipCodec.Encode(made), node.AnswerSync(T0));
+    }
+
+    [Fact]
+    public void A_digest_read_field_by_field_gives_the_views_the_digest_describes()
+    {
+        Digest digest = FromB(4, T0 - 100, "b1", "b2");
+        digest.Replicas[1].AgeMs = 30;
+        digest.Replicas[1].RunningPrefillTokens = 77;
+        digest.Replicas[1].HotBlocks = null;
+
+        var decoded = new DecodedDigest(GossipCodec.Encode(digest));
+
+        Assert.Equal(digest.Header, decoded.Header);
+        Assert.Equal(["b1", "b2"], decoded.Views.Select(v => v.Id));
+        ReplicaView b2 = decoded.Views[1];
+        Assert.Equal(("b", "m", 1, 100L, 77L, 8, 4096, T0 - 130), (b2.Region, b2.Model, b2.RunningRequests, b2.RunningTokens, b2.RunningPrefillTokens!.Value, b2.MaxRunningRequests, b2.MaxContextTokens, b2.TakenAtMs));
+        Assert.Null(decoded.Views[0].RunningPrefillTokens);
+        Assert.Equal([1UL, 2UL], decoded.Summaries[0]!.Hashes);
+        Assert.Null(decoded.Summaries[1]);
+        Assert.True(decoded.Lists("b2") && !decoded.Lists("b3"));
+
+        // A newer node's digest with an extra field per replica and per digest still reads.
+        object[] replica = [.. GossipCodec.Decode<object[]>(GossipCodec.Encode(digest.Replicas[0])), "future"];
+        byte[] future = GossipCodec.Encode(new object[] { "b", 1L, 5L, T0, new[] { replica }, "future" });
+        Assert.Equal(["b1"], new DecodedDigest(future).Views.Select(v => v.Id));
+    }
+
+    [Fact]
+    public void A_message_made_of_segments_is_byte_for_byte_the_serialized_message()
+    {
+        byte[] own = GossipCodec.Encode(FromB(1, T0, "b1"));
+        byte[] relay = GossipCodec.Encode(FromB(2, T0, "b1", "b2"));
+        byte[] big = new byte[70_000]; // a length that needs a 32-bit binary header
+        ReadOnlySequence<byte> segmented = GossipCodec.EncodeMessage(own, [relay, big.AsMemory(1, 69_000)], ["b", "c"], [1, 7, 3, 9], "a");
+
+        byte[] serialized = GossipCodec.Encode(new GossipMessage { Digests = [own, relay, big[1..69_001]], KnownOrigins = ["b", "c"], KnownVersions = [1, 7, 3, 9], Sender = "a" });
+
+        Assert.Equal(serialized, segmented.ToArray());
+        ReceivedGossip read = GossipCodec.ReadMessage(segmented);
+        Assert.Equal([own.Length, relay.Length, 69_000], read.Digests.Select(d => d.Length));
+        Assert.True(System.Runtime.InteropServices.MemoryMarshal.TryGetArray(read.Digests[2], out ArraySegment<byte> slice) && slice.Array == big); // relayed bytes are not copied
+    }
+
+    [Fact]
+    public void A_replica_whose_load_report_has_not_changed_keeps_its_view_object_from_the_last_digest()
+    {
+        Digest first = FromB(1, T0 - 100, "b1", "b2");
+        first.Replicas[0].AgeMs = 40; // b1's report was taken at T0 - 140
+        Digest second = FromB(2, T0 - 60, "b1", "b2");
+        second.Replicas[0].AgeMs = 80; // the same report, 40 ms older
+        second.Replicas[1].Running = 2; // b2 reported again
+
+        var before = new DecodedDigest(GossipCodec.Encode(first));
+        var after = new DecodedDigest(GossipCodec.Encode(second), before);
+
+        Assert.Same(before.Views[0], after.Views[0]);
+        Assert.NotSame(before.Views[1], after.Views[1]);
+        Assert.Equal(2, after.Views[1].RunningRequests);
+        Assert.True(after.ListsSameAs(before));
     }
 
     [Fact]

@@ -156,6 +156,17 @@ public class RouterTests
     }
 
     [Fact]
+    public void Cache_events_of_a_replica_the_router_does_not_know_are_refused_without_error()
+    {
+        Router router = Router(_clock);
+        Assert.False(router.TryRecordCached("a", [1UL, 2UL]));
+        router.Upsert(Replica("a", UsEast, Now));
+        Assert.Empty(router.Summarize("a").Hashes);
+        Assert.True(router.TryRecordCached("a", [1UL, 2UL]));
+        Assert.Equal([1UL, 2UL], router.Summarize("a").Hashes.Order());
+    }
+
+    [Fact]
     public void Learning_from_decisions_can_be_turned_off()
     {
         Router router = Router(_clock, configure: o => o with { LearnFromDecisions = false });

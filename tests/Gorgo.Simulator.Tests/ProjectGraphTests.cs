@@ -42,7 +42,56 @@ public class ProjectGraphTests
         Assert.Contains("Gorgo.Proxy.Core", seen);
     }
 
+    [Fact]
+    public void The_readmes_show_the_project_graph_the_project_files_have()
+    {
+        string readme = File.ReadAllText(Path.Combine(Paths.RepoRoot, "README.md"));
+        string block = GraphBlock(readme);
+        var drawn = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var pureDrawn = new List<string>();
+        bool pureBand = false;
+        foreach (string line in block.Split('\n'))
+        {
+            pureBand |= line.TrimStart().StartsWith("pure:", StringComparison.Ordinal);
+            System.Text.RegularExpressions.Match m = System.Text.RegularExpressions.Regex.Match(line, @"^\s+(Gorgo\.[\w.]+)\s.*→\s*(.+)$");
+            if (!m.Success)
+            {
+                continue;
+            }
+
+            string project = m.Groups[1].Value;
+            drawn[project] = m.Groups[2].Value.Trim() == "(none)" ? [] : m.Groups[2].Value.Split(',', StringSplitOptions.TrimEntries).Select(d => "Gorgo." + d).ToArray();
+            if (pureBand)
+            {
+                pureDrawn.Add(project);
+            }
+        }
+
+        string[] projects = Directory.GetDirectories(Path.Combine(Paths.RepoRoot, "src")).Select(Path.GetFileName).OfType<string>().Where(d => File.Exists(Path.Combine(Paths.RepoRoot, "src", d, d + ".csproj"))).Order().ToArray();
+        Assert.Equal(projects, drawn.Keys.Order());
+        foreach (string project in projects)
+        {
+            string[] actual = XDocument.Load(Path.Combine(Paths.RepoRoot, "src", project, project + ".csproj")).Descendants("ProjectReference")
+                .Select(r => Path.GetFileNameWithoutExtension(r.Attribute("Include")!.Value.Replace('\\', '/'))).Order().ToArray();
+            Assert.True(actual.SequenceEqual(drawn[project].Order()), $"{project}: the graph says {string.Join(", ", drawn[project])}; the project file references {string.Join(", ", actual)}.");
+        }
+
+        Assert.Equal(Pure.Order(), pureDrawn.Order());
+        foreach (string project in projects.Where(p => File.Exists(Path.Combine(Paths.RepoRoot, "src", p, "README.md"))))
+        {
+            Assert.True(GraphBlock(File.ReadAllText(Path.Combine(Paths.RepoRoot, "src", project, "README.md"))) == block, $"src/{project}/README.md shows another project graph than README.md.");
+        }
+    }
+
     public static TheoryData<string> PureProjects() => new(Pure);
+
+    private static string GraphBlock(string markdown)
+    {
+        int start = markdown.IndexOf("<!-- project-graph", StringComparison.Ordinal);
+        int end = markdown.IndexOf("<!-- /project-graph -->", StringComparison.Ordinal);
+        Assert.True(start >= 0 && end > start, "No project graph block.");
+        return markdown[start..end].Replace("\r\n", "\n", StringComparison.Ordinal);
+    }
 
     private static void Walk(string csproj, HashSet<string> seen, List<string> references)
     {

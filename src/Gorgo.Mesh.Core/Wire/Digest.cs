@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using MessagePack;
-using System.Collections.Concurrent;
 using System.Text;
 using MessagePack.Formatters;
 
@@ -85,7 +84,7 @@ public sealed class ReplicaDigest
 /// <summary>
 /// One gossip exchange: digests, each encoded on its own (a node relays a third region's digest as the bytes it
 /// received, and a receiver decodes only those newer than what it holds), and the versions the sender holds, so the
-/// receiver returns only newer ones. Read with <see cref="GossipCodec.ReadMessage"/>, which does not copy the digests.
+/// receiver returns only newer ones. Read with <see cref="GossipCodec.ReadMessage(System.Buffers.ReadOnlySequence{byte})"/>, which does not copy the digests.
 /// </summary>
 [MessagePackObject]
 public sealed class GossipMessage
@@ -162,33 +161,58 @@ public static class GossipCodec
     /// <summary>Encodes a message.</summary>
     public static byte[] Encode<T>(T message) => MessagePackSerializer.Serialize(message, Options);
 
-    /// <summary>
-    /// Encodes a <see cref="GossipMessage"/> carrying <paramref name="own"/> (encoded into it, not on its own) and
-    /// then <paramref name="relayed"/> digests as they were received; <paramref name="ownBytes"/> is the own digest's size.
-    /// </summary>
-    public static byte[] EncodeMessage(Digest own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, string[] knownOrigins, long[] knownVersions, string sender, out int ownBytes)
+    /// <summary>Decodes a message; throws MessagePack's serialization exception for bad input.</summary>
+    public static T Decode<T>(ReadOnlyMemory<byte> bytes)
     {
-        ArgumentNullException.ThrowIfNull(own);
+        try
+        {
+            return MessagePackSerializer.Deserialize<T>(bytes, Options);
+        }
+        catch (Exception ex) when (IsMalformed(ex))
+        {
+            throw Malformed(ex);
+        }
+    }
+
+    /// <summary>The calling thread's buffer for writing a digest, emptied.</summary>
+    internal static ArrayBufferWriter<byte> DigestBuffer()
+    {
+        ArrayBufferWriter<byte> buffer = t_digest ??= new ArrayBufferWriter<byte>(16 * 1024);
+        buffer.ResetWrittenCount();
+        return buffer;
+    }
+
+    /// <summary>
+    /// Encodes a <see cref="GossipMessage"/> carrying the encoded digest <paramref name="own"/>, then
+    /// <paramref name="relayed"/> digests as they were received. The message is the bytes a <see cref="GossipMessage"/>
+    /// serializes to, as a sequence of segments: the framing (headers, lengths, the version map) and the own digest are
+    /// copied once; relayed digests are not copied at all. A driver that needs one array calls <c>ToArray()</c>.
+    /// </summary>
+    public static ReadOnlySequence<byte> EncodeMessage(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, string[] knownOrigins, long[] knownVersions, string sender)
+    {
         ArgumentNullException.ThrowIfNull(relayed);
         ArgumentNullException.ThrowIfNull(knownOrigins);
         ArgumentNullException.ThrowIfNull(knownVersions);
-        ArrayBufferWriter<byte> digest = t_digest ??= new ArrayBufferWriter<byte>(16 * 1024);
-        ArrayBufferWriter<byte> buffer = t_message ??= new ArrayBufferWriter<byte>(64 * 1024);
-        digest.ResetWrittenCount();
-        buffer.ResetWrittenCount();
-        MessagePackSerializer.Serialize(digest, own, Options);
-        ownBytes = digest.WrittenCount;
+        ArrayBufferWriter<byte> framing = t_message ??= new ArrayBufferWriter<byte>(4 * 1024);
+        framing.ResetWrittenCount();
+        Span<int> cuts = relayed.Count < 64 ? stackalloc int[relayed.Count + 1] : new int[relayed.Count + 1];
 
-        // The layout of GossipMessage: [digests, knownOrigins, knownVersions, sender].
-        var writer = new MessagePackWriter(buffer);
+        // The layout of GossipMessage: [digests, knownOrigins, knownVersions, sender]; each digest is a binary.
+        var writer = new MessagePackWriter(framing);
         writer.WriteArrayHeader(4);
         writer.WriteArrayHeader(1 + relayed.Count);
-        writer.Write(digest.WrittenSpan);
+        writer.WriteBinHeader(own.Length);
+        writer.Flush();
+        cuts[0] = framing.WrittenCount;
         for (int i = 0; i < relayed.Count; i++)
         {
-            writer.Write(relayed[i].Span);
+            writer = new MessagePackWriter(framing);
+            writer.WriteBinHeader(relayed[i].Length);
+            writer.Flush();
+            cuts[i + 1] = framing.WrittenCount;
         }
 
+        writer = new MessagePackWriter(framing);
         writer.WriteArrayHeader(knownOrigins.Length);
         foreach (string origin in knownOrigins)
         {
@@ -203,26 +227,29 @@ public static class GossipCodec
 
         writer.Write(sender);
         writer.Flush();
-        return buffer.WrittenSpan.ToArray();
-    }
 
-    /// <summary>Decodes a message; throws MessagePack's serialization exception for bad input.</summary>
-    public static T Decode<T>(ReadOnlyMemory<byte> bytes)
-    {
-        try
+        byte[] frame = framing.WrittenSpan.ToArray();
+        var first = new Segment(frame.AsMemory(0, cuts[0]), 0);
+        Segment last = first.Append(own.ToArray());
+        for (int i = 0; i < relayed.Count; i++)
         {
-            return MessagePackSerializer.Deserialize<T>(bytes, Options);
+            last = last.Append(frame.AsMemory(cuts[i], cuts[i + 1] - cuts[i])).Append(relayed[i]);
         }
-        catch (Exception ex) when (IsMalformed(ex))
-        {
-            throw Malformed(ex);
-        }
+
+        last = last.Append(frame.AsMemory(cuts[relayed.Count]));
+        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
     }
 
     /// <summary>Reads a <see cref="GossipMessage"/> without copying its digests (they stay slices of <paramref name="bytes"/>).</summary>
     public static ReceivedGossip ReadMessage(byte[] bytes)
     {
         ArgumentNullException.ThrowIfNull(bytes);
+        return ReadMessage(new ReadOnlySequence<byte>(bytes));
+    }
+
+    /// <summary>Reads a <see cref="GossipMessage"/> without copying its digests where each lies in one segment (they stay slices of <paramref name="bytes"/>).</summary>
+    public static ReceivedGossip ReadMessage(ReadOnlySequence<byte> bytes)
+    {
         try
         {
             var message = new ReceivedGossip();
@@ -236,7 +263,7 @@ public static class GossipCodec
                         for (int i = reader.ReadArrayHeader(); i > 0; i--)
                         {
                             ReadOnlySequence<byte> digest = reader.ReadBytes() ?? throw new MessagePackSerializationException("A gossip message's digest is nil.");
-                            message.Digests.Add(digest.First); // one segment: the message is one array
+                            message.Digests.Add(digest.IsSingleSegment ? digest.First : digest.ToArray());
                         }
 
                         break;
@@ -311,12 +338,18 @@ public sealed class PackedHashesFormatter : IMessagePackFormatter<ulong[]?>
             return;
         }
 
-        int length = value.Length * sizeof(ulong);
+        Write(ref writer, value);
+    }
+
+    /// <summary>Writes <paramref name="hashes"/> as one binary of 8 little-endian bytes each.</summary>
+    public static void Write(ref MessagePackWriter writer, ReadOnlySpan<ulong> hashes)
+    {
+        int length = hashes.Length * sizeof(ulong);
         writer.WriteBinHeader(length);
         Span<byte> span = writer.GetSpan(length)[..length];
-        for (int i = 0; i < value.Length; i++)
+        for (int i = 0; i < hashes.Length; i++)
         {
-            BinaryPrimitives.WriteUInt64LittleEndian(span[(i * sizeof(ulong))..], value[i]);
+            BinaryPrimitives.WriteUInt64LittleEndian(span[(i * sizeof(ulong))..], hashes[i]);
         }
 
         writer.Advance(length);
@@ -348,18 +381,18 @@ public sealed class PackedHashesFormatter : IMessagePackFormatter<ulong[]?>
 }
 
 /// <summary>
-/// Reads the names gossip repeats (regions, replica ids, models) as one shared string each, looked up by their
-/// characters without allocating; at most <see cref="MaxNames"/> names are kept (untrusted input cannot grow it
-/// further), longer or later ones are read as new strings.
+/// Reads the names gossip repeats (regions, replica ids, models) as one shared string each, found by their UTF-8
+/// bytes without decoding or allocating; at most <see cref="MaxNames"/> names are kept (untrusted input cannot grow
+/// the table further), longer or later ones are read as new strings.
 /// </summary>
 public sealed class NameFormatter : IMessagePackFormatter<string?>
 {
     /// <summary>Names kept at most.</summary>
     public const int MaxNames = 65_536;
 
-    private const int MaxNameLength = 256;
-    private static readonly ConcurrentDictionary<string, string> Table = new(StringComparer.Ordinal);
-    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> Lookup = Table.GetAlternateLookup<ReadOnlySpan<char>>();
+    private const int MaxNameBytes = 256;
+    private const int Probes = 8;
+    private static readonly Name?[] Table = new Name?[MaxNames];
 
     /// <inheritdoc />
     public void Serialize(ref MessagePackWriter writer, string? value, MessagePackSerializerOptions options) => writer.Write(value);
@@ -377,20 +410,49 @@ public sealed class NameFormatter : IMessagePackFormatter<string?>
             return reader.ReadString(); // not contiguous
         }
 
-        if (utf8.Length > MaxNameLength)
+        if (utf8.Length > MaxNameBytes)
         {
             return Encoding.UTF8.GetString(utf8);
         }
 
-        Span<char> chars = stackalloc char[MaxNameLength];
-        int count = Encoding.UTF8.GetChars(utf8, chars);
-        ReadOnlySpan<char> name = chars[..count];
-        if (Lookup.TryGetValue(name, out string? known))
+        int start = (int)(System.IO.Hashing.XxHash3.HashToUInt64(utf8) & (MaxNames - 1));
+        for (int probe = 0; probe < Probes; probe++)
         {
-            return known;
+            int at = (start + probe) & (MaxNames - 1);
+            Name? name = Volatile.Read(ref Table[at]);
+            if (name is null)
+            {
+                var fresh = new Name(utf8.ToArray(), Encoding.UTF8.GetString(utf8));
+                Name? raced = Interlocked.CompareExchange(ref Table[at], fresh, null);
+                return raced is null || !raced.Utf8.AsSpan().SequenceEqual(utf8) ? fresh.Value : raced.Value;
+            }
+
+            if (name.Utf8.AsSpan().SequenceEqual(utf8))
+            {
+                return name.Value;
+            }
         }
 
-        string fresh = new(name);
-        return Table.Count < MaxNames ? Table.GetOrAdd(fresh, fresh) : fresh;
+        return Encoding.UTF8.GetString(utf8); // the neighbourhood is full
+    }
+
+    private sealed record Name(byte[] Utf8, string Value);
+}
+
+/// <summary>One piece of a gossip message made of segments.</summary>
+internal sealed class Segment : ReadOnlySequenceSegment<byte>
+{
+    public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
+    {
+        Memory = memory;
+        RunningIndex = runningIndex;
+    }
+
+    /// <summary>Links the next piece after this one.</summary>
+    public Segment Append(ReadOnlyMemory<byte> memory)
+    {
+        var next = new Segment(memory, RunningIndex + Memory.Length);
+        Next = next;
+        return next;
     }
 }

@@ -1,108 +1,247 @@
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Index;
+using MessagePack;
 
 namespace Gorgo.Mesh.Core.Wire;
 
 /// <summary>
-/// An encoded digest decoded into what a node applies: the digest, a router view of each replica (its load as old as
-/// the digest says, for a receiver whose clock is not behind the origin's) and its prefix summary.
+/// An encoded digest read straight into what a node applies: its header, a router view of each replica (its load as
+/// old as the digest says, for a receiver whose clock is not behind the origin's) and each replica's prefix summary.
+/// Reads the <see cref="Digest"/> layout field by field, without building the <see cref="Digest"/> object; a digest
+/// from a newer node with more fields reads too (they are skipped).
 /// </summary>
 public sealed class DecodedDigest
 {
-    /// <summary>Decodes <paramref name="encoded"/>.</summary>
-    /// <exception cref="MessagePack.MessagePackSerializationException">The digest is malformed.</exception>
-    public DecodedDigest(ReadOnlyMemory<byte> encoded)
+    private static readonly NameFormatter Names = new();
+    private static readonly PackedHashesFormatter Hashes = new();
+
+    /// <summary>Decodes <paramref name="encoded"/>; a replica whose figures equal its view in <paramref name="previous"/> (an earlier digest of the same origin) keeps that view object, which a router recognises without reading it again.</summary>
+    /// <exception cref="MessagePackSerializationException">The digest is malformed.</exception>
+    public DecodedDigest(ReadOnlyMemory<byte> encoded, DecodedDigest? previous = null)
     {
-        Digest = GossipCodec.Decode<Digest>(encoded);
-        Views = new ReplicaView[Digest.Replicas.Length];
-        Summaries = new PrefixSummary?[Digest.Replicas.Length];
-        for (int i = 0; i < Views.Length; i++)
+        try
         {
-            ReplicaDigest r = Digest.Replicas[i];
-            Views[i] = View(Digest.Origin, r, Digest.CreatedAtUnixMs - r.AgeMs);
-            Summaries[i] = r.HotBlocks is { } hot ? new PrefixSummary(r.Id, hot) : null;
+            var reader = new MessagePackReader(encoded);
+            int fields = reader.ReadArrayHeader();
+            if (fields < 5)
+            {
+                throw new MessagePackSerializationException($"A digest has five fields (got {fields}).");
+            }
+
+            string origin = Names.Deserialize(ref reader, MessagePackSerializerOptions.Standard) ?? throw new MessagePackSerializationException("A digest has an origin.");
+            Header = new DigestHeader(origin, reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+            int count = reader.ReadArrayHeader();
+            Views = new ReplicaView[count];
+            Summaries = new PrefixSummary?[count];
+            AgesMs = new long[count];
+            ReplicaView[] before = previous is not null && previous.Header.Origin == origin ? previous.Views : [];
+            for (int i = 0; i < count; i++)
+            {
+                ReadReplica(ref reader, i, i < before.Length ? before[i] : null);
+            }
+
+            for (int extra = 5; extra < fields; extra++)
+            {
+                reader.Skip();
+            }
+        }
+        catch (Exception ex) when (ex is not MessagePackSerializationException and (InvalidOperationException or EndOfStreamException or OverflowException or ArgumentException))
+        {
+            throw new MessagePackSerializationException("A digest is malformed.", ex);
         }
     }
 
-    /// <summary>The digest.</summary>
-    public Digest Digest { get; }
+    /// <summary>The digest's origin, incarnation, version and time.</summary>
+    public DigestHeader Header { get; }
 
-    /// <summary>Each replica's view, taken <c>AgeMs</c> before the digest was made.</summary>
+    /// <summary>Each replica's view, taken <see cref="AgesMs"/> before the digest was made.</summary>
     public ReplicaView[] Views { get; }
 
     /// <summary>Each replica's hot blocks as a summary (null when the digest shares none).</summary>
     public PrefixSummary?[] Summaries { get; }
 
-    /// <summary>The router view of a replica of <paramref name="origin"/> as a digest describes it, taken at <paramref name="takenAtMs"/>.</summary>
-    public static ReplicaView View(string origin, ReplicaDigest r, long takenAtMs) => new()
+    /// <summary>How old each replica's load was when the digest was made, ms.</summary>
+    public long[] AgesMs { get; }
+
+    /// <summary>Whether this digest lists exactly the replicas <paramref name="other"/> lists, in the same order.</summary>
+    public bool ListsSameAs(DecodedDigest other)
     {
-        Id = r.Id,
-        Region = origin,
-        Model = r.Model,
-        Health = (ReplicaHealth)r.Health,
-        RunningRequests = r.Running,
-        QueuedRequests = r.Queued,
-        RunningTokens = r.RunningTokens,
-        RunningPrefillTokens = r.RunningPrefillTokens >= 0 ? r.RunningPrefillTokens : null,
-        QueuedTokens = r.QueuedTokens,
-        KvCacheUtilization = r.KvUtilization,
-        PrefillMsPerToken = r.PrefillMsPerToken,
-        MaxRunningRequests = r.MaxRunning,
-        MaxQueuedRequests = r.MaxQueued,
-        MaxContextTokens = r.MaxContextTokens,
-        TakenAtMs = takenAtMs,
-    };
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Views.Length != Views.Length)
+        {
+            return false;
+        }
+
+        for (int i = 0; i < Views.Length; i++)
+        {
+            if (!string.Equals(Views[i].Id, other.Views[i].Id, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether the digest lists <paramref name="replicaId"/>.</summary>
+    public bool Lists(string replicaId)
+    {
+        foreach (ReplicaView view in Views)
+        {
+            if (string.Equals(view.Id, replicaId, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Reads the next string when it is <paramref name="known"/> (an ASCII name the previous digest had at this place); otherwise reads nothing and returns null.</summary>
+    private static string? SameName(ref MessagePackReader reader, string? known)
+    {
+        if (known is null)
+        {
+            return null;
+        }
+
+        MessagePackReader peek = reader.CreatePeekReader();
+        if (!peek.TryReadStringSpan(out ReadOnlySpan<byte> utf8) || utf8.Length != known.Length)
+        {
+            return null;
+        }
+
+        for (int c = 0; c < utf8.Length; c++)
+        {
+            if (utf8[c] != known[c])
+            {
+                return null; // also any non-ASCII name: its UTF-8 bytes differ from its chars
+            }
+        }
+
+        reader = peek;
+        return known;
+    }
+
+    private void ReadReplica(ref MessagePackReader reader, int i, ReplicaView? before)
+    {
+        // The layout of ReplicaDigest: [id, model, health, running, queued, runningTokens, queuedTokens, kv, t_p,
+        // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, ...].
+        int fields = reader.ReadArrayHeader();
+        if (fields < 14)
+        {
+            throw new MessagePackSerializationException($"A replica in a digest has at least 14 fields (got {fields}).");
+        }
+
+        string id = SameName(ref reader, before?.Id) ?? Names.Deserialize(ref reader, MessagePackSerializerOptions.Standard) ?? throw new MessagePackSerializationException("A replica in a digest has an id.");
+        string model = SameName(ref reader, before?.Model) ?? Names.Deserialize(ref reader, MessagePackSerializerOptions.Standard) ?? string.Empty;
+        int health = reader.ReadInt32();
+        int running = reader.ReadInt32();
+        int queued = reader.ReadInt32();
+        long runningTokens = reader.ReadInt64();
+        long queuedTokens = reader.ReadInt64();
+        double kv = reader.ReadDouble();
+        double prefillMsPerToken = reader.ReadDouble();
+        int maxRunning = reader.ReadInt32();
+        int maxQueued = reader.ReadInt32();
+        int maxContext = reader.ReadInt32();
+        long ageMs = reader.ReadInt64();
+        ulong[]? hot = Hashes.Deserialize(ref reader, MessagePackSerializerOptions.Standard);
+        long runningPrefill = fields > 14 ? reader.ReadInt64() : -1;
+        for (int extra = 15; extra < fields; extra++)
+        {
+            reader.Skip();
+        }
+
+        AgesMs[i] = ageMs;
+        Summaries[i] = hot is null ? null : new PrefixSummary(id, hot);
+        long takenAtMs = Header.CreatedAtUnixMs - ageMs;
+        long? prefill = runningPrefill >= 0 ? runningPrefill : null;
+        if (before is not null && ReferenceEquals(before.Id, id) && ReferenceEquals(before.Model, model) && (int)before.Health == health
+            && before.RunningRequests == running && before.QueuedRequests == queued && before.RunningTokens == runningTokens
+            && before.RunningPrefillTokens == prefill && before.QueuedTokens == queuedTokens && before.KvCacheUtilization.Equals(kv)
+            && before.PrefillMsPerToken.Equals(prefillMsPerToken) && before.MaxRunningRequests == maxRunning && before.MaxQueuedRequests == maxQueued
+            && before.MaxContextTokens == maxContext && before.TakenAtMs == takenAtMs)
+        {
+            Views[i] = before; // the same load report again (names are interned, so equal names are the same string)
+            return;
+        }
+
+        Views[i] = new ReplicaView
+        {
+            Id = id,
+            Region = Header.Origin,
+            Model = model,
+            Health = (ReplicaHealth)health,
+            RunningRequests = running,
+            QueuedRequests = queued,
+            RunningTokens = runningTokens,
+            RunningPrefillTokens = prefill,
+            QueuedTokens = queuedTokens,
+            KvCacheUtilization = kv,
+            PrefillMsPerToken = prefillMsPerToken,
+            MaxRunningRequests = maxRunning,
+            MaxQueuedRequests = maxQueued,
+            MaxContextTokens = maxContext,
+            TakenAtMs = takenAtMs,
+        };
+    }
 }
 
 /// <summary>Turns an encoded digest into a <see cref="DecodedDigest"/>; this one decodes every digest it is given.</summary>
 public class DigestDecoder
 {
-    /// <summary>Decodes the digest whose header is <paramref name="header"/>.</summary>
-    /// <exception cref="MessagePack.MessagePackSerializationException">The digest is malformed.</exception>
-    public virtual DecodedDigest Decode(in DigestHeader header, ReadOnlyMemory<byte> encoded) => new(encoded);
+    /// <summary>Decodes the digest whose header is <paramref name="header"/>; <paramref name="held"/> is the receiver's digest of that origin, whose unchanged views are reused.</summary>
+    /// <exception cref="MessagePackSerializationException">The digest is malformed.</exception>
+    public virtual DecodedDigest Decode(in DigestHeader header, ReadOnlyMemory<byte> encoded, DecodedDigest? held) => new(encoded, held);
 }
 
 /// <summary>
 /// A decoder shared by many nodes in one process (the simulator's): a digest identified by its origin, incarnation
 /// and version decodes to the same content wherever it arrives, so it is decoded once and its views and summaries
-/// are shared (none of them is changed by a node). Keeps the few newest digests of each origin.
+/// are shared (no node changes them). Keeps the few newest digests of each origin.
 /// </summary>
 public sealed class SharedDigestDecoder : DigestDecoder
 {
     private const int KeptPerOrigin = 4;
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, List<(long Incarnation, long Version, DecodedDigest Decoded)>> _byOrigin = new(StringComparer.Ordinal);
-
-    /// <summary>Digests decoded (not found among those kept).</summary>
-    public long Decoded { get; private set; }
+    private readonly Dictionary<string, List<DecodedDigest>> _byOrigin = new(StringComparer.Ordinal);
 
     /// <inheritdoc />
-    public override DecodedDigest Decode(in DigestHeader header, ReadOnlyMemory<byte> encoded)
+    public override DecodedDigest Decode(in DigestHeader header, ReadOnlyMemory<byte> encoded, DecodedDigest? held)
     {
         lock (_gate)
         {
-            if (!_byOrigin.TryGetValue(header.Origin, out var kept))
+            if (!_byOrigin.TryGetValue(header.Origin, out List<DecodedDigest>? kept))
             {
                 _byOrigin[header.Origin] = kept = new(KeptPerOrigin + 1);
             }
 
-            foreach ((long incarnation, long version, DecodedDigest decoded) in kept)
+            foreach (DecodedDigest decoded in kept)
             {
-                if (incarnation == header.Incarnation && version == header.Version)
+                if (decoded.Header.Incarnation == header.Incarnation && decoded.Header.Version == header.Version)
                 {
                     return decoded;
                 }
             }
 
-            var fresh = new DecodedDigest(encoded);
-            Decoded++;
-            kept.Add((header.Incarnation, header.Version, fresh));
+            DecodedDigest? newest = held;
+            foreach (DecodedDigest decoded in kept)
+            {
+                if (newest is null || decoded.Header.IsNewerThan(newest.Header.Incarnation, newest.Header.Version))
+                {
+                    newest = decoded;
+                }
+            }
+
+            var fresh = new DecodedDigest(encoded, newest);
+            kept.Add(fresh);
             if (kept.Count > KeptPerOrigin)
             {
                 int oldest = 0;
                 for (int i = 1; i < kept.Count; i++)
                 {
-                    if (new DigestHeader(header.Origin, kept[oldest].Incarnation, kept[oldest].Version, 0).IsNewerThan(kept[i].Incarnation, kept[i].Version))
+                    if (kept[oldest].Header.IsNewerThan(kept[i].Header.Incarnation, kept[i].Header.Version))
                     {
                         oldest = i;
                     }

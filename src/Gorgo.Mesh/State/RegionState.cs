@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Gorgo.Engine.Model;
@@ -109,7 +110,7 @@ public sealed class RegionState : IAsyncDisposable
     }
 
     /// <summary>The gossip this node sends its <paramref name="peers"/> chosen peers now.</summary>
-    internal byte[] MakeGossip(int peers = 1) => Node.MakeGossip(NowMs, peers);
+    internal byte[] MakeGossip(int peers = 1) => Node.MakeGossip(NowMs, peers).ToArray();
 
     /// <summary>A peer's gossip (through the region grain): merged, and the reply returned.</summary>
     internal byte[] OnGossip(byte[] request) => Node.HandleGossip(request, NowMs);

@@ -79,7 +79,7 @@ public sealed record ReplicaView
         0 when string.IsNullOrWhiteSpace(Id) => "id is empty.",
         1 when string.IsNullOrWhiteSpace(Region) => "region is empty.",
         2 when string.IsNullOrWhiteSpace(Model) => "model is empty.",
-        3 when !Enum.IsDefined(Health) => $"health {(int)Health} is not a known value.",
+        3 when Health is not (ReplicaHealth.Healthy or ReplicaHealth.Degraded or ReplicaHealth.Draining or ReplicaHealth.Unhealthy) => $"health {(int)Health} is not a known value.",
         4 when RunningRequests < 0 => $"running requests cannot be negative (got {RunningRequests}).",
         5 when QueuedRequests < 0 => $"queued requests cannot be negative (got {QueuedRequests}).",
         6 when RunningTokens < 0 => $"running tokens cannot be negative (got {RunningTokens}).",

@@ -424,10 +424,23 @@ public sealed class PrefixIndex
             return new PrefixSummary(replicaId, []);
         }
 
-        LruSet lru = SetOf(slot);
-        var hashes = new ulong[Math.Min(maxBlocks, lru.Count)];
-        lru.CopyMostRecentFirst(hashes);
+        var hashes = new ulong[Math.Min(maxBlocks, SetOf(slot).Count)];
+        Summarize(replicaId, hashes);
         return new PrefixSummary(replicaId, hashes);
+    }
+
+    /// <summary>Copies a replica's hottest blocks, most recent first, into <paramref name="destination"/> (as many as fit); returns how many.</summary>
+    public int Summarize(string replicaId, Span<ulong> destination)
+    {
+        if (!_slotOf.TryGetValue(replicaId, out int slot))
+        {
+            return 0;
+        }
+
+        LruSet lru = SetOf(slot);
+        int count = Math.Min(destination.Length, lru.Count);
+        lru.CopyMostRecentFirst(destination[..count]);
+        return count;
     }
 
     /// <summary>A summary of every replica, each bounded to its <paramref name="maxBlocksPerReplica"/> hottest blocks.</summary>

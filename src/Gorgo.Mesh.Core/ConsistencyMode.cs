@@ -31,9 +31,9 @@ public static class ConsistencyModes
     /// <summary>Whether digests under <paramref name="mode"/> carry load and prefix summaries.</summary>
     public static bool SharesState(this ConsistencyMode mode) => mode != ConsistencyMode.LocalOnly;
 
-    /// <summary>The routing scope a node under <paramref name="mode"/> decides with: at home unless saturated under <c>local-only</c>, else everywhere.</summary>
+    /// <summary>The routing scope a node under <paramref name="mode"/> decides with unless one is configured: <c>local-first</c> under <c>local-only</c>, else <c>global</c>.</summary>
     public static Gorgo.Routing.RoutingScope Scope(this ConsistencyMode mode) =>
-        mode == ConsistencyMode.LocalOnly ? Gorgo.Routing.RoutingScope.HomeUnlessSaturated : Gorgo.Routing.RoutingScope.All;
+        mode == ConsistencyMode.LocalOnly ? Gorgo.Routing.RoutingScope.LocalFirst : Gorgo.Routing.RoutingScope.Global;
 
     /// <summary>The name of a setting, e.g. <c>local-only</c>.</summary>
     public static string Name(this ConsistencyMode mode) => EnumNames<ConsistencyMode>.Name(mode);

@@ -74,4 +74,7 @@ public sealed record RegionNodeOptions
 
     /// <summary>The node gossips with, keeps state from and routes to this many nearest regions, its own included (0: all).</summary>
     public int NearestRegions { get; init; }
+
+    /// <summary>Where the node's decisions may send a request (null: <c>local-first</c> under <c>local-only</c>, else <c>global</c>).</summary>
+    public Gorgo.Routing.RoutingScope? Scope { get; init; }
 }

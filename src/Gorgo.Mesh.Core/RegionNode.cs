@@ -94,8 +94,8 @@ public sealed class RegionNode
     /// <summary>Whether its digests carry load and prefix summaries (not under <c>local-only</c>).</summary>
     public bool SharesState => Options.Consistency.SharesState();
 
-    /// <summary>The scope this node's decisions use.</summary>
-    public RoutingScope Scope => Options.Consistency.Scope();
+    /// <summary>The scope this node's decisions use: the configured one, else the consistency setting's.</summary>
+    public RoutingScope Scope => Options.Scope ?? Options.Consistency.Scope();
 
     /// <summary>Counters of gossip, sync and decisions.</summary>
     public MeshStats Stats { get; } = new();

@@ -308,8 +308,8 @@ public sealed class Router
         lock (_gate)
         {
             ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, out PolicyChoice choice);
-            bool pathological = request.ClientRegion is { } client && RoutingDecision.IsPathological(candidates, choice.Chosen, client);
-            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, pathological);
+            bool homeIdleOverride = request.ClientRegion is { } client && RoutingDecision.IsHomeIdleOverride(candidates, choice.Chosen, client);
+            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, homeIdleOverride);
         }
     }
 
@@ -421,7 +421,7 @@ public sealed class Router
             }
         }
 
-        if (count > 0 && request.Scope != RoutingScope.All)
+        if (count > 0 && request.Scope != RoutingScope.Global)
         {
             count = ApplyScope(request.Scope, eligible, count);
             if (count == 0)

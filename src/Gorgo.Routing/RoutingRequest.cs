@@ -18,19 +18,23 @@ public readonly record struct RoutingRequest(
     string? ClientRegion = null,
     int MaxOutputTokens = 0,
     long RequestId = 0,
-    RoutingScope Scope = RoutingScope.All);
+    RoutingScope Scope = RoutingScope.Global);
 
 /// <summary>Which replicas a request may go to.</summary>
 [JsonConverter(typeof(EnumNameJsonConverter<RoutingScope>))]
 [TypeConverter(typeof(EnumNameTypeConverter<RoutingScope>))]
 public enum RoutingScope
 {
-    /// <summary>Any eligible replica in any region.</summary>
-    All,
+    /// <summary>Any eligible replica in any region (<c>global</c>).</summary>
+    Global,
 
-    /// <summary>Only replicas in the router's own region.</summary>
+    /// <summary>Only replicas in the router's own region (<c>home-only</c>).</summary>
     HomeOnly,
 
-    /// <summary>Home replicas while one of them has a free batch slot; once all are full, the other regions' (the mesh's <c>local-only</c> setting).</summary>
-    HomeUnlessSaturated,
+    /// <summary>
+    /// Home replicas while one of them has a free batch slot; once all are full, one hop to the best of the other
+    /// regions' by the policy's own ranking (<c>local-first</c>: the paper's distributed routers, and the mesh's
+    /// <c>local-only</c> setting).
+    /// </summary>
+    LocalFirst,
 }

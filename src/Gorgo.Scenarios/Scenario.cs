@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
+using Gorgo.Routing;
 using Gorgo.Routing.Index;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
@@ -91,9 +92,21 @@ public sealed record Scenario
         return scenario;
     }
 
-    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario).</summary>
-    public EngineProfile LoadProfile() =>
-        EngineProfile.Load(EngineProfile.ShippedNames.Contains(Replicas.Profile) ? Replicas.Profile : Resolve(Replicas.Profile));
+    /// <summary>The scenario's engine profile (a shipped name, or a file relative to the scenario): what the routers are told of the replicas.</summary>
+    public EngineProfile LoadProfile() => EngineProfile.Load(ProfilePath(Replicas.Profile));
+
+    /// <summary>The profile a run's engines really run (the run's <c>trueProfile</c>, else <c>replicas.trueProfile</c>), or null when it is the scenario's profile.</summary>
+    public EngineProfile? LoadTrueProfile(RunSpec run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return TrueProfileName(run) is { } name ? EngineProfile.Load(ProfilePath(name)) : null;
+    }
+
+    /// <summary>The name or path of the profile a run's engines really run, or null when it is the scenario's profile.</summary>
+    public string? TrueProfileName(RunSpec run) => run?.TrueProfile ?? Replicas.TrueProfile;
+
+    /// <summary>A profile name as <see cref="EngineProfile.Load"/> takes it: a shipped name, or a file resolved against the scenario.</summary>
+    public string ProfilePath(string profile) => EngineProfile.ShippedNames.Contains(profile) ? profile : Resolve(profile);
 
     /// <summary>Replica ids of a region: <c>{region}-1</c>, <c>{region}-2</c>, ...</summary>
     public IEnumerable<string> ReplicaIds(string region) => Enumerable.Range(1, Replicas.CountIn(region)).Select(i => $"{region}-{i}");
@@ -120,6 +133,10 @@ public sealed record Scenario
         foreach (RunSpec run in Runs)
         {
             errors.Include(run.Validate(Regions));
+            if (TrueProfileName(run) is { } truth)
+            {
+                errors.Check(EngineProfile.ShippedNames.Contains(truth) || File.Exists(Resolve(truth)), $"run '{run.Name}': true profile '{truth}' is neither a shipped profile ({string.Join(", ", EngineProfile.ShippedNames)}) nor a file.");
+            }
         }
 
         return errors.Errors;
@@ -169,6 +186,13 @@ public sealed record ReplicaSpec
 
     /// <summary>Model name.</summary>
     public string Model { get; init; } = "llama-3-8b";
+
+    /// <summary>
+    /// The profile the engines really run, when it differs from <see cref="Profile"/>, which is all the routers are
+    /// told (model mismatch: e.g. a non-linear prefill term and per-step overhead the cost model does not know). Null:
+    /// the engines run <see cref="Profile"/>. A run's <c>trueProfile</c> overrides it.
+    /// </summary>
+    public string? TrueProfile { get; init; }
 
     /// <summary>Replicas in <paramref name="region"/>.</summary>
     public int CountIn(string region) => Counts.TryGetValue(region, out int n) ? n : PerRegion;
@@ -321,11 +345,17 @@ public sealed record RunSpec
     /// <summary>Consistency of a mesh run: <c>gossip</c> (default), <c>sync</c>, <c>local-only</c>, or (simulator only) <c>shared</c>: exact state of every nearby replica at no cost.</summary>
     public ConsistencyMode? Consistency { get; init; }
 
+    /// <summary>Where a mesh run's routers may send a request: <c>global</c> (default) or <c>local-first</c> (home while a home replica has a free batch slot, else one hop); <c>local-only</c> runs are <c>local-first</c>.</summary>
+    public RoutingScope? Scope { get; init; }
+
     /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
     public string? ProxyRegion { get; init; }
 
     /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
     public PrefixMergeMode? SummaryMerge { get; init; }
+
+    /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>
+    public string? TrueProfile { get; init; }
 
     /// <summary>The summary merge this run uses, given the scenario's gossip settings.</summary>
     public PrefixMergeMode EffectiveSummaryMerge(GossipOptions gossip)
@@ -342,6 +372,14 @@ public sealed record RunSpec
     [JsonIgnore]
     public string ModeName => EnumNames<DeploymentMode>.Name(Mode);
 
+    /// <summary>The scope the run's routers decide with: the run's own, else <c>local-first</c> for <c>local-only</c> mesh runs, else <c>global</c>.</summary>
+    [JsonIgnore]
+    public RoutingScope EffectiveScope => Scope ?? EffectiveConsistency?.Scope() ?? RoutingScope.Global;
+
+    /// <summary>The run's scope as results report it.</summary>
+    [JsonIgnore]
+    public string ScopeName => EnumNames<RoutingScope>.Name(EffectiveScope);
+
     /// <summary>The run's consistency as results report it (null for proxy runs).</summary>
     [JsonIgnore]
     public string? ConsistencyName => EffectiveConsistency?.Name();
@@ -353,6 +391,7 @@ public sealed record RunSpec
         .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
         .Check(Mode != DeploymentMode.Proxy || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
         .Check(SummaryMerge is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a summaryMerge.")
+        .Check(Scope is null or RoutingScope.Global || Mode == DeploymentMode.Mesh, $"run '{Name}': a proxy routes globally (scope must be global).")
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;
 }
@@ -383,6 +422,13 @@ public sealed record SimSpec
 
     /// <summary>Whether to write <c>requests.csv</c> (one row per request; off for million-request runs).</summary>
     public bool RequestsCsv { get; init; } = true;
+
+    /// <summary>
+    /// Whether to forecast, for every request, its best TTFT over its pool and in its client's region from the true
+    /// engine states, for <c>regret_ms</c> and <c>harmful_forward_fraction</c> (one engine forecast per candidate per
+    /// request: turn off at fleet scale, where those figures are then null).
+    /// </summary>
+    public bool OutcomeMetrics { get; init; } = true;
 
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()

@@ -38,7 +38,7 @@ public sealed record FrontDoorOptions
     public required string Consistency { get; init; }
 
     /// <summary>Which replicas requests may go to.</summary>
-    public RoutingScope Scope { get; init; } = RoutingScope.All;
+    public RoutingScope Scope { get; init; } = RoutingScope.Global;
 
     /// <summary>The configured RTTs (the client leg's truth under WAN emulation).</summary>
     public required RttMatrix ConfiguredRtt { get; init; }
@@ -89,7 +89,7 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
             if (clientRegion is not null)
             {
-                context.Response.Headers[RoutingHeaders.Pathological] = decision.IsPathologicalFor(clientRegion) ? "true" : "false";
+                context.Response.Headers[RoutingHeaders.HomeIdleOverride] = decision.IsHomeIdleOverrideFor(clientRegion) ? "true" : "false";
             }
             if (clientLegHalfMs > 0)
             {

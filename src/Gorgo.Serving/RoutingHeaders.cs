@@ -36,7 +36,7 @@ public static class RoutingHeaders
     /// there had nothing queued and at least as long a prefix match as the chosen one (the trip could only add latency).
     /// Sent only when the client's region is known.
     /// </summary>
-    public const string Pathological = "x-gorgo-pathological";
+    public const string HomeIdleOverride = "x-gorgo-home-idle-override";
 
     /// <summary>Request header: the client's region (adds the client-to-ingress leg; emulated when WAN emulation is on).</summary>
     public const string ClientRegion = "x-gorgo-client-region";

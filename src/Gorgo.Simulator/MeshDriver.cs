@@ -55,6 +55,7 @@ internal sealed class MeshDriver : RunDriver
         foreach (NodeSlot slot in Nodes)
         {
             slot.Peers = slot.Node.GossipPeers(allRegions).Select(context.RttMatrix.IndexOf).ToArray();
+            slot.Pool = fleet.Replicas.Where(r => slot.Node.Interested(context.RegionName(r.Region))).Select(r => r.Index).ToArray();
         }
 
         // Whose nodes learn a region's loads and cache events directly: its own, or under "shared" every node following it.
@@ -78,6 +79,7 @@ internal sealed class MeshDriver : RunDriver
             Gossip = gossip,
             Probes = context.Scenario.Mesh.Probes,
             NearestRegions = context.Scenario.Mesh.NearestRegions,
+            Scope = context.Run.EffectiveScope,
         };
     }
 
@@ -114,6 +116,7 @@ internal sealed class MeshDriver : RunDriver
     /// <inheritdoc />
     public override void OnArrival(SimRequest request)
     {
+        ForecastOutcomes(request); // a mesh client is in its node's region: it reaches the node at once
         double clientLeg = Context.OneWay(request.User, request.Ingress, sameRegionFree: true);
         if (_consistency == ConsistencyMode.Sync)
         {
@@ -175,6 +178,12 @@ internal sealed class MeshDriver : RunDriver
     /// <inheritdoc />
     public override double ReturnLegMs(SimRequest request, SimReplica replica) =>
         Context.OneWay(replica.Region, request.Ingress, sameRegionFree: true) + Context.OneWay(request.Ingress, request.User, sameRegionFree: true);
+
+    /// <inheritdoc />
+    public override double ForwardLegMs(SimRequest request, SimReplica replica) => Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true);
+
+    /// <inheritdoc />
+    public override int[] Pool(SimRequest request) => _nodes[request.Ingress]!.Pool;
 
     /// <inheritdoc />
     public override void OnStepped(SimReplica replica)
@@ -370,6 +379,9 @@ internal sealed class MeshDriver : RunDriver
 
         /// <summary>The regions it may gossip with and query, in RTT-matrix order.</summary>
         public int[] Peers { get; set; } = [];
+
+        /// <summary>Fleet indices of the replicas it routes among (those of the regions it follows).</summary>
+        public int[] Pool { get; set; } = [];
 
         /// <summary>Other nodes that see this region's replicas directly (<c>shared</c> only).</summary>
         public RegionNode[] Observers { get; set; } = [];

@@ -30,8 +30,14 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>Age of the chosen replica's state at decision time.</summary>
     public double StateAgeMs { get; set; }
 
-    /// <summary>Whether the decision was a pathological forward.</summary>
-    public bool Pathological { get; set; }
+    /// <summary>Whether the decision overrode an idle home replica (as the router saw it).</summary>
+    public bool HomeIdleOverride { get; set; }
+
+    /// <summary>The least TTFT, forecast from the true engine states when the request reached its ingress, over every replica its deployment could send it to (null when not forecast).</summary>
+    public double? BestForecastTtftMs { get; set; }
+
+    /// <summary>The same over the replicas of the client's own region (null when not forecast or there are none).</summary>
+    public double? BestHomeForecastTtftMs { get; set; }
 
     /// <summary>The router's estimated TTFT.</summary>
     public double EstimatedTtftMs { get; set; }
@@ -62,7 +68,7 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
     /// <summary>Numbers the replica's scheduled step ends: an end whose stamp is not this one belongs to a run that was cut.</summary>
     public int StepStamp { get; set; }
 
-    /// <summary>Requests sent to this replica and not yet arrived, with their arrival times (kept for the oracle's forecasts).</summary>
+    /// <summary>Requests sent to this replica and not yet arrived, with their arrival times (for forecasts).</summary>
     public List<(EngineRequest Request, double ArriveAtMs)> InTransit { get; } = [];
 
     /// <summary>Requests on the engine by engine id.</summary>

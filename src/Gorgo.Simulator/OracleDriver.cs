@@ -1,4 +1,5 @@
 using Gorgo.Engine.Model;
+using Gorgo.Engine.Profiles;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
@@ -35,7 +36,7 @@ internal sealed class OracleDriver : RunDriver
         // The oracle's exact view of every replica's cache, kept from the engines' own cache events: one walk of a
         // prompt gives every replica's matched prefix (instead of one probe of each engine's cache per block).
         int replicas = fleet.Replicas.Count;
-        _fleetCache = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = context.Profile.KvCapacityBlocks, MaxReplicas = Math.Max(1, replicas) });
+        _fleetCache = new PrefixIndex(new PrefixIndexOptions { MaxBlocksPerReplica = context.TrueProfile.KvCapacityBlocks, MaxReplicas = Math.Max(1, replicas) });
         foreach (SimReplica replica in fleet.Replicas)
         {
             if (_fleetCache.Register(replica.Id) != replica.Index)
@@ -82,10 +83,10 @@ internal sealed class OracleDriver : RunDriver
         Context.OneWay(replica.Region, request.Ingress, sameRegionFree: true) + Context.OneWay(request.Ingress, request.User, sameRegionFree: true);
 
     /// <inheritdoc />
-    public override void OnForwarded(SimRequest request, SimReplica replica, double arriveAtMs) => replica.InTransit.Add((request.Engine!, arriveAtMs));
+    public override double ForwardLegMs(SimRequest request, SimReplica replica) => Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true);
 
     /// <inheritdoc />
-    public override void OnReplicaArrived(SimRequest request, SimReplica replica) => replica.InTransit.RemoveAll(t => t.Request.Id == request.Shape.Index);
+    public override int[] Pool(SimRequest request) => Pool(request.Ingress);
 
     /// <inheritdoc />
     public override void OnAdmitted(SimReplica replica) => RefreshLoad(replica);
@@ -103,8 +104,10 @@ internal sealed class OracleDriver : RunDriver
     /// <summary>Exact state of every replica; forecasts the true TTFT of the best candidates and takes the least.</summary>
     private void Decide(SimRequest request)
     {
+        ForecastOutcomes(request);
         double now = Context.NowMs;
-        int blockSize = Context.Profile.BlockSize;
+        EngineProfile truth = Context.TrueProfile; // clairvoyant: the engines' real timing, not what routers are told
+        int blockSize = truth.BlockSize;
         ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
         int promptTokens = request.Prompt.TokenCount;
         int[] pool = Pool(request.Ingress);
@@ -124,9 +127,9 @@ internal sealed class OracleDriver : RunDriver
             int region = _regionOf[r];
             int matched = Math.Min(_fleetMatched[r] * blockSize, promptTokens);
             double rtt = region == request.Ingress ? 0 : Context.Rtt(request.Ingress, region);
-            TtftEstimate estimate = _cost.Estimate(new CostInputs(rtt, 0, load.WaitingTokens, load.RunningTokens, promptTokens - matched, Context.Profile.PrefillMsPerToken, false, load.RunningPrefillTokens));
+            TtftEstimate estimate = _cost.Estimate(new CostInputs(rtt, 0, load.WaitingTokens, load.RunningTokens, promptTokens - matched, truth.PrefillMsPerToken, false, load.RunningPrefillTokens));
             int outstanding = load.RunningRequests + load.WaitingRequests;
-            candidates[c] = new CandidateScore(_idOf[r], Context.RegionName(region), region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, outstanding, load.WaitingRequests, load.RunningTokens + load.WaitingTokens, 0, 0, estimate, outstanding >= Context.Profile.MaxRunningRequests);
+            candidates[c] = new CandidateScore(_idOf[r], Context.RegionName(region), region == request.Ingress, ReplicaHealth.Healthy, matched, promptTokens - matched, outstanding, load.WaitingRequests, load.RunningTokens + load.WaitingTokens, 0, 0, estimate, outstanding >= truth.MaxRunningRequests);
             totals[c] = estimate.TotalMs;
         }
 
@@ -163,7 +166,7 @@ internal sealed class OracleDriver : RunDriver
         {
             SimReplica r = Fleet.Replicas[pool[i]];
             double oneWay = Context.OneWay(request.Ingress, r.Region, sameRegionFree: true);
-            if (2 * oneWay + Context.Profile.PrefillStepMs(candidates[i].UncachedTokens, candidates[i].MatchedTokens) >= bestTtft)
+            if (2 * oneWay + truth.PrefillStepMs(candidates[i].UncachedTokens, candidates[i].MatchedTokens) >= bestTtft)
             {
                 continue; // cannot beat the best so far: the prefill alone takes longer
             }
@@ -182,7 +185,7 @@ internal sealed class OracleDriver : RunDriver
         request.StateAgeMs = 0;
         request.EstimatedTtftMs = double.IsFinite(bestTtft) ? bestTtft : candidates[best].Estimate.TotalMs;
         request.MatchedTokens = candidates[best].MatchedTokens;
-        request.Pathological = RoutingDecision.IsPathological(candidates, best, Context.RegionName(request.User));
+        request.HomeIdleOverride = RoutingDecision.IsHomeIdleOverride(candidates, best, Context.RegionName(request.User));
         SimReplica chosen = Fleet.Replicas[request.Replica];
         Fleet.Forward(request, chosen, Context.OneWay(request.Ingress, chosen.Region, sameRegionFree: true), last: true);
     }

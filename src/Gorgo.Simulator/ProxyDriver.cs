@@ -18,6 +18,7 @@ internal sealed class ProxyDriver : RunDriver
     private readonly ProxyAdmission<SimRequest> _admission;
     private readonly ReplicaView[] _facts;
     private readonly List<ProxyTicket<SimRequest>> _started = [];
+    private readonly int[] _pool;
 
     /// <summary>Builds the proxy in its region with a router on the virtual clock.</summary>
     public ProxyDriver(SimContext context, SimFleet fleet, RunResults results, RouterOptions routerBase)
@@ -36,6 +37,7 @@ internal sealed class ProxyDriver : RunDriver
             PrefillMsPerToken = context.Profile.PrefillMsPerToken,
             MaxContextTokens = context.Profile.MaxContextTokens,
         }).ToArray();
+        _pool = fleet.Replicas.Select(r => r.Index).ToArray();
         foreach (SimReplica replica in fleet.Replicas)
         {
             if (_admission.AddReplica() != replica.Index)
@@ -92,6 +94,12 @@ internal sealed class ProxyDriver : RunDriver
         Context.OneWay(replica.Region, _region, sameRegionFree: false) + Context.OneWay(_region, request.User, sameRegionFree: true);
 
     /// <inheritdoc />
+    public override double ForwardLegMs(SimRequest request, SimReplica replica) => Context.OneWay(_region, replica.Region, sameRegionFree: false);
+
+    /// <inheritdoc />
+    public override int[] Pool(SimRequest request) => _pool;
+
+    /// <inheritdoc />
     public override void OnFinished(SimRequest request, SimReplica replica, double finishedMs) =>
         Context.At(finishedMs + Context.OneWay(replica.Region, _region, sameRegionFree: false), new SimEvent(EventKind.ProxyRelease, replica.Index, request));
 
@@ -101,6 +109,7 @@ internal sealed class ProxyDriver : RunDriver
 
     private void Decide(SimRequest request)
     {
+        ForecastOutcomes(request); // the request has just reached the proxy
         RoutedChoice decision;
         try
         {

@@ -10,6 +10,8 @@ namespace Gorgo.Simulator;
 /// </summary>
 internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults results)
 {
+    private readonly OutcomeForecaster? _outcomes = context.Scenario.Sim.OutcomeMetrics ? new OutcomeForecaster(context, fleet) : null;
+
     protected SimContext Context { get; } = context;
 
     protected SimFleet Fleet { get; } = fleet;
@@ -30,6 +32,12 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
 
     /// <summary>The time from a replica's output to the request's client.</summary>
     public abstract double ReturnLegMs(SimRequest request, SimReplica replica);
+
+    /// <summary>The time from the request's ingress (node or proxy) to <paramref name="replica"/>.</summary>
+    public abstract double ForwardLegMs(SimRequest request, SimReplica replica);
+
+    /// <summary>Fleet indices of the replicas the deployment could send the request to.</summary>
+    public abstract int[] Pool(SimRequest request);
 
     /// <summary>A request was sent on to its replica and arrives then.</summary>
     public virtual void OnForwarded(SimRequest request, SimReplica replica, double arriveAtMs)
@@ -69,6 +77,14 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
     /// <summary>The run's summary with what only this driver knows (gossip bytes).</summary>
     public virtual RunSummary Summarize(RunSummary summary) => summary;
 
+    /// <summary>
+    /// As the request reaches its ingress (before any query, queue or decision), forecasts from the true engine
+    /// states the best TTFT it could get anywhere in its pool and in its client's region, for the outcome metrics
+    /// (<c>sim.outcomeMetrics</c>).
+    /// </summary>
+    protected void ForecastOutcomes(SimRequest request) =>
+        _outcomes?.Record(request, Pool(request), r => ForwardLegMs(request, r), r => ReturnLegMs(request, r));
+
     /// <summary>Records what a router's decision said of the chosen replica on the request.</summary>
     protected static void Record(SimRequest request, int replica, in RoutedChoice decision)
     {
@@ -77,6 +93,6 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
         request.StateAgeMs = chosen.StateAgeMs;
         request.EstimatedTtftMs = chosen.Estimate.TotalMs;
         request.MatchedTokens = chosen.MatchedTokens;
-        request.Pathological = decision.Pathological;
+        request.HomeIdleOverride = decision.HomeIdleOverride;
     }
 }

@@ -5,9 +5,9 @@ using Gorgo.Scenarios.Results;
 namespace Gorgo.Simulator;
 
 /// <summary>A simulated run's results: every request summarised into the run's accumulator and, when kept, its record.</summary>
-internal sealed class RunResults(SimContext context, string? consistency, bool keepRecords)
+internal sealed class RunResults(SimContext context, string? consistency, string scope, bool keepRecords)
 {
-    private readonly RunAccumulator _accumulator = new(context.Run.Name, context.Run.ModeName, context.Run.Policy, consistency);
+    private readonly RunAccumulator _accumulator = new(context.Run.Name, context.Run.ModeName, context.Run.Policy, consistency, scope);
     private readonly List<RequestRecord>? _records = keepRecords ? [] : null;
 
     /// <summary>Requests summarised so far.</summary>
@@ -20,31 +20,30 @@ internal sealed class RunResults(SimContext context, string? consistency, bool k
     public void Complete(SimRequest request, SimReplica replica, RequestTiming timing, double returnLegMs)
     {
         double sent = request.Shape.ArrivalMs;
-        double ttft = timing.FirstTokenMs + returnLegMs - sent;
-        double e2e = timing.FinishedMs + returnLegMs - sent;
-        string user = context.RegionName(request.User);
-        string served = context.RegionName(replica.Region);
-        _accumulator.AddCompleted(user, served, ttft, e2e, timing.PromptTokens, timing.CachedTokens, request.StateAgeMs, request.Pathological);
-        _records?.Add(new RequestRecord
+        var record = new RequestRecord
         {
             Run = context.Run.Name,
             Index = request.Shape.Index,
-            UserRegion = user,
+            UserRegion = context.RegionName(request.User),
             ArrivalMs = sent,
             Status = 200,
             Completed = true,
-            TtftMs = ttft,
-            E2eMs = e2e,
+            TtftMs = timing.FirstTokenMs + returnLegMs - sent,
+            E2eMs = timing.FinishedMs + returnLegMs - sent,
             PromptTokens = timing.PromptTokens,
             CachedTokens = timing.CachedTokens,
             OutputTokens = timing.GeneratedTokens,
-            ServedRegion = served,
+            ServedRegion = context.RegionName(replica.Region),
             Replica = replica.Id,
             EstimatedTtftMs = request.EstimatedTtftMs,
             MatchedTokens = request.MatchedTokens,
             StateAgeMs = request.StateAgeMs,
-            Pathological = request.Pathological,
-        });
+            HomeIdleOverride = request.HomeIdleOverride,
+            BestForecastTtftMs = request.BestForecastTtftMs,
+            BestHomeForecastTtftMs = request.BestHomeForecastTtftMs,
+        };
+        _accumulator.AddCompleted(record);
+        _records?.Add(record);
         context.InFlight--;
     }
 

@@ -21,7 +21,11 @@ internal sealed class SimContext(Scenario scenario, RunSpec run, RttMatrix rtt, 
 
     public RttMatrix RttMatrix { get; } = rtt;
 
+    /// <summary>The profile the routers are told of (digests, views, the cost model's t_p).</summary>
     public EngineProfile Profile { get; } = profile;
+
+    /// <summary>The profile the engines really run (the same as <see cref="Profile"/> unless the run models a mismatch).</summary>
+    public EngineProfile TrueProfile { get; init; } = profile;
 
     public VirtualClock Clock { get; } = new();
 

@@ -23,7 +23,7 @@ internal sealed class SimFleet
             foreach (string id in context.Scenario.ReplicaIds(name))
             {
                 int index = Replicas.Count;
-                var engine = new EngineCore(context.Profile, 0, context.Scenario.Seed + index);
+                var engine = new EngineCore(context.TrueProfile, 0, context.Scenario.Seed + index);
                 engine.Cache.RecordEvents = recordCacheEvents;
                 Replicas.Add(new SimReplica(index, id, region, engine));
                 _index.Add(id, index);
@@ -47,6 +47,7 @@ internal sealed class SimFleet
     public void Forward(SimRequest request, SimReplica replica, double delayMs, bool last = false)
     {
         request.Engine = new EngineRequest(request.Shape.Index, request.Prompt, request.Shape.OutputTokens);
+        replica.InTransit.Add((request.Engine, _context.NowMs + delayMs));
         Driver.OnForwarded(request, replica, _context.NowMs + delayMs);
         var arrival = new SimEvent(EventKind.ReplicaArrival, replica.Index, request);
         if (last)
@@ -62,6 +63,7 @@ internal sealed class SimFleet
     /// <summary>A request reaches its replica: the engine takes it (it joins at the next step boundary) or refuses it.</summary>
     public void OnReplicaArrival(SimReplica replica, SimRequest request)
     {
+        replica.InTransit.RemoveAll(t => t.Request.Id == request.Shape.Index);
         Driver.OnReplicaArrived(request, replica);
         EngineRejection rejection = replica.Engine.Submit(request.Engine!, _context.NowMs);
         if (rejection != EngineRejection.None)

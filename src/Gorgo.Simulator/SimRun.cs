@@ -45,14 +45,23 @@ internal sealed class SimRun
     private IEnumerator<RequestShape>? _workload;
     private double _lastArrivalMs;
 
-    /// <summary>Builds the run's fleet; nothing happens until <see cref="Run"/>. Without <c>handleDueAtOnce</c> every event goes through the heap (see <see cref="SimContext.Then"/>; the same results, a test checks it).</summary>
-    public SimRun(Scenario scenario, RunSpec run, RunKind kind, RttMatrix rtt, EngineProfile profile, bool keepRecords, bool handleDueAtOnce = true)
+    /// <summary>
+    /// Builds the run's fleet; nothing happens until <see cref="Run"/>. Without <c>handleDueAtOnce</c> every event goes
+    /// through the heap (see <see cref="SimContext.Then"/>; the same results, a test checks it). <c>trueProfile</c> is
+    /// the profile the engines really run when it differs from <c>profile</c>, which is what the routers are told.
+    /// </summary>
+    public SimRun(Scenario scenario, RunSpec run, RunKind kind, RttMatrix rtt, EngineProfile profile, bool keepRecords, bool handleDueAtOnce = true, EngineProfile? trueProfile = null)
     {
-        _context = new SimContext(scenario, run, rtt, profile, handleDueAtOnce) { Dispatch = Handle };
+        if (trueProfile is not null && trueProfile.BlockSize != profile.BlockSize)
+        {
+            throw new ArgumentException($"The true profile's block size ({trueProfile.BlockSize}) must be the routers' ({profile.BlockSize}).", nameof(trueProfile));
+        }
+
+        _context = new SimContext(scenario, run, rtt, profile, handleDueAtOnce) { Dispatch = Handle, TrueProfile = trueProfile ?? profile };
         _hasher = new BlockHasher(profile.BlockSize);
         _synthesizer = new PromptSynthesizer(scenario.Seed, scenario.Trace.Sharing);
         _fleet = new SimFleet(_context, recordCacheEvents: kind is RunKind.Mesh or RunKind.Oracle);
-        _results = new RunResults(_context, kind == RunKind.Oracle ? "exact" : run.ConsistencyName, keepRecords);
+        _results = new RunResults(_context, kind == RunKind.Oracle ? "exact" : run.ConsistencyName, kind == RunKind.Oracle ? "global" : run.ScopeName, keepRecords);
         var routerBase = new RouterOptions
         {
             Region = scenario.Regions[0],

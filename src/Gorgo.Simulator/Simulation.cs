@@ -28,10 +28,13 @@ public sealed class Simulation(Scenario scenario)
     public Scenario Scenario { get; } = scenario ?? throw new ArgumentNullException(nameof(scenario));
 
     /// <summary>The engine profile of the simulation: the scenario's, with <c>sim.blockSize</c> applied (KV capacity in tokens kept).</summary>
-    public static EngineProfile ProfileOf(Scenario scenario)
+    public static EngineProfile ProfileOf(Scenario scenario) => Simulated(scenario, (scenario ?? throw new ArgumentNullException(nameof(scenario))).LoadProfile());
+
+    /// <summary>A profile as the simulation runs it: with <c>sim.blockSize</c> applied (KV capacity in tokens kept).</summary>
+    public static EngineProfile Simulated(Scenario scenario, EngineProfile profile)
     {
         ArgumentNullException.ThrowIfNull(scenario);
-        EngineProfile profile = scenario.LoadProfile();
+        ArgumentNullException.ThrowIfNull(profile);
         int blockSize = scenario.Sim.BlockSize;
         if (blockSize <= 0 || blockSize == profile.BlockSize)
         {
@@ -72,7 +75,8 @@ public sealed class Simulation(Scenario scenario)
             RunSpec run = runs[i];
             long started = Stopwatch.GetTimestamp();
             RunKind kind = run.Policy == OracleName ? RunKind.Oracle : run.Mode == DeploymentMode.Proxy ? RunKind.Proxy : RunKind.Mesh;
-            var sim = new SimRun(Scenario, run, kind, rtt, profile, Scenario.Sim.RequestsCsv, HandleDueEventsAtOnce);
+            EngineProfile? truth = Scenario.LoadTrueProfile(run) is { } p ? Simulated(Scenario, p) : null;
+            var sim = new SimRun(Scenario, run, kind, rtt, profile, Scenario.Sim.RequestsCsv, HandleDueEventsAtOnce, truth);
             progress?.Report(new BenchProgress(run.Name, "simulating", 0, total));
             RunSummary summary = sim.Run(WorkloadBuilder.Shapes(Scenario), done => progress?.Report(new BenchProgress(run.Name, "simulating", done, total)), cancellationToken);
             progress?.Report(new BenchProgress(run.Name, "done", summary.Requests, total));

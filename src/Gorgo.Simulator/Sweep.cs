@@ -88,7 +88,7 @@ public sealed record Sweep(string Path, IReadOnlyList<double> Values)
             foreach (RunSummary r in summary.Runs)
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {value} | {r.Name} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.PathologicalFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {ResultsWriter.GossipCell(r)} |");
+                    $"| {value} | {r.Name} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.HomeIdleOverrideFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {ResultsWriter.GossipCell(r)} |");
             }
         }
 

@@ -157,8 +157,8 @@ public class RegionNodeTests
 
         Assert.Equal((0, 0L, (ulong[]?)null), (replica.Running, replica.RunningTokens, replica.HotBlocks));
         Assert.Equal(8, replica.MaxRunning); // capacity and health still travel
-        Assert.Equal(RoutingScope.HomeUnlessSaturated, node.Scope);
-        Assert.Equal(RoutingScope.All, Node("b").Scope);
+        Assert.Equal(RoutingScope.LocalFirst, node.Scope);
+        Assert.Equal(RoutingScope.Global, Node("b").Scope);
     }
 
     [Fact]

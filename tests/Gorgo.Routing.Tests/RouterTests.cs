@@ -299,7 +299,7 @@ public class RouterTests
         Router router = Router(_clock);
         router.Upsert(Replica("home", UsEast, Now, running: 62, queued: 0, runningTokens: 62_000) with { MaxRunningRequests = 64 });
         router.Upsert(Replica("remote", EuCentral, Now));
-        var request = Request(RandomTokens(100, 22)) with { Scope = RoutingScope.HomeUnlessSaturated };
+        var request = Request(RandomTokens(100, 22)) with { Scope = RoutingScope.LocalFirst };
 
         Assert.Equal("home", router.Route(request).Chosen.ReplicaId);          // 62 + 0 + 0 pending < 64
         Assert.Equal("home", router.Route(request).Chosen.ReplicaId);          // 62 + 1 pending < 64
@@ -416,7 +416,7 @@ public class RouterTests
 
             Assert.Equal(full.Chosen, bare.Chosen);
             Assert.Equal(full.Candidates.Count, bare.Candidates);
-            Assert.Equal(full.IsPathologicalFor(client), bare.Pathological);
+            Assert.Equal(full.IsHomeIdleOverrideFor(client), bare.HomeIdleOverride);
             Assert.Equal(a.PendingRequests(full.Chosen.ReplicaId), b.PendingRequests(bare.Chosen.ReplicaId));
             chosen.Add(bare.Chosen.ReplicaId);
             clockA.Advance(random.Next(0, 5));

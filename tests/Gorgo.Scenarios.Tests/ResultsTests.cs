@@ -8,7 +8,7 @@ public class ResultsTests
     private static RequestRecord Done(string run, int i, double ttft, string user = "a", string served = "a", int cached = 50) => new()
     {
         Run = run, Index = i, UserRegion = user, Status = 200, Completed = true, TtftMs = ttft, E2eMs = ttft + 100,
-        PromptTokens = 100, CachedTokens = cached, OutputTokens = 10, ServedRegion = served, StateAgeMs = i, Pathological = served != user && i % 2 == 0,
+        PromptTokens = 100, CachedTokens = cached, OutputTokens = 10, ServedRegion = served, StateAgeMs = i, HomeIdleOverride = served != user && i % 2 == 0,
     };
 
     [Fact]
@@ -18,7 +18,7 @@ public class ResultsTests
         records.Add(new RequestRecord { Run = "r", Index = 100, UserRegion = "a", Status = 503, Error = "no healthy replica" });
         records.Add(new RequestRecord { Run = "r", Index = 101, UserRegion = "a", Status = 0, Error = "timed out" });
 
-        RunSummary s = RunSummary.From("r", "mesh", "gorgo", "gossip", records);
+        RunSummary s = RunSummary.From("r", "mesh", "gorgo", "gossip", "global", records);
 
         Assert.Equal((102, 100, 2), (s.Requests, s.Completed, s.Failed));
         // Percentiles come from an HdrHistogram with three significant digits: within 0.1 % of the nearest rank.
@@ -29,9 +29,33 @@ public class ResultsTests
         Assert.True(s.E2eMs.P50 <= s.E2eMs.P90 && s.E2eMs.P90 <= s.E2eMs.P99);
         Assert.Equal(0.5, s.PrefixHitRate, 9);
         Assert.Equal(0.10, s.CrossRegionFraction, 9);
-        Assert.Equal(0.05, s.PathologicalFraction, 9);
+        Assert.Equal(0.05, s.HomeIdleOverrideFraction, 9);
         Assert.Equal(new Dictionary<string, int> { ["0"] = 1, ["503"] = 1 }, s.FailuresByStatus);
         Assert.Equal(s.Completed, s.ServedByRegion.Values.Sum());
+    }
+
+    [Fact]
+    public void Regret_and_estimate_error_percentiles_cover_negative_values()
+    {
+        // Regrets of -150, -140, ..., 30 ms (19 values; a forecast can be pessimistic): median -60, P90 20, mean -60.
+        RequestRecord[] records = Enumerable.Range(-15, 19).Select(i => new RequestRecord
+        {
+            Run = "r", Index = i + 15, UserRegion = "a", Completed = true, Status = 200, TtftMs = 500 + (10 * i), ServedRegion = i % 2 == 0 ? "b" : "a",
+            BestForecastTtftMs = 500, BestHomeForecastTtftMs = 440, EstimatedTtftMs = 520,
+        }).ToArray();
+
+        RunSummary s = RunSummary.From("r", "mesh", "gorgo", "gossip", "global", records);
+
+        Assert.Equal(-60, s.RegretMs!.Mean, 9);
+        Assert.Equal(-60, s.RegretMs.P50, 0); // HdrHistogram keeps three significant digits
+        Assert.Equal(20, s.RegretMs.P90, 0);
+        Assert.Equal(30, s.RegretMs.P99, 0);
+        Assert.Equal(-80, s.EstimateErrorMs!.P50, 0);
+
+        // Harmful: served in b (another region) and slower than the best home forecast (440 ms).
+        int harmful = records.Count(r => r.ServedRegion == "b" && r.TtftMs > 440);
+        Assert.True(harmful > 0);
+        Assert.Equal(harmful / 19.0, s.HarmfulForwardFraction!.Value, 6);
     }
 
     [Fact]
@@ -44,7 +68,7 @@ public class ResultsTests
             var summary = new BenchSummary
             {
                 Scenario = "unit",
-                Runs = [RunSummary.From("one", "mesh", "gorgo", "gossip", records[..10]), RunSummary.From("two", "proxy", "gorgo", null, records[10..])],
+                Runs = [RunSummary.From("one", "mesh", "gorgo", "gossip", "global", records[..10]), RunSummary.From("two", "proxy", "gorgo", null, "global", records[10..])],
             };
 
             IReadOnlyList<string> files = ResultsWriter.Write(dir, summary, records);

@@ -37,7 +37,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             cancellationToken.ThrowIfCancellationRequested();
             (List<RequestRecord> runRecords, bool runComplete, double? gossip) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
             records.AddRange(runRecords);
-            summaries.Add(RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, runRecords) with { GossipBytesPerNodePerS = gossip });
+            summaries.Add(RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, run.ScopeName, runRecords) with { GossipBytesPerNodePerS = gossip });
             complete &= runComplete;
             if (cancellationToken.IsCancellationRequested)
             {

@@ -63,7 +63,7 @@ public sealed class LiveClient(HttpClient http, string model)
                 EstimatedTtftMs = Header(response, RoutingHeaders.EstimatedTtft) is { } estimate ? double.Parse(estimate.Split(';')[0], CultureInfo.InvariantCulture) : null,
                 MatchedTokens = Header(response, RoutingHeaders.MatchedTokens) is { } matched ? int.Parse(matched, CultureInfo.InvariantCulture) : null,
                 StateAgeMs = Header(response, RoutingHeaders.StateAge) is { } age ? double.Parse(age, CultureInfo.InvariantCulture) : null,
-                Pathological = Header(response, RoutingHeaders.Pathological) is { } pathological ? pathological == "true" : null,
+                HomeIdleOverride = Header(response, RoutingHeaders.HomeIdleOverride) is { } overrode ? overrode == "true" : null,
             };
             if (!response.IsSuccessStatusCode)
             {

@@ -34,14 +34,16 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
     public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
-        string profilePath = ProfilePath(scenario);
+        string profilePath = scenario.ProfilePath(scenario.Replicas.Profile);
+        string? truePath = scenario.TrueProfileName(run) is { } truth ? scenario.ProfilePath(truth) : null;
         var options = new MeshOptions
         {
             Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
             Rtt = Nested(rtt),
-            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = ReplicaKind.Emulated, Profile = profilePath })).ToList(),
+            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = ReplicaKind.Emulated, Profile = profilePath, TrueProfile = truePath })).ToList(),
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
+            Scope = run.Scope,
             Gossip = RunGossip(scenario, run),
             Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
@@ -75,6 +77,7 @@ public sealed class LiveDeployment : IAsyncDisposable
     public static async Task<LiveDeployment> StartProxyAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
         EngineProfile profile = scenario.LoadProfile();
+        EngineProfile truth = scenario.LoadTrueProfile(run) ?? profile;
         string proxyRegion = run.ProxyRegion ?? scenario.Proxy.Region ?? scenario.Regions[0];
         var parts = new List<IAsyncDisposable>();
         var replicas = new List<ProxyReplicaOptions>();
@@ -84,7 +87,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             {
                 foreach (string id in scenario.ReplicaIds(region))
                 {
-                    WebApplication server = ReplicaServer.Build(new ReplicaServerOptions { Port = LoopbackPorts.Free(), Model = scenario.Replicas.Model }, logging, profile);
+                    WebApplication server = ReplicaServer.Build(new ReplicaServerOptions { Port = LoopbackPorts.Free(), Model = scenario.Replicas.Model }, logging, truth);
                     parts.Add(server);
                     await server.StartAsync(cancellationToken).ConfigureAwait(false);
                     replicas.Add(new ProxyReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Url = server.Urls.Single(), PrefillMsPerToken = profile.PrefillMsPerToken, MaxContextTokens = profile.MaxContextTokens });
@@ -146,9 +149,6 @@ public sealed class LiveDeployment : IAsyncDisposable
 
         _parts.Clear();
     }
-
-    private static string ProfilePath(Scenario scenario) =>
-        EngineProfile.ShippedNames.Contains(scenario.Replicas.Profile) ? scenario.Replicas.Profile : scenario.Resolve(scenario.Replicas.Profile);
 
     private static Dictionary<string, Dictionary<string, double>> Nested(RttMatrix rtt) =>
         rtt.Regions.ToDictionary(a => a, a => rtt.Regions.ToDictionary(b => b, b => rtt.Get(a, b)));

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
+using Gorgo.Routing;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Options;
@@ -45,8 +46,11 @@ public sealed class ReplicaOptions
     /// <summary><c>emulated</c> (in-process engine) or <c>http</c>.</summary>
     public ReplicaKind Kind { get; set; } = ReplicaKind.Emulated;
 
-    /// <summary>Engine profile of an emulated replica (shipped name or JSON file).</summary>
+    /// <summary>Engine profile of an emulated replica (shipped name or JSON file): what the router is told of it.</summary>
     public string Profile { get; set; } = "h100-8b";
+
+    /// <summary>The profile an emulated replica's engine really runs when it should differ from <see cref="Profile"/> (to study model mismatch); null: <see cref="Profile"/>.</summary>
+    public string? TrueProfile { get; set; }
 
     /// <summary>Base URL of an HTTP replica.</summary>
     public string? Url { get; set; }
@@ -137,6 +141,9 @@ public sealed class MeshOptions
     /// <summary><c>local-only</c>, <c>gossip</c> (default) or <c>sync</c>.</summary>
     public ConsistencyMode Consistency { get; set; } = ConsistencyMode.Gossip;
 
+    /// <summary>Where nodes' decisions may send a request: <c>global</c> or <c>local-first</c> (null: <c>local-first</c> under <c>local-only</c>, else <c>global</c>).</summary>
+    public RoutingScope? Scope { get; set; }
+
     /// <summary>Gossip settings.</summary>
     public GossipOptions Gossip { get; set; } = new();
 
@@ -178,6 +185,7 @@ public sealed class MeshOptions
         Gossip = Gossip,
         Probes = Probes,
         NearestRegions = NearestRegions,
+        Scope = Scope,
     };
 
     /// <summary>The RTT matrix of the configured regions.</summary>
@@ -233,6 +241,7 @@ public sealed class MeshOptions
             if (r.Kind == ReplicaKind.Emulated)
             {
                 errors.Check(EngineProfile.ShippedNames.Contains(r.Profile) || File.Exists(r.Profile), $"{who}: unknown profile '{r.Profile}' (shipped: {string.Join(", ", EngineProfile.ShippedNames)}).");
+                errors.Check(r.TrueProfile is null || EngineProfile.ShippedNames.Contains(r.TrueProfile) || File.Exists(r.TrueProfile), $"{who}: unknown true profile '{r.TrueProfile}' (shipped: {string.Join(", ", EngineProfile.ShippedNames)}).");
                 errors.Check(double.IsFinite(r.StepJitter) && r.StepJitter is >= 0 and <= 0.5, $"{who}: stepJitter must be between 0 and 0.5.");
             }
             else if (r.Kind == ReplicaKind.Http)

@@ -53,7 +53,8 @@ public sealed class LocalReplica : IAsyncDisposable
         if (options.Kind == ReplicaKind.Emulated)
         {
             EngineProfile profile = EngineProfile.Load(options.Profile);
-            var engine = new EngineHost(profile, loggers.CreateLogger<EngineHost>(), options.StepJitter, options.Seed);
+            EngineProfile truth = options.TrueProfile is { } trueProfile ? EngineProfile.Load(trueProfile) : profile;
+            var engine = new EngineHost(truth, loggers.CreateLogger<EngineHost>(), options.StepJitter, options.Seed);
             var backend = new InProcessBackend(engine, options.Model);
             return new LocalReplica(options, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), engine, profile.PrefillMsPerToken, profile.MaxRunningRequests, profile.MaxContextTokens);
         }

@@ -32,5 +32,5 @@ public readonly record struct CandidateScore(
     TtftEstimate Estimate,
     bool AtCapacity = false);
 
-/// <summary>A routing choice without its decision record: the chosen candidate, how many were scored, and whether the choice was pathological for the client's region.</summary>
-public readonly record struct RoutedChoice(CandidateScore Chosen, int Candidates, bool Pathological);
+/// <summary>A routing choice without its decision record: the chosen candidate, how many were scored, and whether the choice overrode an idle home replica of the client's region.</summary>
+public readonly record struct RoutedChoice(CandidateScore Chosen, int Candidates, bool HomeIdleOverride);

@@ -74,15 +74,16 @@ public sealed class RoutingDecision
     public double StateAgeMs => Chosen.StateAgeMs;
 
     /// <summary>
-    /// Whether this decision was a pathological forward for a client in <paramref name="clientRegion"/>: served in
-    /// another region although a candidate in the client's region had nothing queued (and a free batch slot, so the
-    /// request would have started at once) and at least as long a prefix match as the chosen replica, so the trip
-    /// across regions could only add latency.
+    /// Whether this decision overrode an idle home replica for a client in <paramref name="clientRegion"/>: served in
+    /// another region although a candidate in the client's region, as the router saw it, had nothing queued, a free
+    /// batch slot and at least as long a prefix match as the chosen replica. A counter of what a policy does with its
+    /// own view (GORGO's stay-home rule rules it out by construction), not evidence of harm: whether a forward hurt is
+    /// measured on outcomes (the simulator's <c>harmful_forward_fraction</c>).
     /// </summary>
-    public bool IsPathologicalFor(string clientRegion) => IsPathological(_candidates, ChosenIndex, clientRegion);
+    public bool IsHomeIdleOverrideFor(string clientRegion) => IsHomeIdleOverride(_candidates, ChosenIndex, clientRegion);
 
-    /// <summary>As <see cref="IsPathologicalFor"/>, for the candidates of a decision and the index of the one chosen.</summary>
-    public static bool IsPathological(ReadOnlySpan<CandidateScore> candidates, int chosenIndex, string clientRegion)
+    /// <summary>As <see cref="IsHomeIdleOverrideFor"/>, for the candidates of a decision and the index of the one chosen.</summary>
+    public static bool IsHomeIdleOverride(ReadOnlySpan<CandidateScore> candidates, int chosenIndex, string clientRegion)
     {
         CandidateScore chosen = candidates[chosenIndex];
         if (chosen.Region == clientRegion)

@@ -51,8 +51,20 @@ public sealed record RequestRecord
     /// <summary>Age of the chosen replica's state at decision time, ms.</summary>
     public double? StateAgeMs { get; init; }
 
-    /// <summary>Whether the decision was a pathological forward (see <c>x-gorgo-pathological</c>).</summary>
-    public bool? Pathological { get; init; }
+    /// <summary>Whether the decision overrode an idle home replica, as the router saw it (see <c>x-gorgo-home-idle-override</c>).</summary>
+    public bool? HomeIdleOverride { get; init; }
+
+    /// <summary>The least TTFT forecast from the true engine states, when the request reached its ingress, over every replica its deployment could send it to; null where engines cannot be forecast (live HTTP replicas).</summary>
+    public double? BestForecastTtftMs { get; init; }
+
+    /// <summary>The same over the replicas of the client's region; null when not forecast or the region has none.</summary>
+    public double? BestHomeForecastTtftMs { get; init; }
+
+    /// <summary>Realized TTFT minus the best forecast TTFT (null when either is missing).</summary>
+    public double? RegretMs => TtftMs is { } ttft && BestForecastTtftMs is { } best ? ttft - best : null;
+
+    /// <summary>Whether it was served in another region and took longer than the best home replica was forecast to take (null when not forecast).</summary>
+    public bool? HarmfulForward => !Completed || BestForecastTtftMs is null ? null : CrossRegion && BestHomeForecastTtftMs is { } home && TtftMs > home;
 
     /// <summary>Why it failed.</summary>
     public string? Error { get; init; }

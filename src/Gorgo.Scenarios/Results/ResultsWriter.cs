@@ -54,11 +54,11 @@ public static class ResultsWriter
         foreach (RunSummary r in summary.Runs)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.PathologicalFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {GossipCell(r)} |");
+                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.HomeIdleOverrideFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {GossipCell(r)} |");
         }
 
         md.AppendLine();
-        md.AppendLine("Prefix hit = cached prompt tokens / prompt tokens. Cross-region = served outside the user's region. Pathological = served outside the user's region although a replica there had nothing queued and at least as long a prefix match, as the router saw it.");
+        md.AppendLine("Prefix hit = cached prompt tokens / prompt tokens. Cross-region = served outside the user's region. HomeIdleOverride = served outside the user's region although a replica there had nothing queued and at least as long a prefix match, as the router saw it.");
         return md.ToString();
     }
 
@@ -66,19 +66,27 @@ public static class ResultsWriter
     public static string GossipCell(RunSummary run) =>
         run.GossipBytesPerNodePerS is { } bytes ? bytes.ToString("F0", CultureInfo.InvariantCulture) : "-";
 
+    /// <summary>A share for a Markdown table cell ("-" when not measured).</summary>
+    public static string Fraction(double? value) => value is { } v ? v.ToString("P1", CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>Milliseconds for a Markdown table cell ("-" when not measured).</summary>
+    public static string Ms(double? value) => value is { } v ? v.ToString("F0", CultureInfo.InvariantCulture) : "-";
+
     private static void WriteCsv(string path, IReadOnlyList<RequestRecord> records)
     {
         using var writer = new StreamWriter(path);
-        writer.WriteLine("run,index,user_region,arrival_ms,status,completed,ttft_ms,e2e_ms,prompt_tokens,cached_tokens,output_tokens,served_region,replica,estimated_ttft_ms,matched_tokens,state_age_ms,pathological,error");
+        writer.WriteLine("run,index,user_region,arrival_ms,status,completed,ttft_ms,e2e_ms,prompt_tokens,cached_tokens,output_tokens,served_region,replica,estimated_ttft_ms,matched_tokens,state_age_ms,home_idle_override,best_forecast_ttft_ms,best_home_forecast_ttft_ms,regret_ms,harmful_forward,error");
         foreach (RequestRecord r in records)
         {
             writer.WriteLine(string.Join(',',
                 Csv(r.Run), r.Index.ToString(CultureInfo.InvariantCulture), Csv(r.UserRegion), F(r.ArrivalMs), r.Status.ToString(CultureInfo.InvariantCulture),
                 r.Completed ? "true" : "false", F(r.TtftMs), F(r.E2eMs), r.PromptTokens.ToString(CultureInfo.InvariantCulture), r.CachedTokens.ToString(CultureInfo.InvariantCulture),
                 r.OutputTokens.ToString(CultureInfo.InvariantCulture), Csv(r.ServedRegion), Csv(r.Replica), F(r.EstimatedTtftMs), r.MatchedTokens?.ToString(CultureInfo.InvariantCulture) ?? string.Empty,
-                F(r.StateAgeMs), r.Pathological switch { true => "true", false => "false", null => string.Empty }, Csv(r.Error)));
+                F(r.StateAgeMs), Bool(r.HomeIdleOverride), F(r.BestForecastTtftMs), F(r.BestHomeForecastTtftMs), F(r.RegretMs), Bool(r.HarmfulForward), Csv(r.Error)));
         }
     }
+
+    private static string Bool(bool? value) => value switch { true => "true", false => "false", null => string.Empty };
 
     private static string F(double? value) => value?.ToString("F3", CultureInfo.InvariantCulture) ?? string.Empty;
 

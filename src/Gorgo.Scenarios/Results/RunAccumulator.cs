@@ -8,7 +8,7 @@ namespace Gorgo.Scenarios.Results;
 /// (microsecond resolution, three significant digits), counts into counters. The live harness and the simulator both
 /// summarise through it, so their percentiles are computed the same way.
 /// </summary>
-public sealed class RunAccumulator(string name, string mode, string policy, string? consistency)
+public sealed class RunAccumulator(string name, string mode, string policy, string? consistency, string? scope = null)
 {
     private const long HighestMicros = 24L * 3600 * 1_000_000;
     private const int QuantilePoints = 200;
@@ -25,7 +25,11 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
     private int _requests;
     private int _completed;
     private int _crossRegion;
-    private int _pathological;
+    private int _homeIdleOverrides;
+    private readonly SignedHistogram _regret = new();
+    private readonly SignedHistogram _estimateError = new();
+    private int _forecast;
+    private int _harmful;
 
     /// <summary>Requests added so far.</summary>
     public int Requests => _requests;
@@ -36,7 +40,7 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         ArgumentNullException.ThrowIfNull(record);
         if (record.Completed)
         {
-            AddCompleted(record.UserRegion, record.ServedRegion, record.TtftMs ?? 0, record.E2eMs ?? 0, record.PromptTokens, record.CachedTokens, record.StateAgeMs, record.Pathological == true);
+            AddCompleted(record);
         }
         else
         {
@@ -45,28 +49,42 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
     }
 
     /// <summary>Counts a request that finished normally.</summary>
-    public void AddCompleted(string userRegion, string? servedRegion, double ttftMs, double e2eMs, int promptTokens, int cachedTokens, double? stateAgeMs, bool pathological)
+    public void AddCompleted(RequestRecord record)
     {
+        ArgumentNullException.ThrowIfNull(record);
+        double ttftMs = record.TtftMs ?? 0;
+        double e2eMs = record.E2eMs ?? 0;
         _requests++;
         _completed++;
         _ttftSum += ttftMs;
         _e2eSum += e2eMs;
         _ttft.RecordValue(Micros(ttftMs));
         _e2e.RecordValue(Micros(e2eMs));
-        if (stateAgeMs is { } age)
+        if (record.StateAgeMs is { } age)
         {
             _age.RecordValue(Micros(age));
         }
 
-        _promptTokens += promptTokens;
-        _cachedTokens += cachedTokens;
-        if (servedRegion is not null)
+        _promptTokens += record.PromptTokens;
+        _cachedTokens += record.CachedTokens;
+        if (record.ServedRegion is { } served)
         {
-            _served[servedRegion] = _served.GetValueOrDefault(servedRegion) + 1;
-            _crossRegion += servedRegion != userRegion ? 1 : 0;
+            _served[served] = _served.GetValueOrDefault(served) + 1;
+            _crossRegion += served != record.UserRegion ? 1 : 0;
         }
 
-        _pathological += pathological ? 1 : 0;
+        _homeIdleOverrides += record.HomeIdleOverride == true ? 1 : 0;
+        if (record.EstimatedTtftMs is { } estimated)
+        {
+            _estimateError.Record(ttftMs - estimated);
+        }
+
+        if (record.RegretMs is { } regret)
+        {
+            _forecast++;
+            _regret.Record(regret);
+            _harmful += record.HarmfulForward == true ? 1 : 0;
+        }
     }
 
     /// <summary>Counts a request that failed with <paramref name="status"/> (0: no response).</summary>
@@ -84,6 +102,7 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         Mode = mode,
         Policy = policy,
         Consistency = consistency,
+        Scope = scope,
         Requests = _requests,
         Completed = _completed,
         Failed = _requests - _completed,
@@ -91,12 +110,43 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         E2eMs = Stats(_e2e, _e2eSum),
         PrefixHitRate = _promptTokens == 0 ? 0 : _cachedTokens / (double)_promptTokens,
         CrossRegionFraction = _completed == 0 ? 0 : _crossRegion / (double)_completed,
-        PathologicalFraction = _completed == 0 ? 0 : _pathological / (double)_completed,
+        HomeIdleOverrideFraction = _completed == 0 ? 0 : _homeIdleOverrides / (double)_completed,
+        HarmfulForwardFraction = _forecast == 0 ? null : Math.Round(_harmful / (double)_forecast, 6),
+        RegretMs = _forecast == 0 ? null : _regret.Stats(),
+        EstimateErrorMs = _estimateError.Count == 0 ? null : _estimateError.Stats(),
         StateAgeMs = _age.TotalCount == 0 ? new AgeStats(0, 0) : new AgeStats(Percentile(_age, 50), Percentile(_age, 99)),
         FailuresByStatus = new Dictionary<string, int>(_failures),
         ServedByRegion = new Dictionary<string, int>(_served),
         TtftQuantiles = _ttft.TotalCount == 0 ? [] : Enumerable.Range(1, QuantilePoints).Select(i => Percentile(_ttft, 100.0 * i / QuantilePoints)).ToArray(),
     };
+
+    /// <summary>A histogram of values that may be negative (regret, estimate error), in microseconds: negative values by their magnitude in one histogram, the rest in another.</summary>
+    private sealed class SignedHistogram
+    {
+        private readonly LongHistogram _negative = new(HighestMicros, 3);
+        private readonly LongHistogram _positive = new(HighestMicros, 3);
+        private double _sum;
+
+        public long Count => _negative.TotalCount + _positive.TotalCount;
+
+        public void Record(double ms)
+        {
+            _sum += ms;
+            (ms < 0 ? _negative : _positive).RecordValue(Micros(Math.Abs(ms)));
+        }
+
+        public LatencyStats Stats() => new(Math.Round(_sum / Count, 3), At(50), At(90), At(99));
+
+        /// <summary>The value at <paramref name="percentile"/> of all values: negatives, most negative first, then the rest.</summary>
+        private double At(double percentile)
+        {
+            long rank = Math.Max(1, (long)Math.Ceiling(percentile / 100 * Count));
+            long negatives = _negative.TotalCount;
+            return rank <= negatives
+                ? -Percentile(_negative, 100.0 * (negatives - rank + 1) / negatives)
+                : Percentile(_positive, 100.0 * (rank - negatives) / _positive.TotalCount);
+        }
+    }
 
     private static long Micros(double ms) => Math.Clamp((long)Math.Round(ms * 1000), 0, HighestMicros);
 

@@ -31,6 +31,9 @@ public sealed record RunSummary
     /// <summary>Consistency of a mesh run; null for proxy runs.</summary>
     [JsonPropertyName("consistency")] public string? Consistency { get; init; }
 
+    /// <summary>Where the run's routers may send a request: <c>global</c> or <c>local-first</c> (home while a home replica has a free batch slot, else one hop).</summary>
+    [JsonPropertyName("scope")] public string? Scope { get; init; }
+
     /// <summary>Requests sent.</summary>
     [JsonPropertyName("requests")] public int Requests { get; init; }
 
@@ -52,8 +55,24 @@ public sealed record RunSummary
     /// <summary>Share of completed requests served outside the user's region.</summary>
     [JsonPropertyName("cross_region_fraction")] public double CrossRegionFraction { get; init; }
 
-    /// <summary>Share of completed requests that were pathological forwards.</summary>
-    [JsonPropertyName("pathological_fraction")] public double PathologicalFraction { get; init; }
+    /// <summary>
+    /// Share of completed requests whose decision overrode an idle home replica with as good a match, as the router saw
+    /// it: a counter of what a policy does (GORGO's stay-home rule rules it out by construction), not of harm.
+    /// </summary>
+    [JsonPropertyName("home_idle_override_fraction")] public double HomeIdleOverrideFraction { get; init; }
+
+    /// <summary>
+    /// Share of completed requests sent to another region whose realized TTFT exceeded the TTFT forecast, from the true
+    /// engine states when the request reached its ingress, at the best replica of the client's region; null where it
+    /// cannot be computed (live runs).
+    /// </summary>
+    [JsonPropertyName("harmful_forward_fraction")] public double? HarmfulForwardFraction { get; init; }
+
+    /// <summary>Realized TTFT minus the best forecast TTFT over every replica the deployment could use (null where it cannot be computed).</summary>
+    [JsonPropertyName("regret_ms")] public LatencyStats? RegretMs { get; init; }
+
+    /// <summary>Realized TTFT minus the router's estimate for the chosen replica (null when the router gave none).</summary>
+    [JsonPropertyName("estimate_error_ms")] public LatencyStats? EstimateErrorMs { get; init; }
 
     /// <summary>Age of the state behind decisions.</summary>
     [JsonPropertyName("state_age_ms")] public AgeStats StateAgeMs { get; init; } = new(0, 0);
@@ -73,9 +92,9 @@ public sealed record RunSummary
     [JsonIgnore] public double[] TtftQuantiles { get; init; } = [];
 
     /// <summary>Summarises a run's records (through a <see cref="RunAccumulator"/>).</summary>
-    public static RunSummary From(string name, string mode, string policy, string? consistency, IEnumerable<RequestRecord> records)
+    public static RunSummary From(string name, string mode, string policy, string? consistency, string? scope, IEnumerable<RequestRecord> records)
     {
-        var accumulator = new RunAccumulator(name, mode, policy, consistency);
+        var accumulator = new RunAccumulator(name, mode, policy, consistency, scope);
         foreach (RequestRecord record in records)
         {
             accumulator.Add(record);

@@ -1,3 +1,4 @@
+using Gorgo.Proxy.Core;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Options;
@@ -49,8 +50,8 @@ public sealed class ProxyOptions
     /// <summary>Replica endpoints in every region.</summary>
     public List<ProxyReplicaOptions> Replicas { get; set; } = [];
 
-    /// <summary>Requests the proxy lets run on one replica at once; the rest wait at the proxy (the paper's proxy uses 10).</summary>
-    public int MaxRunningPerReplica { get; set; } = 10;
+    /// <summary>How the proxy admits requests: binding (<c>late</c>, the paper's, or <c>on-arrival</c>), cap per replica (the paper's 10), KV gate (0.95), re-dispatch interval (20 ms).</summary>
+    public ProxyDispatchOptions Dispatch { get; set; } = new();
 
     /// <summary>Interval of <c>/health</c> probes (the paper's proxy probes every 100 ms).</summary>
     public int HealthIntervalMs { get; set; } = 100;
@@ -86,10 +87,10 @@ public sealed class ProxyOptions
             .Check(!string.IsNullOrWhiteSpace(Region), "Region is required.")
             .Check(Uri.TryCreate(ListenUrl, UriKind.Absolute, out Uri? listen) && listen.Scheme == Uri.UriSchemeHttp && listen.Port is >= 0 and <= 65535, $"ListenUrl '{ListenUrl}' must be an absolute http URL.")
             .Check(Replicas.Count > 0, "No replicas are configured.")
-            .Check(MaxRunningPerReplica >= 1, $"MaxRunningPerReplica must be at least 1 (got {MaxRunningPerReplica}).")
             .Check(HealthIntervalMs >= 10 && ScrapeIntervalMs >= 10, "HealthIntervalMs and ScrapeIntervalMs must be at least 10.")
             .Check(double.IsFinite(RttSmoothing) && RttSmoothing is > 0 and <= 1, $"RttSmoothing must be in (0, 1] (got {RttSmoothing}).")
-            .Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");
+            .Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).")
+            .Include(Dispatch?.Validate() ?? ["Dispatch is missing."]);
         var ids = new HashSet<string>(StringComparer.Ordinal);
         foreach (ProxyReplicaOptions r in Replicas)
         {

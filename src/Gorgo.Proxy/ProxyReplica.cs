@@ -6,20 +6,17 @@ namespace Gorgo.Proxy;
 
 /// <summary>
 /// One replica as the proxy sees it: its HTTP backend and monitor, its index in the proxy's
-/// <see cref="ProxyAdmission{T}"/> (which counts the requests running on it and those waiting for a slot), and the
-/// fixed facts the router needs of it.
+/// <see cref="ProxyDispatcher{T}"/> (which counts the requests running on it and those waiting for it), and the fixed
+/// facts the router needs of it.
 /// </summary>
 public sealed class ProxyReplica : IAsyncDisposable
 {
-    private readonly ProxyAdmission<TaskCompletionSource> _admission;
-
-    internal ProxyReplica(ProxyReplicaOptions options, HttpReplicaBackend backend, BackendMonitor monitor, ProxyAdmission<TaskCompletionSource> admission)
+    internal ProxyReplica(ProxyReplicaOptions options, HttpReplicaBackend backend, BackendMonitor monitor, int index)
     {
         Options = options;
         Backend = backend;
         Monitor = monitor;
-        _admission = admission;
-        Index = admission.AddReplica();
+        Index = index;
     }
 
     /// <summary>The replica's settings.</summary>
@@ -31,31 +28,21 @@ public sealed class ProxyReplica : IAsyncDisposable
     /// <summary>Probes health (and RTT) and scrapes metrics.</summary>
     public BackendMonitor Monitor { get; }
 
-    /// <summary>The replica's index in the proxy's admission.</summary>
+    /// <summary>The replica's index in the proxy's dispatcher.</summary>
     public int Index { get; }
 
-    /// <summary>Cap on requests running on the replica at once.</summary>
-    public int MaxRunning => _admission.MaxRunningPerReplica;
-
-    /// <summary>Requests running on the replica now (sent by the proxy).</summary>
-    public int Running => _admission.Load(Index).Running;
-
-    /// <summary>Requests waiting at the proxy for a slot on this replica.</summary>
-    public int Waiting => _admission.Load(Index).Waiting;
-
-    /// <summary>The routing-core view of this replica now.</summary>
-    public ReplicaView View(long nowMs) => _admission.Load(Index).ToView(
+    /// <summary>The routing-core view of this replica with the proxy's count of its <paramref name="load"/>.</summary>
+    public ReplicaView View(ProxyReplicaLoad load, int maxRunning, long nowMs) => load.ToView(
         new ReplicaView
         {
             Id = Options.Id,
             Region = Options.Region,
             Model = Options.Model,
             Health = Monitor.Healthy ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
-            KvCacheUtilization = Monitor.Load?.KvUtilization ?? 0,
             PrefillMsPerToken = Options.PrefillMsPerToken,
             MaxContextTokens = Options.MaxContextTokens,
         },
-        MaxRunning,
+        maxRunning,
         nowMs);
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using Gorgo.Proxy.Core;
 using Gorgo.Replica.Backends;
@@ -10,21 +11,31 @@ using Microsoft.Extensions.Logging;
 namespace Gorgo.Proxy;
 
 /// <summary>
-/// The centralized proxy: one router in one region that sees every request, so it keeps every replica's load exactly
-/// (requests running on it, up to the per-replica cap, and requests waiting at the proxy), probes every replica's
-/// <c>/health</c> (EWMA of the probe RTT into the router), scrapes <c>/metrics</c>, and streams responses through.
+/// The centralized proxy: one router in one region that sees every request, so it keeps every replica's load exactly;
+/// its <see cref="ProxyDispatcher{T}"/> (the paper's late binding by default: one global queue, the head routed when a
+/// replica has a free slot and KV room, looked at again every re-dispatch interval) decides when a request goes; it
+/// probes every replica's <c>/health</c> (EWMA of the probe RTT into the router), scrapes <c>/metrics</c> (KV-cache use
+/// for the gate), and streams responses through.
 /// </summary>
 public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
 {
     private readonly TimeProvider _time;
-    private readonly ProxyAdmission<TaskCompletionSource> _admission;
+    private readonly ProxyDispatcher<Waiter> _dispatcher;
+    private readonly ConcurrentDictionary<BackendRequest, ProxyTicket<Waiter>> _tickets = new(ReferenceEqualityComparer.Instance);
+    private readonly ProxyChooser<Waiter> _choose;
+    private readonly Action<ProxyTicket<Waiter>> _wake;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _redispatch;
+    private readonly ProxyReplica[] _byIndex;
 
     /// <summary>Creates the proxy's state and starts probing its replicas.</summary>
     public ProxyState(ProxyOptions options, ILoggerFactory loggers, TimeProvider? time = null)
     {
         Options = options.EnsureValid();
         _time = time ?? TimeProvider.System;
-        _admission = new ProxyAdmission<TaskCompletionSource>(options.MaxRunningPerReplica);
+        _dispatcher = new ProxyDispatcher<Waiter>(options.Dispatch, Publish);
+        _choose = Choose;
+        _wake = static ticket => ticket.Payload.Started.TrySetResult();
         ConfiguredRtt = options.BuildRtt();
         Router = new Router(
             new RouterOptions { Region = options.Region, Policy = options.Policy, Cost = options.Cost, TrackPendingWork = false },
@@ -49,15 +60,18 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
                 var backend = new HttpReplicaBackend(
                     new HttpBackendOptions { BaseAddress = new Uri(r.Url), Model = r.Model, ApiKey = r.ApiKey },
                     new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan });
-                return new ProxyReplica(r, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), _admission);
+                return new ProxyReplica(r, backend, new BackendMonitor(backend, monitorOptions, loggers.CreateLogger<BackendMonitor>()), _dispatcher.AddReplica());
             },
             StringComparer.Ordinal);
+        _byIndex = Replicas.Values.OrderBy(r => r.Index).ToArray();
         foreach (ProxyReplica replica in Replicas.Values)
         {
-            Publish(replica);
+            _dispatcher.Republish(replica.Index);
             replica.Monitor.Updated += m => OnMonitor(replica);
             replica.Monitor.Start();
         }
+
+        _redispatch = Task.Run(() => RedispatchAsync(_stop.Token));
     }
 
     /// <summary>The configuration.</summary>
@@ -72,6 +86,12 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
     /// <summary>The replicas by id.</summary>
     public IReadOnlyDictionary<string, ProxyReplica> Replicas { get; }
 
+    /// <summary>Requests waiting in the proxy's global queue (late binding).</summary>
+    public int Queued => _dispatcher.Queued;
+
+    /// <summary>The proxy's count of a replica's load.</summary>
+    public ProxyReplicaLoad LoadOf(ProxyReplica replica) => _dispatcher.Load((replica ?? throw new ArgumentNullException(nameof(replica))).Index);
+
     /// <summary>The front door's settings for this proxy.</summary>
     public FrontDoorOptions FrontDoorOptions => new()
     {
@@ -83,33 +103,69 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
     };
 
     /// <inheritdoc />
-    public ValueTask BeforeRouteAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-
-    /// <inheritdoc />
-    public void Decided(RoutingDecision decision)
+    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken)
     {
+        var waiter = new Waiter(routing);
+        ProxyTicket<Waiter> ticket;
+        if (_dispatcher.Options.Binding == ProxyBinding.Late)
+        {
+            ticket = _dispatcher.Submit(waiter, routing.Prompt.TokenCount);
+        }
+        else
+        {
+            waiter.Decision = Router.Route(routing); // on arrival: routed now, it waits for a slot on that replica
+            ProxyReplica chosen = Replicas[waiter.Decision.Chosen.ReplicaId];
+            ticket = _dispatcher.Submit(waiter, routing.Prompt.TokenCount, chosen.Index);
+        }
+
+        _tickets[request] = ticket;
+        Dispatch();
+        try
+        {
+            await waiter.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or RoutingException)
+        {
+            _tickets.TryRemove(request, out _);
+            if (!_dispatcher.Abandon(ticket))
+            {
+                Finish(ticket); // it started just as it was cancelled
+            }
+
+            throw;
+        }
+
+        return waiter.Decision!;
     }
 
     /// <inheritdoc />
     public async IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ProxyReplica replica = Replicas[target.ReplicaId];
-        var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        ProxyTicket<TaskCompletionSource> ticket = _admission.Enqueue(replica.Index, wake, request.Prompt.Blocks.TokenCount);
-        Dispatch(replica);
-        try
+        if (!_tickets.TryRemove(request, out ProxyTicket<Waiter>? ticket) || ticket.Replica != replica.Index)
         {
-            await wake.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            if (!_admission.Abandon(ticket))
+            // A retry on the runner-up: it waits for a slot on that replica like an on-arrival request.
+            if (ticket is not null)
             {
-                Finish(replica, ticket); // it started just as it was cancelled
+                _dispatcher.Abandon(ticket);
             }
 
-            Publish(replica);
-            throw;
+            var waiter = new Waiter(default);
+            ticket = _dispatcher.Submit(waiter, request.Prompt.Blocks.TokenCount, replica.Index);
+            Dispatch();
+            try
+            {
+                await waiter.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                if (!_dispatcher.Abandon(ticket))
+                {
+                    Finish(ticket);
+                }
+
+                throw;
+            }
         }
 
         try
@@ -121,7 +177,7 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
         }
         finally
         {
-            Finish(replica, ticket);
+            Finish(ticket);
         }
     }
 
@@ -136,47 +192,94 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
             r.Options.Url,
             r.Monitor.Healthy,
             ProbeRttMs = r.Monitor.ProbeRttMs,
-            r.Running,
-            r.Waiting,
+            _dispatcher.Load(r.Index).Running,
+            _dispatcher.Load(r.Index).Waiting,
             KvUtilization = r.Monitor.Load?.KvUtilization,
+            Eligible = _dispatcher.IsEligible(r.Index),
         }),
+        Dispatch = new { Binding = _dispatcher.Options.Binding.ToString(), _dispatcher.Queued, _dispatcher.Options.MaxRunningPerReplica, _dispatcher.Options.MaxKvUtilization },
         RttMs = Router.Rtt.Regions.ToDictionary(r => r, r => Router.Rtt.Get(Options.Region, r)),
     };
 
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _redispatch.ConfigureAwait(false);
+        _stop.Dispose();
         foreach (ProxyReplica replica in Replicas.Values)
         {
             await replica.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    /// <summary>Starts what fits on the replica and republishes its view.</summary>
-    private void Dispatch(ProxyReplica replica)
+    /// <summary>Starts what can start now and wakes the requests started (their continuations run elsewhere).</summary>
+    private void Dispatch() => _dispatcher.Dispatch(_choose, _wake);
+
+    /// <summary>Late binding's choice for the request at the head of the queue: the best replica with a free slot and KV room.</summary>
+    private int Choose(ProxyTicket<Waiter> ticket)
     {
-        var started = new List<ProxyTicket<TaskCompletionSource>>();
-        _admission.Dispatch(replica.Index, started);
-        Publish(replica);
-        foreach (ProxyTicket<TaskCompletionSource> ticket in started)
+        Waiter waiter = ticket.Payload;
+        try
         {
-            ticket.Payload.TrySetResult();
+            waiter.Decision = Router.Route(waiter.Routing with { RequireFreeSlot = true, MaxKvUtilization = _dispatcher.Options.MaxKvUtilization });
+            return Replicas[waiter.Decision.Chosen.ReplicaId].Index;
+        }
+        catch (RoutingException ex) when (ex.Failure is RoutingFailure.Saturated or RoutingFailure.NoHealthyReplica)
+        {
+            return ProxyDispatcher<Waiter>.Wait;
+        }
+        catch (RoutingException ex)
+        {
+            waiter.Started.TrySetException(ex); // e.g. too long for every replica: answered now, not kept in the queue
+            return ProxyDispatcher<Waiter>.Refused;
         }
     }
 
-    /// <summary>A request's response ended: its slot goes to the next one waiting.</summary>
-    private void Finish(ProxyReplica replica, ProxyTicket<TaskCompletionSource> ticket)
+    /// <summary>A request's response ended: its slot goes to the next one.</summary>
+    private void Finish(ProxyTicket<Waiter> ticket)
     {
-        _admission.Release(ticket);
-        Dispatch(replica);
+        _dispatcher.Release(ticket);
+        Dispatch();
     }
 
-    private void Publish(ProxyReplica replica) => Router.Upsert(replica.View(_time.GetUtcNow().ToUnixTimeMilliseconds()));
+    /// <summary>Looks at the queue again every re-dispatch interval while requests wait (a replica's KV use may have dropped).</summary>
+    private async Task RedispatchAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(_dispatcher.Options.RedispatchIntervalMs), _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop).ConfigureAwait(false))
+            {
+                if (_dispatcher.Queued > 0)
+                {
+                    Dispatch();
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
 
-    /// <summary>A probe or scrape finished: refresh health in the view and fold the region's smoothed probe RTT into the router.</summary>
+    /// <summary>A request at the proxy: how it is routed, what was decided, and what wakes it when it starts.</summary>
+    private sealed class Waiter(RoutingRequest routing)
+    {
+        public RoutingRequest Routing { get; } = routing;
+
+        public RoutingDecision? Decision { get; set; }
+
+        public TaskCompletionSource Started { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The dispatcher's report of a replica's load (under its lock, in order): the router's view of it is rebuilt.</summary>
+    private void Publish(int index, ProxyReplicaLoad load) =>
+        Router.Upsert(_byIndex[index].View(load, _dispatcher.Options.MaxRunningPerReplica, _time.GetUtcNow().ToUnixTimeMilliseconds()));
+
+    /// <summary>A probe or scrape finished: health and KV use reach the view and the gate, the region's smoothed probe RTT the router.</summary>
     private void OnMonitor(ProxyReplica replica)
     {
-        Publish(replica);
+        _dispatcher.SetKvUtilization(replica.Index, replica.Monitor.Load?.KvUtilization ?? 0); // republishes the view, health included
         double[] rtts = Replicas.Values
             .Where(r => r.Options.Region == replica.Options.Region && r.Monitor.ProbeRttMs is not null)
             .Select(r => r.Monitor.ProbeRttMs!.Value)

@@ -480,6 +480,16 @@ public sealed class Router
             return Eligible.Full;
         }
 
+        if (request.RequireFreeSlot && c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + c.Pending.Count >= c.MaxRunningRequests)
+        {
+            return Eligible.Full;
+        }
+
+        if (c.KvCacheUtilization >= request.MaxKvUtilization)
+        {
+            return Eligible.Full;
+        }
+
         return Eligible.Yes;
     }
 
@@ -540,6 +550,7 @@ public sealed class Router
         public long QueuedTokens;
         public long RunningTokens;
         public double RunningPrefillTokens; // NaN when the replica does not report it
+        public double KvCacheUtilization;
         public double PrefillMsPerToken;
         public double RttFromHomeMs;
         public int RunningRequests;
@@ -564,6 +575,7 @@ public sealed class Router
             QueuedTokens = view.QueuedTokens;
             RunningTokens = view.RunningTokens;
             RunningPrefillTokens = view.RunningPrefillTokens ?? double.NaN;
+            KvCacheUtilization = view.KvCacheUtilization;
             PrefillMsPerToken = view.PrefillMsPerToken;
             RunningRequests = view.RunningRequests;
             QueuedRequests = view.QueuedRequests;

@@ -12,13 +12,17 @@ namespace Gorgo.Routing;
 /// <param name="MaxOutputTokens">Requested output length (used to skip replicas whose context is too short); 0 when unknown.</param>
 /// <param name="RequestId">Caller's request id, copied into the decision.</param>
 /// <param name="Scope">Which replicas may be chosen: all, home only, or home unless every home replica is saturated.</param>
+/// <param name="RequireFreeSlot">Only replicas with a free batch slot (running plus queued below their cap) may be chosen: the proxy's late binding.</param>
+/// <param name="MaxKvUtilization">Only replicas whose KV-cache use is below this may be chosen (the proxy's 0.95 gate; infinity: no gate).</param>
 public readonly record struct RoutingRequest(
     PromptBlocks Prompt,
     string? Model = null,
     string? ClientRegion = null,
     int MaxOutputTokens = 0,
     long RequestId = 0,
-    RoutingScope Scope = RoutingScope.Global);
+    RoutingScope Scope = RoutingScope.Global,
+    bool RequireFreeSlot = false,
+    double MaxKvUtilization = double.PositiveInfinity);
 
 /// <summary>Which replicas a request may go to.</summary>
 [JsonConverter(typeof(EnumNameJsonConverter<RoutingScope>))]

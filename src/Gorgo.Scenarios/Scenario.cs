@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
+using Gorgo.Proxy.Core;
 using Gorgo.Routing;
 using Gorgo.Routing.Index;
 using Gorgo.Routing.Options;
@@ -32,6 +33,10 @@ public sealed record Scenario
 
     /// <summary>The trace and how to replay it.</summary>
     public TraceSpec Trace { get; init; } = new();
+
+    /// <summary>How the requests are sent (the scenario's <c>load</c> section): the trace's arrivals, Poisson at a rate, or closed-loop clients.</summary>
+    [JsonPropertyName("load")]
+    public LoadSpec Traffic { get; init; } = new();
 
     /// <summary>Share of users per region (weights; default: equal).</summary>
     public Dictionary<string, double> Users { get; init; } = [];
@@ -126,6 +131,7 @@ public sealed record Scenario
             .Include(Rtt.Validate())
             .Include(Replicas.Validate(Regions))
             .Include(Trace.Validate())
+            .Include(Traffic?.Validate(Trace) ?? ["load is missing."])
             .Include(Mesh.Validate())
             .Include(Proxy.Validate(Regions))
             .Include(Limits.Validate())
@@ -224,6 +230,9 @@ public sealed record TraceSpec
     /// <summary>Each request is replayed this many times (rounded stochastically), spread over the gap to the next arrival.</summary>
     public double RateMultiplier { get; init; } = 1.0;
 
+    /// <summary>Prompt lengths are multiplied by this, keeping the trace's distribution's shape (e.g. 0.22 turns the Azure conversation trace's mean of about 1,150 tokens into the paper's ~250-token chat prompts); only for traces without prefix blocks.</summary>
+    public double InputScale { get; init; } = 1.0;
+
     /// <summary>Prompts longer than this are cut (0: no cap).</summary>
     public int MaxInputTokens { get; init; }
 
@@ -240,6 +249,8 @@ public sealed record TraceSpec
         .Check(FirstN >= 0 && MaxInputTokens >= 0 && MaxOutputTokens >= 0, "trace.firstN, maxInputTokens and maxOutputTokens cannot be negative.")
         .Finite(TimeScale, "trace.timeScale", min: 1e-6)
         .Finite(RateMultiplier, "trace.rateMultiplier", min: 1e-6)
+        .Finite(InputScale, "trace.inputScale", min: 1e-6)
+        .Check(InputScale == 1 || Kind != "mooncake", "trace.inputScale would cut across the Mooncake trace's 512-token prefix blocks; cap prompts with trace.maxInputTokens instead.")
         .Include(Sharing.Validate())
         .Errors;
 }
@@ -300,22 +311,23 @@ public sealed record MeshSpec
         .Errors;
 }
 
-/// <summary>Proxy settings of a scenario.</summary>
+/// <summary>Proxy settings of a scenario: its region and health interval, and the dispatch settings <c>gorgo proxy</c> binds too.</summary>
 public sealed record ProxySpec
 {
     /// <summary>Region the proxy runs in (a run may override it).</summary>
     public string? Region { get; init; }
 
-    /// <summary>Requests the proxy lets run on one replica (the paper's 10).</summary>
-    public int MaxRunningPerReplica { get; init; } = 10;
-
-    /// <summary>Health probe interval (the paper's 100 ms).</summary>
+    /// <summary>Health probe interval (the paper's 100 ms); the proxy reads replicas' KV-cache use at this interval too.</summary>
     public int HealthIntervalMs { get; init; } = 100;
+
+    /// <summary>How the proxy admits requests (the proxy's <c>Dispatch</c> section): binding, cap per replica, KV gate, re-dispatch interval.</summary>
+    public ProxyDispatchOptions Dispatch { get; init; } = new();
 
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate(IReadOnlyList<string> regions) => new OptionsErrors()
         .Check(Region is null || regions.Contains(Region), $"proxy.region '{Region}' is not in regions.")
-        .Check(MaxRunningPerReplica >= 1 && HealthIntervalMs >= 10, "proxy.maxRunningPerReplica must be >= 1 and healthIntervalMs >= 10.")
+        .Check(HealthIntervalMs >= 10, "proxy.healthIntervalMs must be at least 10.")
+        .Include(Dispatch?.Validate("proxy.dispatch") ?? ["proxy.dispatch is missing."])
         .Errors;
 }
 
@@ -351,17 +363,40 @@ public sealed record RunSpec
     /// <summary>Region of a proxy run's proxy (default: the scenario's <c>proxy.region</c>, else the first region).</summary>
     public string? ProxyRegion { get; init; }
 
+    /// <summary>A proxy run's own <c>proxy.dispatch.binding</c> (default: the scenario's).</summary>
+    public ProxyBinding? ProxyBinding { get; init; }
+
+    /// <summary>The dispatch settings this run's proxy uses, given the scenario's.</summary>
+    public ProxyDispatchOptions EffectiveProxyDispatch(ProxyDispatchOptions scenario)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        if (ProxyBinding is not { } binding)
+        {
+            return scenario;
+        }
+
+        ProxyDispatchOptions own = scenario.Clone();
+        own.Binding = binding;
+        return own;
+    }
+
     /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
     public PrefixMergeMode? SummaryMerge { get; init; }
 
     /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>
     public string? TrueProfile { get; init; }
 
-    /// <summary>The summary merge this run uses, given the scenario's gossip settings.</summary>
-    public PrefixMergeMode EffectiveSummaryMerge(GossipOptions gossip)
+    /// <summary>A mesh run's own <c>mesh.gossip.intervalMs</c> (default: the scenario's), e.g. 1,000 for routers that refresh peer state once a second.</summary>
+    public int? GossipIntervalMs { get; init; }
+
+    /// <summary>The gossip settings this run's nodes use: the scenario's, with the run's own summary merge and interval.</summary>
+    public GossipOptions EffectiveGossip(GossipOptions scenario)
     {
-        ArgumentNullException.ThrowIfNull(gossip);
-        return SummaryMerge ?? gossip.SummaryMerge;
+        ArgumentNullException.ThrowIfNull(scenario);
+        GossipOptions gossip = scenario.Clone();
+        gossip.SummaryMerge = SummaryMerge ?? scenario.SummaryMerge;
+        gossip.IntervalMs = GossipIntervalMs ?? scenario.IntervalMs;
+        return gossip;
     }
 
     /// <summary>The consistency of a mesh run (null for proxy runs).</summary>
@@ -391,7 +426,10 @@ public sealed record RunSpec
         .Check(PolicyCatalog.IsKnown(Policy) || Policy == "oracle", $"run '{Name}': {PolicyCatalog.UnknownMessage(Policy)}")
         .Check(Mode != DeploymentMode.Proxy || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
         .Check(SummaryMerge is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a summaryMerge.")
+        .Check(GossipIntervalMs is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a gossipIntervalMs.")
+        .Check(GossipIntervalMs is null or >= 10, $"run '{Name}': gossipIntervalMs must be at least 10 (got {GossipIntervalMs}).")
         .Check(Scope is null or RoutingScope.Global || Mode == DeploymentMode.Mesh, $"run '{Name}': a proxy routes globally (scope must be global).")
+        .Check(ProxyBinding is null || Mode == DeploymentMode.Proxy, $"run '{Name}': only a proxy run has a proxyBinding.")
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;
 }

@@ -18,11 +18,12 @@ public interface IFrontDoorBackend
     /// <summary>The router deciding for this front door.</summary>
     Router Router { get; }
 
-    /// <summary>Called before each decision (the mesh's <c>sync</c> setting queries every region here).</summary>
-    ValueTask BeforeRouteAsync(CancellationToken cancellationToken);
-
-    /// <summary>Called after each decision (statistics).</summary>
-    void Decided(RoutingDecision decision);
+    /// <summary>
+    /// Decides where the request goes: at once on the router (the mesh; under <c>sync</c> after querying every region),
+    /// or when the deployment's admission lets it go (the proxy's late binding routes the head of its queue when a
+    /// replica can take it). Failures are <see cref="RoutingException"/>s.
+    /// </summary>
+    ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken);
 
     /// <summary>Runs a request on the chosen replica; failures are <see cref="BackendException"/>s.</summary>
     IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken);
@@ -77,9 +78,8 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
         byte[] body = await ReadBodyAsync(context.Request, aborted).ConfigureAwait(false);
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
         PreparedPrompt prompt = PreparedPrompt.From(request, encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
-        await backend.BeforeRouteAsync(aborted).ConfigureAwait(false);
-        RoutingDecision decision = Route(request, prompt, clientRegion);
         var backendRequest = new BackendRequest(request, prompt);
+        RoutingDecision decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
 
         (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served) = await OpenAsync(decision, backendRequest, aborted).ConfigureAwait(false);
         await using (chunks.ConfigureAwait(false))
@@ -219,13 +219,12 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
         return context > 0 ? context : throw OpenAiError.ModelNotFound(model);
     }
 
-    private RoutingDecision Route(OpenAiRequest request, PreparedPrompt prompt, string? clientRegion)
+    private async Task<RoutingDecision> RouteAsync(OpenAiRequest request, PreparedPrompt prompt, string? clientRegion, BackendRequest backendRequest, CancellationToken aborted)
     {
         try
         {
-            RoutingDecision decision = backend.Router.Route(new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope));
-            backend.Decided(decision);
-            return decision;
+            var routing = new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope);
+            return await backend.RouteAsync(routing, backendRequest, aborted).ConfigureAwait(false);
         }
         catch (RoutingException ex)
         {

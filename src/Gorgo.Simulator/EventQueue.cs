@@ -35,6 +35,9 @@ internal enum EventKind
 
     /// <summary>The proxy's health probes refresh every replica's view.</summary>
     ProxyHealth,
+
+    /// <summary>The proxy looks at its queue again (late binding, while requests wait).</summary>
+    ProxyRedispatch,
 }
 
 /// <summary>One scheduled event: a kind, an integer argument (a node or replica index), an optional payload and a stamp (a replica's step number, to tell a cut run's stale end).</summary>

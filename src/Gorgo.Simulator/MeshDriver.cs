@@ -29,6 +29,7 @@ internal sealed class MeshDriver : RunDriver
 {
     private readonly NodeSlot?[] _nodes;
     private readonly ConsistencyMode _consistency;
+    private readonly int _gossipIntervalMs;
     private readonly List<CacheEvent> _cacheEvents = [];
     private readonly List<ulong> _stored = [];
     private readonly List<ulong> _removed = [];
@@ -39,6 +40,7 @@ internal sealed class MeshDriver : RunDriver
     {
         _consistency = consistency;
         RegionNodeOptions nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
+        _gossipIntervalMs = nodeBase.Gossip.IntervalMs;
         _nodes = new NodeSlot?[context.RttMatrix.Regions.Count];
         var decoder = new SharedDigestDecoder(); // a digest reaching several nodes is decoded once (same bytes, same content)
         string[] allRegions = context.Scenario.Regions.OrderBy(context.RttMatrix.IndexOf).ToArray();
@@ -67,21 +69,17 @@ internal sealed class MeshDriver : RunDriver
 
     private IEnumerable<NodeSlot> Nodes => _nodes.OfType<NodeSlot>();
 
-    /// <summary>The mesh protocol options a node of this run uses: the scenario's gossip settings with the run's summary merge.</summary>
-    public static RegionNodeOptions NodeOptions(string region, ConsistencyMode consistency, SimContext context)
-    {
-        GossipOptions gossip = context.Scenario.Mesh.Gossip.Clone();
-        gossip.SummaryMerge = context.Run.EffectiveSummaryMerge(context.Scenario.Mesh.Gossip);
-        return new RegionNodeOptions
+    /// <summary>The mesh protocol options a node of this run uses: the scenario's gossip settings with the run's own summary merge and interval.</summary>
+    public static RegionNodeOptions NodeOptions(string region, ConsistencyMode consistency, SimContext context) =>
+        new()
         {
             Region = region,
             Consistency = consistency,
-            Gossip = gossip,
+            Gossip = context.Run.EffectiveGossip(context.Scenario.Mesh.Gossip),
             Probes = context.Scenario.Mesh.Probes,
             NearestRegions = context.Scenario.Mesh.NearestRegions,
             Scope = context.Run.EffectiveScope,
         };
-    }
 
     /// <summary>The node of a region (by RTT-matrix index).</summary>
     public RegionNode Node(int region) => _nodes[region]!.Node;
@@ -95,7 +93,7 @@ internal sealed class MeshDriver : RunDriver
             Context.At(Context.Random.NextDouble() * Context.Scenario.Mesh.LoadReportIntervalMs, new SimEvent(EventKind.LoadReport, slot.Region));
             if (_nodes.Count(n => n is not null) > 1 && _consistency != ConsistencyMode.Shared)
             {
-                Context.At(Context.Random.NextDouble() * Context.Scenario.Mesh.Gossip.IntervalMs, new SimEvent(EventKind.GossipRound, slot.Region));
+                Context.At(Context.Random.NextDouble() * _gossipIntervalMs, new SimEvent(EventKind.GossipRound, slot.Region));
             }
         }
 
@@ -163,7 +161,7 @@ internal sealed class MeshDriver : RunDriver
                 GossipRound(_nodes[e.Target]!);
                 if (Context.Busy)
                 {
-                    Context.At(Context.NowMs + Context.Scenario.Mesh.Gossip.IntervalMs, e);
+                    Context.At(Context.NowMs + _gossipIntervalMs, e);
                 }
 
                 break;

@@ -44,6 +44,7 @@ internal sealed class RunResults(SimContext context, string? consistency, string
         };
         _accumulator.AddCompleted(record);
         _records?.Add(record);
+        context.ClientDone?.Invoke(timing.FinishedMs + returnLegMs);
         context.InFlight--;
     }
 
@@ -61,6 +62,7 @@ internal sealed class RunResults(SimContext context, string? consistency, string
             PromptTokens = request.Prompt.TokenCount,
             Error = error,
         });
+        context.ClientDone?.Invoke(context.NowMs + context.OneWay(request.Ingress, request.User, sameRegionFree: true));
         context.InFlight--;
     }
 

@@ -49,6 +49,9 @@ internal sealed class SimContext(Scenario scenario, RunSpec run, RttMatrix rtt, 
     /// <summary>Whether the workload still has requests to send.</summary>
     public bool WorkloadPending { get; set; } = true;
 
+    /// <summary>Told, when a request is accounted for, the virtual time its client saw its response end (a closed loop sends the next then).</summary>
+    public Action<double>? ClientDone { get; set; }
+
     /// <summary>Requests sent and not yet accounted for.</summary>
     public long InFlight { get; set; }
 

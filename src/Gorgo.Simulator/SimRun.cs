@@ -27,7 +27,9 @@ internal enum RunKind
 /// <summary>
 /// One simulated run of a scenario: sets up the fleet (<see cref="SimFleet"/>), the driver of its deployment (mesh,
 /// proxy or oracle) and its results, then replays the workload on a virtual clock through a single-threaded event
-/// loop that hands every event to the piece it belongs to.
+/// loop that hands every event to the piece it belongs to. An open-loop load sends each request at its arrival time;
+/// a closed loop (<c>load.mode</c> <c>concurrency</c>) starts its clients at once and sends a client's next request
+/// when its client saw the last response end, plus the think time.
 /// </summary>
 /// <remarks>
 /// Timing mirrors the live deployments: a client in its region reaches the mesh node of that region at once, or the
@@ -114,7 +116,22 @@ internal sealed class SimRun
     {
         _driver.Start();
         _workload = workload.GetEnumerator();
-        ScheduleNextArrival();
+        LoadSpec load = _context.Scenario.Traffic;
+        if (load.ClosedLoop)
+        {
+            _context.ClientDone = done => SendNext(done + load.ThinkMs);
+            for (int client = 0; client < load.Concurrency; client++)
+            {
+                SendNext(0);
+            }
+
+            _context.WorkloadPending = false; // from now on a request is sent only while another is in flight
+        }
+        else
+        {
+            ScheduleNextArrival();
+        }
+
         while (_context.Events.TryNext(out SimEvent e, out double at))
         {
             _context.Clock.AdvanceTo(at);
@@ -189,9 +206,29 @@ internal sealed class SimRun
         _context.InFlight++;
     }
 
+    /// <summary>A closed-loop client sends the workload's next request at <paramref name="atMs"/>, unless the workload or its duration is over.</summary>
+    private void SendNext(double atMs)
+    {
+        double endMs = _context.Scenario.Traffic.DurationSeconds > 0 ? _context.Scenario.Traffic.DurationSeconds * 1000 : double.PositiveInfinity;
+        if (_workload is null || atMs > endMs || !_workload.MoveNext())
+        {
+            _workload?.Dispose();
+            _workload = null;
+            return;
+        }
+
+        RequestShape shape = _workload.Current with { ArrivalMs = atMs };
+        _context.At(atMs, new SimEvent(EventKind.Arrival, _context.RttMatrix.IndexOf(shape.UserRegion), shape));
+        _context.InFlight++;
+    }
+
     private void OnArrival(RequestShape shape)
     {
-        ScheduleNextArrival();
+        if (!_context.Scenario.Traffic.ClosedLoop)
+        {
+            ScheduleNextArrival();
+        }
+
         int user = _context.RttMatrix.IndexOf(shape.UserRegion);
         _driver.OnArrival(new SimRequest(shape, _synthesizer.Blocks(shape, _hasher), user, _driver.IngressOf(user)));
     }

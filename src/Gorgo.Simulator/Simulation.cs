@@ -64,7 +64,7 @@ public sealed class Simulation(Scenario scenario)
         RttMatrix rtt = ScenarioRtt.Build(Scenario);
         EngineProfile profile = ProfileOf(Scenario);
         IReadOnlyList<RunSpec> runs = RunsToSimulate(only);
-        int total = WorkloadBuilder.Shapes(Scenario).Count();
+        int total = WorkloadBuilder.ExpectedCount(Scenario);
         var results = new (RunSummary Summary, IReadOnlyList<RequestRecord>? Records, long Events, double VirtualMs, double WallSeconds)[runs.Count];
         int degree = parallelism > 0 ? parallelism : Math.Max(1, Environment.ProcessorCount);
         // Runs are taken one at a time, in order, by whichever worker is free (Parallel.For would hand out ranges of runs

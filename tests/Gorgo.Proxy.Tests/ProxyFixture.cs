@@ -48,7 +48,7 @@ public sealed class ProxyFixture : IAsyncLifetime
                 ["ap-northeast"] = new() { ["ap-northeast"] = 3.8 },
             },
             Replicas = replicas,
-            MaxRunningPerReplica = 1,
+            Dispatch = new Gorgo.Proxy.Core.ProxyDispatchOptions { MaxRunningPerReplica = 1 },
             WanEmulation = true,
             DefaultMaxTokens = 8,
         };

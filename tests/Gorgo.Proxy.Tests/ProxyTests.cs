@@ -75,8 +75,8 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
         int maxRunning = 0, maxWaiting = 0;
         while (!requests.All(r => r.IsCompleted))
         {
-            maxRunning = Math.Max(maxRunning, proxy.State.Replicas.Values.Max(r => r.Running));
-            maxWaiting = Math.Max(maxWaiting, proxy.State.Replicas.Values.Sum(r => r.Waiting));
+            maxRunning = Math.Max(maxRunning, proxy.State.Replicas.Values.Max(r => proxy.State.LoadOf(r).Running));
+            maxWaiting = Math.Max(maxWaiting, proxy.State.Queued + proxy.State.Replicas.Values.Sum(r => proxy.State.LoadOf(r).Waiting));
             await Task.Delay(5);
         }
 
@@ -84,7 +84,8 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         Assert.Equal(1, maxRunning);       // the cap is 1 per replica in this fixture
         Assert.True(maxWaiting > 0, "with three replicas capped at one, some of six requests had to wait at the proxy");
-        Assert.All(proxy.State.Replicas.Values, r => Assert.Equal((0, 0), (r.Running, r.Waiting)));
+        Assert.All(proxy.State.Replicas.Values, r => Assert.Equal((0, 0, 0L, 0L), (proxy.State.LoadOf(r).Running, proxy.State.LoadOf(r).Waiting, proxy.State.LoadOf(r).RunningTokens, proxy.State.LoadOf(r).WaitingTokens)));
+        Assert.Equal(0, proxy.State.Queued);
     }
 
     [Fact]
@@ -96,7 +97,7 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
         string longPrompt = string.Concat(Enumerable.Repeat("word ", 6_000));
         Task<HttpResponseMessage> hold = http.PostAsync("v1/completions", Json(JsonSerializer.Serialize(new { model = ProxyFixture.Model, prompt = longPrompt, max_tokens = 400 })));
         var deadline = DateTime.UtcNow.AddSeconds(5);
-        while (proxy.State.Replicas["use-1"].Running == 0 && DateTime.UtcNow < deadline)
+        while (proxy.State.LoadOf(proxy.State.Replicas["use-1"]).Running == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5);
         }
@@ -127,7 +128,7 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
     [Fact]
     public void Invalid_configurations_are_rejected()
     {
-        var bad = new ProxyOptions { Region = "us-east", Replicas = [new ProxyReplicaOptions { Id = "a", Region = "mars", Model = "m", Url = "ftp://x" }], MaxRunningPerReplica = 0 };
+        var bad = new ProxyOptions { Region = "us-east", Replicas = [new ProxyReplicaOptions { Id = "a", Region = "mars", Model = "m", Url = "ftp://x" }], Dispatch = new() { MaxRunningPerReplica = 0 } };
         var ex = Assert.Throws<Routing.Options.RoutingOptionsException>(() => bad.EnsureValid());
         Assert.Contains("MaxRunningPerReplica", ex.Message);
         Assert.Contains("url 'ftp://x'", ex.Message);

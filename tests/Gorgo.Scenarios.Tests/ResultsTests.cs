@@ -81,7 +81,7 @@ public class ResultsTests
             Assert.Equal("proxy", run.GetProperty("mode").GetString());
             Assert.Equal(JsonValueKind.Null, run.GetProperty("consistency").ValueKind);
             Assert.True(run.GetProperty("ttft_ms").GetProperty("p99").GetDouble() >= run.GetProperty("ttft_ms").GetProperty("p50").GetDouble());
-            Assert.Contains("| two | proxy | gorgo | - | 10/10 |", File.ReadAllText(Path.Combine(dir, "report.md")));
+            Assert.Contains("| two | proxy | gorgo | global | - | 10/10 |", File.ReadAllText(Path.Combine(dir, "report.md")));
             Assert.True(new FileInfo(Path.Combine(dir, "ttft_cdf.png")).Length > 1_000);
         }
         finally

@@ -45,8 +45,8 @@ public class WorkloadTests
     public void The_smoke_workload_applies_first_n_time_scale_caps_and_is_deterministic()
     {
         Scenario scenario = Scenario.Load(Paths.Scenario("smoke.json"));
-        IReadOnlyList<BenchRequest> a = WorkloadBuilder.Build(scenario);
-        IReadOnlyList<BenchRequest> b = WorkloadBuilder.Build(scenario);
+        IReadOnlyList<BenchRequest> a = WorkloadBuilder.Build(scenario).ToList();
+        IReadOnlyList<BenchRequest> b = WorkloadBuilder.Build(scenario).ToList();
 
         Assert.Equal(240, a.Count);
         Assert.All(a, r => Assert.InRange(r.Prompt.Length, 1, 2048));
@@ -64,8 +64,8 @@ public class WorkloadTests
         Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
         Scenario single = smoke with { Trace = smoke.Trace with { FirstN = 50 } };
         Scenario doubled = smoke with { Trace = smoke.Trace with { FirstN = 50, RateMultiplier = 2.0 } };
-        IReadOnlyList<BenchRequest> once = WorkloadBuilder.Build(single);
-        IReadOnlyList<BenchRequest> twice = WorkloadBuilder.Build(doubled);
+        IReadOnlyList<BenchRequest> once = WorkloadBuilder.Build(single).ToList();
+        IReadOnlyList<BenchRequest> twice = WorkloadBuilder.Build(doubled).ToList();
 
         static int DistinctHeads(IReadOnlyList<BenchRequest> requests) => requests.Select(r => string.Join(',', r.Prompt.Take(16))).Distinct().Count();
 

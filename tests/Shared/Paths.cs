@@ -6,6 +6,9 @@ internal static class Paths
 
     public static string Scenario(string name) => Path.Combine(RepoRoot, "benchmarks", "scenarios", name);
 
+    /// <summary>A committed result under <c>benchmarks/results</c>.</summary>
+    public static string Results(params string[] parts) => Path.Combine([RepoRoot, "benchmarks", "results", .. parts]);
+
     /// <summary>The repository's benchmark data (<c>benchmarks/data</c>): traces, RTT matrices, calibration inputs.</summary>
     public static string Data(params string[] parts) => Path.Combine([RepoRoot, "benchmarks", "data", .. parts]);
 

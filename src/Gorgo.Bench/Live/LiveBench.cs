@@ -10,8 +10,9 @@ namespace Gorgo.Bench.Live;
 
 /// <summary>
 /// <c>gorgo bench</c>: for each run of a scenario, starts its deployment (a mesh or the proxy, WAN emulation on),
-/// replays the same workload open-loop at its arrival times from clients in their user regions, always streaming,
-/// records every request at the client, stops the deployment; then writes the outputs.
+/// sends the same workload from clients in their user regions, always streaming (open loop at its arrival times, or a
+/// closed loop of <c>load.concurrency</c> clients), records every request at the client, stops the deployment; then
+/// writes the outputs.
 /// </summary>
 public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging)
 {
@@ -22,7 +23,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
     public async Task<(BenchSummary Summary, List<RequestRecord> Records)> RunAsync(IReadOnlyCollection<string>? only, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
         var wall = Stopwatch.StartNew();
-        IReadOnlyList<BenchRequest> workload = WorkloadBuilder.Build(scenario);
+        IEnumerable<BenchRequest> workload = WorkloadBuilder.Build(scenario);
         RttMatrix rtt = ScenarioRtt.Build(scenario);
         var summaries = new List<RunSummary>();
         var records = new List<RequestRecord>();
@@ -57,28 +58,48 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         return (summary, records);
     }
 
-    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS)> RunOneAsync(RunSpec run, IReadOnlyList<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
+    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS)> RunOneAsync(RunSpec run, IEnumerable<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
-        progress?.Report(new BenchProgress(run.Name, "starting", 0, workload.Count));
+        int total = WorkloadBuilder.ExpectedCount(scenario);
+        progress?.Report(new BenchProgress(run.Name, "starting", 0, total));
         await using LiveDeployment deployment = run.Mode == DeploymentMode.Mesh
             ? await LiveDeployment.StartMeshAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
             : await LiveDeployment.StartProxyAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false);
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 100_000, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
         var client = new LiveClient(http, scenario.Replicas.Model);
-        byte[][] bodies = workload.Select(client.Body).ToArray();
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(scenario.Limits.RunSeconds));
-        TimeSpan timeout = TimeSpan.FromSeconds(scenario.Limits.RequestTimeoutSeconds);
+        var send = new Sender(run.Name, client, deployment, TimeSpan.FromSeconds(scenario.Limits.RequestTimeoutSeconds), total, progress);
 
-        progress?.Report(new BenchProgress(run.Name, "warming up", 0, workload.Count));
-        await WarmUpAsync(client, run.Name, deployment, timeout, limit.Token).ConfigureAwait(false);
+        progress?.Report(new BenchProgress(run.Name, "warming up", 0, total));
+        await WarmUpAsync(client, run.Name, deployment, send.Timeout, limit.Token).ConfigureAwait(false);
 
-        var tasks = new List<Task<RequestRecord>>(workload.Count);
-        int finished = 0;
         (long Bytes, int Nodes)? gossipAtStart = deployment.GossipBytesSent;
         var clock = Stopwatch.StartNew();
-        progress?.Report(new BenchProgress(run.Name, "replaying", 0, workload.Count));
+        progress?.Report(new BenchProgress(run.Name, "replaying", 0, total));
+        (List<RequestRecord> records, List<BenchRequest> unsent) = scenario.Traffic.ClosedLoop
+            ? await ClosedLoopAsync(send, workload, clock, limit.Token).ConfigureAwait(false)
+            : await OpenLoopAsync(send, workload.ToList(), clock, limit.Token).ConfigureAwait(false);
+        double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
+        bool complete = unsent.Count == 0 && !limit.IsCancellationRequested;
+
+        // Every request is accounted for: those never sent (stopped early) are failed with status 0.
+        foreach (BenchRequest request in unsent)
+        {
+            records.Add(new RequestRecord { Run = run.Name, Index = request.Index, UserRegion = request.UserRegion, ArrivalMs = request.ArrivalMs, PromptTokens = request.Prompt.Length, Error = "not sent: the run was stopped" });
+        }
+
+        records.Sort((a, b) => a.Index.CompareTo(b.Index));
+        progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, total));
+        return (records, complete, gossip);
+    }
+
+    /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>
+    private static async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> OpenLoopAsync(Sender send, List<BenchRequest> workload, Stopwatch clock, CancellationToken limit)
+    {
+        byte[][] bodies = workload.Select(send.Client.Body).ToArray(); // built before the clock matters
+        var tasks = new List<Task<RequestRecord>>(workload.Count);
         foreach (BenchRequest request in workload)
         {
             double wait = request.ArrivalMs - clock.Elapsed.TotalMilliseconds;
@@ -86,7 +107,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             {
                 try
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(wait), limit.Token).ConfigureAwait(false);
+                    await Task.Delay(TimeSpan.FromMilliseconds(wait), limit).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -99,31 +120,72 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
                 break;
             }
 
-            int index = request.Index;
-            tasks.Add(client.SendAsync(run.Name, request, bodies[index], deployment.EntryPoints[request.UserRegion], timeout, limit.Token).ContinueWith(
-                t =>
-                {
-                    progress?.Report(new BenchProgress(run.Name, "replaying", Interlocked.Increment(ref finished), workload.Count));
-                    return t.Result;
-                },
-                CancellationToken.None,
-                TaskContinuationOptions.ExecuteSynchronously,
-                TaskScheduler.Default));
+            tasks.Add(send.SendAsync(request, bodies[tasks.Count], limit));
         }
 
         RequestRecord[] sent = await Task.WhenAll(tasks).ConfigureAwait(false);
-        double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
-        bool complete = sent.Length == workload.Count && !limit.IsCancellationRequested;
+        return (sent.ToList(), workload.Skip(sent.Length).ToList());
+    }
 
-        // Every request is accounted for: those never sent (stopped early) are failed with status 0.
-        var records = sent.ToList();
-        foreach (BenchRequest unsent in workload.Skip(sent.Length))
+    /// <summary>
+    /// <c>load.concurrency</c> clients, each sending the workload's next request (stamped with the time it leaves) when
+    /// its last response has ended and its think time passed, until the workload, <c>load.durationSeconds</c> or the
+    /// run's limit ends; returns the records and, when a limit stopped a workload bounded by count, the requests not sent.
+    /// </summary>
+    private async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> ClosedLoopAsync(Sender send, IEnumerable<BenchRequest> workload, Stopwatch clock, CancellationToken limit)
+    {
+        LoadSpec load = scenario.Traffic;
+        double endMs = load.DurationSeconds > 0 ? load.DurationSeconds * 1000 : double.PositiveInfinity;
+        var gate = new Lock();
+        var records = new List<RequestRecord>();
+        using IEnumerator<BenchRequest> source = workload.GetEnumerator();
+
+        async Task ClientAsync()
         {
-            records.Add(new RequestRecord { Run = run.Name, Index = unsent.Index, UserRegion = unsent.UserRegion, ArrivalMs = unsent.ArrivalMs, PromptTokens = unsent.Prompt.Length, Error = "not sent: the run was stopped" });
+            while (!limit.IsCancellationRequested && clock.Elapsed.TotalMilliseconds <= endMs)
+            {
+                BenchRequest request;
+                lock (gate)
+                {
+                    if (!source.MoveNext())
+                    {
+                        return;
+                    }
+
+                    request = source.Current with { ArrivalMs = clock.Elapsed.TotalMilliseconds };
+                }
+
+                RequestRecord record = await send.SendAsync(request, send.Client.Body(request), limit).ConfigureAwait(false);
+                lock (gate)
+                {
+                    records.Add(record);
+                }
+
+                if (load.ThinkMs > 0)
+                {
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(load.ThinkMs), limit).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+            }
         }
 
-        progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, workload.Count));
-        return (records, complete, gossip);
+        await Task.WhenAll(Enumerable.Range(0, load.Concurrency).Select(_ => Task.Run(ClientAsync, CancellationToken.None))).ConfigureAwait(false);
+        var unsent = new List<BenchRequest>();
+        if (load.Count > 0 && limit.IsCancellationRequested)
+        {
+            while (source.MoveNext())
+            {
+                unsent.Add(source.Current);
+            }
+        }
+
+        return (records, unsent);
     }
 
     /// <summary>
@@ -148,4 +210,22 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         start is { } s && end is { } e && e.Nodes > 0 && elapsed > TimeSpan.Zero
             ? Math.Round((e.Bytes - s.Bytes) / (double)e.Nodes / elapsed.TotalSeconds, 1)
             : null;
+
+    /// <summary>What sending one request of a run needs: the client, the deployment's entry points, the timeout and progress.</summary>
+    private sealed class Sender(string run, LiveClient client, LiveDeployment deployment, TimeSpan timeout, int total, IProgress<BenchProgress>? progress)
+    {
+        private int _finished;
+
+        public LiveClient Client { get; } = client;
+
+        public TimeSpan Timeout { get; } = timeout;
+
+        /// <summary>Sends the request from its user's region and reports progress when it ends.</summary>
+        public async Task<RequestRecord> SendAsync(BenchRequest request, byte[] body, CancellationToken cancellationToken)
+        {
+            RequestRecord record = await Client.SendAsync(run, request, body, deployment.EntryPoints[request.UserRegion], Timeout, cancellationToken).ConfigureAwait(false);
+            progress?.Report(new BenchProgress(run, "replaying", Interlocked.Increment(ref _finished), total));
+            return record;
+        }
+    }
 }

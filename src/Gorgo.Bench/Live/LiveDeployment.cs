@@ -44,7 +44,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
             Scope = run.Scope,
-            Gossip = RunGossip(scenario, run),
+            Gossip = run.EffectiveGossip(scenario.Mesh.Gossip),
             Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
             NearestRegions = scenario.Mesh.NearestRegions,
@@ -63,14 +63,6 @@ public sealed class LiveDeployment : IAsyncDisposable
         }
 
         return deployment;
-    }
-
-    /// <summary>The scenario's gossip settings with the run's own summary merge.</summary>
-    internal static GossipOptions RunGossip(Scenario scenario, RunSpec run)
-    {
-        GossipOptions gossip = scenario.Mesh.Gossip.Clone();
-        gossip.SummaryMerge = run.EffectiveSummaryMerge(scenario.Mesh.Gossip);
-        return gossip;
     }
 
     /// <summary>Starts a proxy run: an emulated replica server per replica standing in for its region, and the proxy in its region with WAN emulation on; waits until every replica has been probed.</summary>
@@ -100,7 +92,7 @@ public sealed class LiveDeployment : IAsyncDisposable
                 ListenUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}",
                 Rtt = Nested(rtt),
                 Replicas = replicas,
-                MaxRunningPerReplica = scenario.Proxy.MaxRunningPerReplica,
+                Dispatch = run.EffectiveProxyDispatch(scenario.Proxy.Dispatch),
                 HealthIntervalMs = scenario.Proxy.HealthIntervalMs,
                 WanEmulation = true,
                 Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using Gorgo.Bench.Live;
 using Gorgo.Scenarios.Results;
 using Gorgo.Scenarios;
@@ -14,15 +13,13 @@ namespace Gorgo.Cli.Sim;
 /// <summary><c>gorgo sim</c>: simulates a scenario's runs (plus the oracle) in virtual time, or sweeps one of its fields.</summary>
 public static class SimCommand
 {
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
         var scenario = new Option<FileInfo>("--scenario", "-s") { Description = "Scenario file (the same files gorgo bench runs).", Required = true };
-        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for summary.json, requests.csv, report.md and the plots (per swept value, plus sweep.md, sweep.json and sweep.png).", Required = true };
+        var output = new Option<DirectoryInfo>("--out", "-o") { Description = "Directory for summary.json, requests.csv, report.md and the plots (per swept value, plus sweep.md, sweep.json and the sweep's plot).", Required = true };
         var runs = new Option<string[]>("--run") { Description = "Simulate only these runs (repeatable; the oracle is always added).", AllowMultipleArgumentsPerToken = true };
-        var sweep = new Option<string?>("--sweep") { Description = "Sweep one numeric scenario field, e.g. gossip.intervalMs=50,200,1000,5000 (a unique suffix of the field's path is enough)." };
+        Option<string?> sweep = ScenarioArguments.SweepOption("gossip.intervalMs=50,200,1000,5000");
         var parallel = new Option<int>("--parallel") { Description = "Runs simulated at once (default: one per core).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var command = new Command("sim", "Simulate a scenario's runs in virtual time with the routing core and engine model unchanged, against a clairvoyant oracle; optionally sweep a field.")
         {
@@ -44,21 +41,12 @@ public static class SimCommand
                 return GorgoCommand.BadInput;
             }
 
-            Sweep? swept = null;
-            List<(double Value, Scenario Scenario)> points = [(double.NaN, loaded)];
-            try
+            if (await ScenarioArguments.PointsAsync("sim", loaded, parse.GetValue(sweep), error).ConfigureAwait(false) is not { } plan)
             {
-                if (parse.GetValue(sweep) is { } text)
-                {
-                    swept = Sweep.Parse(text);
-                    points = swept.Values.Select(v => (v, swept.Apply(loaded, v))).ToList();
-                }
-            }
-            catch (Exception ex) when (ex is ArgumentException or RoutingOptionsException)
-            {
-                await error.WriteLineAsync($"gorgo sim: {ex.Message}").ConfigureAwait(false);
                 return GorgoCommand.BadInput;
             }
+
+            (Sweep? swept, List<(double Value, Scenario Scenario)> points) = plan;
 
             IAnsiConsole console = CliConsole.For(parse.InvocationConfiguration.Output);
             string outDir = parse.GetValue(output)!.FullName;
@@ -67,11 +55,11 @@ public static class SimCommand
             {
                 foreach ((double value, Scenario point) in points)
                 {
-                    string label = swept is null ? string.Empty : $"{swept.Path}={value.ToString(CultureInfo.InvariantCulture)} ";
-                    SimulationResult result = await ScenarioArguments.WithProgressAsync(console, label, progress =>
+                    string label = ScenarioArguments.PointLabel(swept, value);
+                    SimulationResult result = await ScenarioArguments.WithProgressAsync(console, label.Length == 0 ? label : label + " ", progress =>
                         Task.Run(() => new Simulation(point).Run(only, progress, cancellationToken, parse.GetValue(parallel)), cancellationToken)).ConfigureAwait(false);
-                    string dir = swept is null ? outDir : Path.Combine(outDir, $"{swept.Path}={value.ToString(CultureInfo.InvariantCulture)}");
-                    IReadOnlyList<string> files = ResultsWriter.Write(dir, result.Summary, result.Records, $"Simulation: {point.Name}{(swept is null ? string.Empty : $" ({label.Trim()})")}");
+                    string dir = ScenarioArguments.PointDirectory(outDir, swept, value);
+                    IReadOnlyList<string> files = ResultsWriter.Write(dir, result.Summary, result.Records, $"Simulation: {point.Name}{(swept is null ? string.Empty : $" ({label})")}");
                     console.WriteLine(ResultsWriter.Report(result.Summary));
                     SimulationStats stats = result.Summary.Simulation!;
                     console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Simulated {stats.Requests:N0} requests ({stats.VirtualSeconds:F0} virtual s) in {result.Summary.WallSeconds:F1} s: {stats.Events:N0} events, {stats.EventsPerSecond:N0} events/s, {stats.ParallelRuns} runs at once, peak memory {stats.PeakMemoryMiB:F0} MiB."));
@@ -97,13 +85,7 @@ public static class SimCommand
 
             if (swept is not null)
             {
-                Directory.CreateDirectory(outDir);
-                string table = swept.Report(loaded.Name, results);
-                await File.WriteAllTextAsync(Path.Combine(outDir, "sweep.md"), table, cancellationToken).ConfigureAwait(false);
-                await File.WriteAllTextAsync(Path.Combine(outDir, "sweep.json"), JsonSerializer.Serialize(new { field = swept.Path, points = results.Select(p => new { value = p.Value, summary = p.Summary }) }, Json) + "\n", cancellationToken).ConfigureAwait(false);
-                Plots.Sweep(Path.Combine(outDir, "sweep.png"), loaded.Name, swept.Path, results);
-                console.WriteLine(table);
-                console.WriteLine($"Wrote sweep.md, sweep.json and sweep.png to {outDir}");
+                ScenarioArguments.WriteSweep(console, outDir, swept, loaded, results, simulated: true);
             }
 
             return GorgoCommand.Ok;

@@ -23,11 +23,17 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     public Router Router => state.Router;
 
     /// <inheritdoc />
-    public ValueTask BeforeRouteAsync(CancellationToken cancellationToken) =>
-        state.Consistency == ConsistencyMode.Sync ? new ValueTask(gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken)) : ValueTask.CompletedTask;
+    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken)
+    {
+        if (state.Consistency == ConsistencyMode.Sync)
+        {
+            await gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
+        }
 
-    /// <inheritdoc />
-    public void Decided(RoutingDecision decision) => state.Stats.Decided(decision.IsCrossRegion);
+        RoutingDecision decision = state.Router.Route(routing);
+        state.Stats.Decided(decision.IsCrossRegion);
+        return decision;
+    }
 
     /// <inheritdoc />
     public IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken) =>

@@ -63,7 +63,7 @@ public static class Plots
     }
 
     /// <summary>A sweep: TTFT P50 (solid) and P99 (dashed) per run against the swept value, prefix hit rate (dotted) on the right axis.</summary>
-    public static void Sweep(string path, string scenario, string field, IReadOnlyList<(double Value, BenchSummary Summary)> points)
+    public static void Sweep(string path, string scenario, string field, IReadOnlyList<(double Value, BenchSummary Summary)> points, bool simulated = true)
     {
         var plot = new Plot();
         double[] xs = points.Select(p => p.Value).ToArray();
@@ -88,10 +88,43 @@ public static class Plots
             hit.Axes.YAxis = plot.Axes.Right;
         }
 
-        plot.Title($"Sweep of {field}: {scenario} (simulated)");
+        plot.Title($"Sweep of {field}: {scenario} ({(simulated ? "simulated" : "live")})");
         plot.XLabel(field);
         plot.YLabel("time to first token (ms)");
         plot.Axes.Right.Label.Text = "prefix hit rate (%)";
+        plot.ShowLegend(Alignment.UpperLeft);
+        plot.SavePng(path, 1100, 650);
+    }
+
+    /// <summary>
+    /// A load sweep: TTFT P50 (solid) and P99 (dashed) per run against the throughput the run achieved at each load step
+    /// (completed requests per second; the sweep's table gives the offered load of each).
+    /// </summary>
+    public static void LatencyVersusLoad(string path, string scenario, string field, IReadOnlyList<(double Value, BenchSummary Summary)> points, bool simulated)
+    {
+        var plot = new Plot();
+        string[] runs = points.SelectMany(p => p.Summary.Runs.Select(r => r.Name)).Distinct(StringComparer.Ordinal).ToArray();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int i = 0; i < runs.Length; i++)
+        {
+            string run = runs[i];
+            RunSummary[] series = points.SelectMany(p => p.Summary.Runs.Where(r => r.Name == run)).ToArray();
+            double[] xs = series.Select(r => r.ThroughputRps).ToArray();
+            Color color = palette.GetColor(i % 10);
+            var p50 = plot.Add.Scatter(xs, series.Select(r => r.TtftMs.P50).ToArray());
+            p50.LegendText = $"{run} P50";
+            p50.Color = color;
+            var p99 = plot.Add.Scatter(xs, series.Select(r => r.TtftMs.P99).ToArray());
+            p99.LegendText = $"{run} P99";
+            p99.Color = color;
+            p99.LinePattern = LinePattern.Dashed;
+        }
+
+        plot.Title($"TTFT against load (sweep of {field}): {scenario} ({(simulated ? "simulated" : "live")})");
+        plot.XLabel("throughput (completed requests/s)");
+        plot.YLabel("time to first token (ms)");
+        plot.Axes.AutoScale();
+        plot.Axes.SetLimitsY(0, plot.Axes.GetLimits().Top);
         plot.ShowLegend(Alignment.UpperLeft);
         plot.SavePng(path, 1100, 650);
     }

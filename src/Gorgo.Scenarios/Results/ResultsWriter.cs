@@ -49,18 +49,38 @@ public static class ResultsWriter
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"Scenario `{summary.Scenario}`, seed {summary.Seed}, {(summary.Simulated ? "simulated" : "live")}{(summary.Complete ? string.Empty : ", INCOMPLETE (stopped early)")}. Times in ms.");
         md.AppendLine();
-        md.AppendLine("| run | mode | policy | consistency | completed | TTFT mean | TTFT P50 | TTFT P90 | TTFT P99 | E2E P50 | E2E P99 | prefix hit | cross-region | pathological | state age P50 | state age P99 | gossip B/node/s |");
-        md.AppendLine("| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        md.AppendLine("| run | mode | policy | scope | consistency | completed | req/s | TTFT mean | TTFT P50 | TTFT P90 | TTFT P99 | E2E P50 | E2E P99 | prefix hit | cross-region | harmful fwd | regret mean | regret P99 | home-idle override | state age P50 | state age P99 | gossip B/node/s |");
+        md.AppendLine("| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (RunSummary r in summary.Runs)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {r.HomeIdleOverrideFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {GossipCell(r)} |");
+                $"| {r.Name} | {r.Mode} | {r.Policy} | {r.Scope ?? "-"} | {r.Consistency ?? "-"} | {r.Completed}/{r.Requests} | {r.ThroughputRps:F2} | {r.TtftMs.Mean:F0} | {r.TtftMs.P50:F0} | {r.TtftMs.P90:F0} | {r.TtftMs.P99:F0} | {r.E2eMs.P50:F0} | {r.E2eMs.P99:F0} | {r.PrefixHitRate:P1} | {r.CrossRegionFraction:P1} | {Fraction(r.HarmfulForwardFraction)} | {Ms(r.RegretMs?.Mean)} | {Ms(r.RegretMs?.P99)} | {r.HomeIdleOverrideFraction:P1} | {r.StateAgeMs.P50:F0} | {r.StateAgeMs.P99:F0} | {GossipCell(r)} |");
         }
 
         md.AppendLine();
-        md.AppendLine("Prefix hit = cached prompt tokens / prompt tokens. Cross-region = served outside the user's region. HomeIdleOverride = served outside the user's region although a replica there had nothing queued and at least as long a prefix match, as the router saw it.");
+        md.AppendLine(Legend);
+        if (summary.Runs.Any(r => r.Policy == "oracle"))
+        {
+            md.AppendLine();
+            md.AppendLine(OracleLegend);
+        }
         return md.ToString();
     }
+
+    /// <summary>What the report's columns mean.</summary>
+    public const string Legend =
+        "req/s = completed requests per second from the first arrival to the last response. Prefix hit = cached prompt tokens / prompt tokens. " +
+        "Cross-region = served outside the user's region. Harmful fwd = served outside the user's region and its TTFT exceeded the TTFT forecast, " +
+        "from the true engine states when the request reached its ingress, at the best replica in the user's region. Regret = TTFT minus the least " +
+        "forecast TTFT over every replica the deployment could use (negative when the realized TTFT beat the forecast). \"-\": not measurable " +
+        "(live runs against HTTP replicas). Home-idle override = the router's own count of forwards that passed over a home replica that it saw " +
+        "idle with as long a prefix match (GORGO's stay-when-home-idle rule makes it 0 there by construction: a policy counter, not an outcome).";
+
+    /// <summary>What the simulator's <c>oracle</c> run is.</summary>
+    public const string OracleLegend =
+        "oracle = the clairvoyant greedy oracle (simulator only): each request, at its user's region, sees every replica's exact state and takes the least " +
+        "TTFT the engine model forecasts over the cost model's best sim.oracleCandidates (default 8) replicas. Greedy, it does not foresee later arrivals: " +
+        "a strong reference, not a lower bound.";
 
     /// <summary>A run's gossip bytes per node per second for a Markdown table cell ("-" when it has no gossip).</summary>
     public static string GossipCell(RunSummary run) =>

@@ -30,6 +30,9 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
     private readonly SignedHistogram _estimateError = new();
     private int _forecast;
     private int _harmful;
+    private long _outputTokens;
+    private double _firstArrivalMs = double.PositiveInfinity;
+    private double _lastEndMs = double.NegativeInfinity;
 
     /// <summary>Requests added so far.</summary>
     public int Requests => _requests;
@@ -67,6 +70,9 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
 
         _promptTokens += record.PromptTokens;
         _cachedTokens += record.CachedTokens;
+        _outputTokens += record.OutputTokens;
+        _firstArrivalMs = Math.Min(_firstArrivalMs, record.ArrivalMs);
+        _lastEndMs = Math.Max(_lastEndMs, record.ArrivalMs + e2eMs);
         if (record.ServedRegion is { } served)
         {
             _served[served] = _served.GetValueOrDefault(served) + 1;
@@ -106,6 +112,8 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         Requests = _requests,
         Completed = _completed,
         Failed = _requests - _completed,
+        ThroughputRps = Rate(_completed),
+        OutputTokensPerS = Rate(_outputTokens),
         TtftMs = Stats(_ttft, _ttftSum),
         E2eMs = Stats(_e2e, _e2eSum),
         PrefixHitRate = _promptTokens == 0 ? 0 : _cachedTokens / (double)_promptTokens,
@@ -147,6 +155,9 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
                 : Percentile(_positive, 100.0 * (rank - negatives) / _positive.TotalCount);
         }
     }
+
+    /// <summary>Per second over the span from the first completed request's arrival to the last response's end (0 without one).</summary>
+    private double Rate(double count) => _lastEndMs > _firstArrivalMs ? Math.Round(count * 1000 / (_lastEndMs - _firstArrivalMs), 3) : 0;
 
     private static long Micros(double ms) => Math.Clamp((long)Math.Round(ms * 1000), 0, HighestMicros);
 

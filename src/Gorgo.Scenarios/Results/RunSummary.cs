@@ -44,6 +44,12 @@ public sealed record RunSummary
     [JsonPropertyName("failed")] public int Failed { get; init; }
 
     /// <summary>TTFT of completed requests.</summary>
+    /// <summary>Completed requests per second, from the first request's arrival to the last response's end.</summary>
+    [JsonPropertyName("throughput_rps")] public double ThroughputRps { get; init; }
+
+    /// <summary>Generated tokens per second over the same span.</summary>
+    [JsonPropertyName("output_tokens_per_s")] public double OutputTokensPerS { get; init; }
+
     [JsonPropertyName("ttft_ms")] public LatencyStats TtftMs { get; init; } = LatencyStats.Empty;
 
     /// <summary>End-to-end time of completed requests.</summary>

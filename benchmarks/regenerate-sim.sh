@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Regenerates every committed simulated result under benchmarks/results from today's code (about 10 minutes on
+# 2 cores). The live results (*-live) come from gorgo bench; benchmarks/README.md gives their commands.
+# A test (CommittedResultsTests) re-simulates smoke, paper-3region and paper-setup and fails when their results are stale.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dotnet build src/Gorgo.Cli -c Release -v quiet -nologo
+gorgo() { dotnet run --project src/Gorgo.Cli -c Release --no-build -- "$@"; }
+fresh() { rm -rf "benchmarks/results/$1"; echo "benchmarks/results/$1"; }
+
+gorgo sim --scenario benchmarks/scenarios/smoke.json --out "$(fresh smoke-sim)"
+gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sim)"
+gorgo sim --scenario benchmarks/scenarios/paper-setup.json --out "$(fresh paper-setup-sim)"
+gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-load-sweep)" \
+    --sweep trace.rateMultiplier=0.5,0.75,1,1.25,1.5
+gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sweep)" \
+    --sweep gossip.intervalMs=50,200,1000,5000
+gorgo sim --scenario benchmarks/scenarios/scale-100x10.json --out "$(fresh scale-100x10-sim)"
+gorgo sim --scenario benchmarks/scenarios/scale-100x10-consistency.json --out "$(fresh scale-100x10-consistency-sim)"
+gorgo sim --scenario benchmarks/scenarios/scale-100x10-lite.json --out "$(fresh scale-100x10-lite-budget)" \
+    --run mesh-gorgo --run mesh-gorgo-shared --sweep gossip.digestBudgetBytes=4096,6144,8192

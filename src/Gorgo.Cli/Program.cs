@@ -1,3 +1,5 @@
+using System.CommandLine;
 using Gorgo.Cli;
 
-return await GorgoCommand.Create().Parse(args).InvokeAsync();
+// Ctrl+C and SIGTERM cancel the command; serving commands then drain, which may take up to their drain timeout.
+return await GorgoCommand.Create().Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = ServingHost.TerminationTimeout });

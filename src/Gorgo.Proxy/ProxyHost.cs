@@ -22,17 +22,23 @@ public static class ProxyHost
         builder.WebHost.UseUrls(options.ListenUrl);
         logging?.Invoke(builder.Logging);
         builder.Services.AddSingleton(sp => new ProxyState(options, sp.GetRequiredService<ILoggerFactory>()));
+        builder.Services.AddSingleton(new AdmissionGate(options.Admission));
         builder.Services.AddSingleton(sp =>
         {
             ProxyState state = sp.GetRequiredService<ProxyState>();
-            return new FrontDoor(state.FrontDoorOptions, state, new AdmissionGate(options.Admission), PromptEncoder.CreateDefault(), sp.GetRequiredService<ILogger<FrontDoor>>());
+            return new FrontDoor(state.FrontDoorOptions, state, sp.GetRequiredService<AdmissionGate>(), PromptEncoder.CreateDefault(), sp.GetRequiredService<ILogger<FrontDoor>>());
         });
+        builder.Services.AddFrontDoorDrain(options.Admission);
 
         WebApplication app = builder.Build();
         ProxyState proxy = app.Services.GetRequiredService<ProxyState>();
-        app.MapGet("/health", () => Results.Json(new { status = "ok", region = options.Region, role = "proxy" }));
-        app.MapGet("/proxy/state", () => Results.Json(proxy.Describe()));
-        app.MapFrontDoor(app.Services.GetRequiredService<FrontDoor>());
+        AdmissionGate admission = app.Services.GetRequiredService<AdmissionGate>();
+        app.MapGet("/health", () => admission.IsDraining
+            ? Results.Json(new { status = "draining", region = options.Region, role = "proxy" }, statusCode: 503)
+            : Results.Json(new { status = "ok", region = options.Region, role = "proxy" }));
+        FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
+        app.MapGet("/proxy/state", () => Results.Json(FrontDoorState.Describe(proxy.Describe(), door, admission)));
+        app.MapFrontDoor(door);
         return app;
     }
 }

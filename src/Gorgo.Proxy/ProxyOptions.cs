@@ -68,6 +68,9 @@ public sealed class ProxyOptions
     /// <summary>Admission control.</summary>
     public AdmissionOptions Admission { get; set; } = new();
 
+    /// <summary>Retries before the first token and per-replica circuit breakers.</summary>
+    public ResilienceOptions Resilience { get; set; } = new();
+
     /// <summary>Routing policy.</summary>
     public PolicyOptions Policy { get; set; } = new();
 
@@ -112,6 +115,7 @@ public sealed class ProxyOptions
         }
 
         return errors.Include(Admission?.Validate() ?? ["Admission is missing."])
+            .Include(Resilience?.Validate() ?? ["Resilience is missing."])
             .Include(Policy?.Validate() ?? ["Policy is missing."])
             .Include(Cost?.Validate() ?? ["Cost is missing."])
             .Errors;

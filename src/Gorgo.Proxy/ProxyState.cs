@@ -100,6 +100,7 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
         ConfiguredRtt = ConfiguredRtt,
         WanEmulation = Options.WanEmulation,
         DefaultMaxTokens = Options.DefaultMaxTokens,
+        Resilience = Options.Resilience,
     };
 
     /// <inheritdoc />

@@ -204,6 +204,33 @@ public sealed class Router
         }
     }
 
+    /// <summary>
+    /// Takes a replica out of routing while its circuit breaker is open, or puts it back; its reported state is kept
+    /// and later reports do not undo this. Returns false when the replica is unknown.
+    /// </summary>
+    public bool SetSuspended(string replicaId, bool suspended)
+    {
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state)
+            {
+                return false;
+            }
+
+            _candidates[state.Position].Suspended = suspended;
+            return true;
+        }
+    }
+
+    /// <summary>Whether a replica is taken out of routing by <see cref="SetSuspended"/>.</summary>
+    public bool IsSuspended(string replicaId)
+    {
+        lock (_gate)
+        {
+            return KnownState(replicaId) is { } state && _candidates[state.Position].Suspended;
+        }
+    }
+
     /// <summary>Records blocks a replica reports (or is known) to hold, e.g. from its cache events.</summary>
     public void RecordCached(string replicaId, ReadOnlySpan<ulong> hashes)
     {
@@ -465,7 +492,7 @@ public sealed class Router
             return Eligible.WrongModel;
         }
 
-        if (!c.IsRoutable || now - c.TakenAtMs > _maxStateAgeMs)
+        if (!c.IsRoutable || c.Suspended || now - c.TakenAtMs > _maxStateAgeMs)
         {
             return Eligible.Unhealthy;
         }
@@ -561,6 +588,7 @@ public sealed class Router
         public int Slot;
         public ReplicaHealth Health;
         public bool IsRoutable;
+        public bool Suspended;
         public bool IsHome;
         public bool IsNear;
         public PendingWork Pending;

@@ -14,12 +14,16 @@ public sealed class AdmissionOptions
     /// <summary>Longest wait for a slot before 429.</summary>
     public int QueueTimeoutMs { get; set; } = 10_000;
 
-    /// <summary>Retry-After (seconds) sent with 429.</summary>
+    /// <summary>Retry-After (seconds) sent with 429, and with 503 while the node drains.</summary>
     public int RetryAfterSeconds { get; set; } = 1;
+
+    /// <summary>On shutdown (SIGTERM, Ctrl+C), how long requests in flight may run on before the node leaves anyway.</summary>
+    public int DrainTimeoutMs { get; set; } = 30_000;
 
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(MaxConcurrentRequests >= 1 && MaxQueuedRequests >= 0 && QueueTimeoutMs >= 0 && RetryAfterSeconds >= 1, "Admission needs MaxConcurrentRequests >= 1, MaxQueuedRequests >= 0, QueueTimeoutMs >= 0 and RetryAfterSeconds >= 1.")
+        .Check(DrainTimeoutMs is >= 0 and <= 600_000, $"Admission:DrainTimeoutMs must be between 0 and 600000 (got {DrainTimeoutMs}).")
         .Errors;
 }
 
@@ -34,6 +38,13 @@ public sealed class AdmissionGate(AdmissionOptions options)
     private readonly int _queueTimeoutMs = options.QueueTimeoutMs;
     private readonly int _maxConcurrent = options.MaxConcurrentRequests;
     private int _waiting;
+    private volatile bool _draining;
+
+    /// <summary>Whether the node is draining: new requests are refused (503) while those admitted finish.</summary>
+    public bool IsDraining => _draining;
+
+    /// <summary>Refuses every request from now on; those already admitted or queued go on.</summary>
+    public void BeginDrain() => _draining = true;
 
     /// <summary>Requests waiting for a slot now.</summary>
     public int Waiting => Volatile.Read(ref _waiting);

@@ -3,12 +3,17 @@ using System.IO.Pipelines;
 using System.Text;
 using Gorgo.Replica.Backends;
 using Gorgo.Replica.OpenAi;
+using Gorgo.Replica.Server;
 using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Tokens;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using Polly.Timeout;
 
 namespace Gorgo.Serving;
 
@@ -49,25 +54,57 @@ public sealed record FrontDoorOptions
 
     /// <summary>Output length of chat requests without <c>max_tokens</c>.</summary>
     public int DefaultMaxTokens { get; init; } = 256;
+
+    /// <summary>Retries before the first token and the replicas' circuit breakers.</summary>
+    public ResilienceOptions Resilience { get; init; } = new();
 }
 
 /// <summary>
 /// The routed OpenAI front door: admission, validation, tokenization, the routing decision, dispatch to the chosen
-/// replica (retrying the runner-up once when it fails before its first token), and the streamed or whole answer with
-/// the <c>x-gorgo-*</c> headers. The mesh ingress and the centralized proxy are both this, with different backends.
+/// replica (when it fails before its first token, the next best ones, with jittered backoff, through each replica's
+/// circuit breaker), and the streamed or whole answer with the <c>x-gorgo-*</c> headers. The mesh ingress and the
+/// centralized proxy are both this, with different backends.
 /// </summary>
-public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backend, AdmissionGate admission, PromptEncoder encoder, ILogger<FrontDoor> logger)
+public sealed class FrontDoor
 {
+    private readonly IFrontDoorBackend backend;
+    private readonly AdmissionGate admission;
+    private readonly PromptEncoder encoder;
+    private readonly ILogger<FrontDoor> logger;
+    private readonly ResiliencePipeline _firstToken;
     private long _requestIds;
 
+    /// <summary>Creates the front door.</summary>
+    public FrontDoor(FrontDoorOptions options, IFrontDoorBackend backend, AdmissionGate admission, PromptEncoder encoder, ILogger<FrontDoor> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(backend);
+        Options = options;
+        this.backend = backend;
+        this.admission = admission;
+        this.encoder = encoder;
+        this.logger = logger;
+        Breakers = new ReplicaBreakers(backend.Router, options.Resilience, logger);
+        _firstToken = FirstTokenPipeline(options.Resilience);
+    }
+
     /// <summary>The settings in force.</summary>
-    public FrontDoorOptions Options { get; } = options;
+    public FrontDoorOptions Options { get; }
+
+    /// <summary>The replicas' circuit breakers.</summary>
+    public ReplicaBreakers Breakers { get; }
 
     /// <summary>Serves <c>POST /v1/completions</c> or <c>/v1/chat/completions</c>.</summary>
     public async Task ServeAsync(HttpContext context, OpenAiEndpoint endpoint)
     {
         CancellationToken aborted = context.RequestAborted;
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
+        if (admission.IsDraining)
+        {
+            context.Response.Headers.RetryAfter = admission.Options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
+            throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining");
+        }
+
         using IDisposable? slot = await admission.EnterAsync(aborted).ConfigureAwait(false);
         if (slot is null)
         {
@@ -75,15 +112,16 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             throw new OpenAiError(429, $"The router in region '{Options.Region}' is saturated; retry later.", OpenAiError.RateLimit, code: "router_saturated");
         }
 
-        byte[] body = await ReadBodyAsync(context.Request, aborted).ConfigureAwait(false);
+        byte[] body = await OpenAiBody.ReadAsync(context.Request, aborted).ConfigureAwait(false);
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
         PreparedPrompt prompt = PreparedPrompt.From(request, encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
         var backendRequest = new BackendRequest(request, prompt);
         RoutingDecision decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
 
-        (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served) = await OpenAsync(decision, backendRequest, aborted).ConfigureAwait(false);
-        await using (chunks.ConfigureAwait(false))
+        OpenStream opened = await OpenAsync(decision, backendRequest, aborted).ConfigureAwait(false);
+        await using (opened.ConfigureAwait(false))
         {
+            (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served) = (opened.Chunks, opened.First, opened.Served);
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency);
             context.Response.Headers[RoutingHeaders.Region] = served.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
@@ -111,22 +149,10 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
     /// <summary>The models any replica serves, as <c>GET /v1/models</c> lists them.</summary>
     public IReadOnlyList<string> Models() => backend.Router.Replicas.Select(r => r.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
 
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > OpenAiRequestParser.MaxBodyBytes)
-        {
-            throw new OpenAiError(413, $"The request body exceeds {OpenAiRequestParser.MaxBodyBytes} bytes.");
-        }
-
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 4096);
-        await request.Body.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return buffer.ToArray();
-    }
-
     private static async Task<BackendChunk?> NextAsync(IAsyncEnumerator<BackendChunk> chunks) =>
         await chunks.MoveNextAsync().ConfigureAwait(false) ? chunks.Current : null;
 
-    private static async Task StreamAsync(HttpResponse response, OpenAiResponses responses, OpenAiRequest request, IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CancellationToken aborted)
+    private async Task StreamAsync(HttpResponse response, OpenAiResponses responses, OpenAiRequest request, IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CancellationToken aborted)
     {
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
@@ -146,14 +172,25 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             {
                 chunk = await NextAsync(chunks).ConfigureAwait(false);
             }
-            catch (BackendException ex)
+            catch (Exception ex) when (!aborted.IsCancellationRequested)
             {
-                // Mid-stream failure: the status is already sent, so end the stream as OpenAI does, with an error event.
-                await output.WriteAsync(Encoding.UTF8.GetBytes($"data: {ex.ToOpenAiError().ToJson()}\n\n"), aborted).ConfigureAwait(false);
+                // Mid-stream failure (the replica, its node or the link to it): the status is already sent, so end the
+                // stream with an error event and [DONE] rather than a cut connection.
+                logger.LogWarning(ex, "A stream broke off after its first token; ending it with an error event");
+                await OpenAiResponses.WriteErrorEndAsync(output, MidStreamError(ex), aborted).ConfigureAwait(false);
                 return;
             }
         }
+
+        await OpenAiResponses.WriteErrorEndAsync(output, MidStreamError(null), aborted).ConfigureAwait(false);
     }
+
+    private static OpenAiError MidStreamError(Exception? failure) => failure switch
+    {
+        BackendException backend => backend.ToOpenAiError(),
+        null => new OpenAiError(502, "The replica's stream ended without a finish.", OpenAiError.Server, code: "backend_error"),
+        _ => new OpenAiError(502, "The replica's stream broke off: its node or the link to it failed.", OpenAiError.Server, code: "backend_unavailable"),
+    };
 
     private static async Task RespondWholeAsync(HttpResponse response, OpenAiResponses responses, IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CancellationToken aborted)
     {
@@ -173,13 +210,13 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
             {
                 chunk = await NextAsync(chunks).ConfigureAwait(false);
             }
-            catch (BackendException ex)
+            catch (Exception ex) when (!aborted.IsCancellationRequested)
             {
-                throw ex.ToOpenAiError();
+                throw MidStreamError(ex);
             }
         }
 
-        throw new OpenAiError(502, "The replica's stream ended without a finish.", OpenAiError.Server, code: "backend_error");
+        throw MidStreamError(null);
     }
 
     private async Task<(string? Region, double HalfMs)> ClientLegAsync(HttpContext context, CancellationToken aborted)
@@ -238,41 +275,192 @@ public sealed class FrontDoor(FrontDoorOptions options, IFrontDoorBackend backen
         }
     }
 
-    /// <summary>Starts the request on the chosen replica; if it fails before its first token, tries the runner-up once.</summary>
-    private async Task<(IAsyncEnumerator<BackendChunk> Chunks, BackendChunk First, CandidateScore Served)> OpenAsync(RoutingDecision decision, BackendRequest request, CancellationToken aborted)
+    /// <summary>
+    /// Starts the request and waits for its first token: on the chosen replica, then, if that fails for a reason another
+    /// replica might not share (not a 4xx), on the next best by estimate, up to <see cref="ResilienceOptions.MaxAttempts"/>
+    /// replicas with jittered exponential backoff, all within <see cref="ResilienceOptions.FirstTokenTimeoutMs"/>. Each
+    /// attempt goes through its replica's circuit breaker.
+    /// </summary>
+    private async Task<OpenStream> OpenAsync(RoutingDecision decision, BackendRequest request, CancellationToken aborted)
     {
-        CandidateScore target = decision.Chosen;
-        for (int attempt = 0; ; attempt++)
+        var attempts = new Attempts(this, decision, request, aborted);
+        try
         {
-            IAsyncEnumerator<BackendChunk> chunks = backend.RunAsync(target, request, aborted).GetAsyncEnumerator(aborted);
-            BackendException failure;
-            try
-            {
-                if (await chunks.MoveNextAsync().ConfigureAwait(false))
-                {
-                    return (chunks, chunks.Current, target);
-                }
+            return await _firstToken.ExecuteAsync(static (a, token) => a.Door.AttemptAsync(a, token), attempts, aborted).ConfigureAwait(false);
+        }
+        catch (TimeoutRejectedException)
+        {
+            throw new OpenAiError(504, $"No replica produced a first token within {Options.Resilience.FirstTokenTimeoutMs} ms ({attempts.Tried} tried).", OpenAiError.Server, code: "first_token_timeout");
+        }
+        catch (BrokenCircuitException)
+        {
+            throw new OpenAiError(503, $"Every replica tried for this request is failing ({attempts.Tried} tried); retry later.", OpenAiError.Server, code: "replica_unavailable");
+        }
+        catch (BackendException ex)
+        {
+            throw ex.ToOpenAiError();
+        }
+    }
 
-                failure = new BackendException(BackendFailure.Failed, "The replica ended the stream before its first token.");
-            }
-            catch (BackendException ex)
+    private async ValueTask<OpenStream> AttemptAsync(Attempts attempts, CancellationToken attemptToken)
+    {
+        if (attempts.Next() is not { } target)
+        {
+            // Nothing else to try: the last failure is the answer, and it must not be retried again.
+            throw attempts.Last is { } last ? new BackendException(BackendFailure.Rejected, last.Message, last.Status, last, last.ToOpenAiError()) : new BackendException(BackendFailure.Rejected, "No replica can take the request.", 503);
+        }
+
+        if (attempts.Tried > 1)
+        {
+            logger.LogInformation("Retrying request {Request} on {Replica} in {Region} (attempt {Attempt}) after: {Error}", attempts.Decision.RequestId, target.ReplicaId, target.Region, attempts.Tried, attempts.Last?.Message);
+        }
+
+        try
+        {
+            return await Breakers.ExecuteAsync(target.ReplicaId, static (s, token) => s.Attempts.Door.OpenOnAsync(s.Target, s.Attempts, token), (Attempts: attempts, Target: target), attemptToken).ConfigureAwait(false);
+        }
+        catch (BackendException ex)
+        {
+            attempts.Last = ex;
+            throw;
+        }
+        catch (BrokenCircuitException ex)
+        {
+            attempts.Last = new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' is failing; its circuit is open.", 503, ex);
+            throw;
+        }
+    }
+
+    /// <summary>One attempt: the stream on <paramref name="target"/> up to its first chunk; any failure becomes a <see cref="BackendException"/>.</summary>
+    private async ValueTask<OpenStream> OpenOnAsync(CandidateScore target, Attempts attempts, CancellationToken attemptToken)
+    {
+        // The stream lives on the request's token; the attempt's (deadline) token only bounds the wait for the first chunk.
+        var stream = CancellationTokenSource.CreateLinkedTokenSource(attempts.Aborted);
+        IAsyncEnumerator<BackendChunk> chunks = backend.RunAsync(target, attempts.Request, stream.Token).GetAsyncEnumerator(stream.Token);
+        try
+        {
+            bool any;
+            using (attemptToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), stream))
             {
-                failure = ex;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException || !aborted.IsCancellationRequested)
-            {
-                logger.LogWarning(ex, "Replica {Replica} in {Region} failed before its first token", target.ReplicaId, target.Region);
-                failure = new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' is unreachable.", inner: ex);
+                any = await chunks.MoveNextAsync().ConfigureAwait(false);
             }
 
+            return any
+                ? new OpenStream(chunks, chunks.Current, target, stream)
+                : throw new BackendException(BackendFailure.Failed, $"Replica '{target.ReplicaId}' ended the stream before its first token.");
+        }
+        catch (Exception ex)
+        {
+            await stream.CancelAsync().ConfigureAwait(false);
+            await DisposeQuietlyAsync(chunks).ConfigureAwait(false);
+            stream.Dispose();
+            if (attempts.Aborted.IsCancellationRequested)
+            {
+                throw; // the client went away
+            }
+
+            if (attemptToken.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(attemptToken); // the deadline: Polly reports it as a timeout
+            }
+
+            if (ex is BackendException)
+            {
+                throw;
+            }
+
+            logger.LogWarning(ex, "Replica {Replica} in {Region} failed before its first token", target.ReplicaId, target.Region);
+            throw new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' is unreachable.", inner: ex);
+        }
+    }
+
+    private static async ValueTask DisposeQuietlyAsync(IAsyncEnumerator<BackendChunk> chunks)
+    {
+        try
+        {
             await chunks.DisposeAsync().ConfigureAwait(false);
-            if (!failure.Retryable || attempt > 0 || decision.RunnerUp is not { } runnerUp)
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The stream failed already; ending it has nothing more to say.
+        }
+    }
+
+    private static ResiliencePipeline FirstTokenPipeline(ResilienceOptions options)
+    {
+        var builder = new ResiliencePipelineBuilder().AddTimeout(TimeSpan.FromMilliseconds(options.FirstTokenTimeoutMs));
+        if (options.MaxAttempts > 1)
+        {
+            builder.AddRetry(new RetryStrategyOptions
             {
-                throw failure.ToOpenAiError();
+                MaxRetryAttempts = options.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(options.RetryBaseDelayMs),
+                ShouldHandle = new PredicateBuilder().Handle<BackendException>(e => e.Retryable).Handle<BrokenCircuitException>(),
+            });
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>The replicas a request may try, best first: the chosen one, then the others by estimated TTFT, skipping those whose circuit is open.</summary>
+    private sealed class Attempts(FrontDoor door, RoutingDecision decision, BackendRequest request, CancellationToken aborted)
+    {
+        private readonly HashSet<string> _tried = new(StringComparer.Ordinal);
+
+        public FrontDoor Door { get; } = door;
+
+        public RoutingDecision Decision { get; } = decision;
+
+        public BackendRequest Request { get; } = request;
+
+        public CancellationToken Aborted { get; } = aborted;
+
+        public BackendException? Last { get; set; }
+
+        public int Tried => _tried.Count;
+
+        public CandidateScore? Next()
+        {
+            if (_tried.Count == 0)
+            {
+                _tried.Add(Decision.Chosen.ReplicaId);
+                return Decision.Chosen;
             }
 
-            logger.LogInformation("Retrying request {Request} on runner-up {Replica} after: {Error}", decision.RequestId, runnerUp.ReplicaId, failure.Message);
-            target = runnerUp;
+            CandidateScore? best = null;
+            foreach (CandidateScore c in Decision.Candidates)
+            {
+                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door.backend.Router.IsSuspended(c.ReplicaId)
+                    && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
+                {
+                    best = c;
+                }
+            }
+
+            if (best is { } next)
+            {
+                _tried.Add(next.ReplicaId);
+            }
+
+            return best;
+        }
+    }
+
+    /// <summary>A stream that has produced its first chunk, with what must be disposed when the response ends.</summary>
+    private sealed class OpenStream(IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served, CancellationTokenSource lifetime) : IAsyncDisposable
+    {
+        public IAsyncEnumerator<BackendChunk> Chunks { get; } = chunks;
+
+        public BackendChunk First { get; } = first;
+
+        public CandidateScore Served { get; } = served;
+
+        public async ValueTask DisposeAsync()
+        {
+            await DisposeQuietlyAsync(Chunks).ConfigureAwait(false);
+            lifetime.Dispose();
         }
     }
 }

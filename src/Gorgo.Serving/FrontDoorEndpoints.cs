@@ -25,3 +25,18 @@ public static class FrontDoorEndpoints
         return app;
     }
 }
+
+/// <summary>The front door's part of a deployment's state endpoint (<c>/mesh/state</c>, <c>/proxy/state</c>).</summary>
+public static class FrontDoorState
+{
+    /// <summary><paramref name="deployment"/>'s state as JSON, with whether the front door drains and each replica's circuit breaker.</summary>
+    public static System.Text.Json.Nodes.JsonObject Describe(object deployment, FrontDoor door, AdmissionGate admission)
+    {
+        ArgumentNullException.ThrowIfNull(door);
+        ArgumentNullException.ThrowIfNull(admission);
+        var json = System.Text.Json.JsonSerializer.SerializeToNode(deployment, System.Text.Json.JsonSerializerOptions.Web)!.AsObject();
+        json["draining"] = admission.IsDraining;
+        json["breakers"] = System.Text.Json.JsonSerializer.SerializeToNode(door.Breakers.Describe(), System.Text.Json.JsonSerializerOptions.Web);
+        return json;
+    }
+}

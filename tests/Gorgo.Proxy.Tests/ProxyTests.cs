@@ -133,4 +133,15 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
         Assert.Contains("MaxRunningPerReplica", ex.Message);
         Assert.Contains("url 'ftp://x'", ex.Message);
     }
+
+    [Fact]
+    public void The_sample_configuration_loads_with_the_papers_dispatch_settings()
+    {
+        ProxyOptions sample = Serving.JsonConfiguration.Load<ProxyOptions>(Path.Combine(Paths.RepoRoot, "samples", "proxy", "proxy.json"), null, useEnvironment: false).EnsureValid();
+
+        Assert.Equal((Core.ProxyBinding.Late, 10, 0.95, 20), (sample.Dispatch.Binding, sample.Dispatch.MaxRunningPerReplica, sample.Dispatch.MaxKvUtilization, sample.Dispatch.RedispatchIntervalMs));
+        Assert.Equal(3, sample.Replicas.Count);
+        string unknown = Assert.Throws<ArgumentException>(() => Serving.JsonConfiguration.Load<ProxyOptions>(null, """{ "MaxRunningPerReplica": 10 }""", useEnvironment: false)).Message;
+        Assert.Contains("MaxRunningPerReplica", unknown); // the key moved under Dispatch: an old file is refused, not ignored
+    }
 }

@@ -148,6 +148,42 @@ public class HttpReplicaBackendTests(ReplicaServerFixture server) : IClassFixtur
     }
 
     [Fact]
+    public async Task The_clients_own_fields_reach_the_replica_unchanged_while_the_router_sets_model_length_and_streaming()
+    {
+        OpenAiRequest request = OpenAiRequestParser.Parse("""
+            {"model": "alias", "messages": [{"role": "user", "content": "hi", "name": "ann"}], "temperature": 0.2,
+             "stop": ["\n"], "tools": [{"type": "function", "function": {"name": "f"}}], "max_tokens": 3, "stream": true}
+            """u8.ToArray(), OpenAiEndpoint.ChatCompletions);
+        await using HttpReplicaBackend backend = Backend(model: "served-name");
+
+        using var body = System.Text.Json.JsonDocument.Parse(backend.RequestBody(new BackendRequest(request, PreparedPrompt.From(request, PromptEncoder.CreateDefault(), 8192, 16))));
+        System.Text.Json.JsonElement root = body.RootElement;
+
+        Assert.Equal("served-name", root.GetProperty("model").GetString());
+        Assert.Equal(0.2, root.GetProperty("temperature").GetDouble());
+        Assert.Equal("\n", root.GetProperty("stop")[0].GetString());
+        Assert.Equal("f", root.GetProperty("tools")[0].GetProperty("function").GetProperty("name").GetString());
+        Assert.Equal("ann", root.GetProperty("messages")[0].GetProperty("name").GetString());
+        Assert.Equal(3, root.GetProperty("max_tokens").GetInt32());
+        Assert.True(root.GetProperty("stream_options").GetProperty("include_usage").GetBoolean());
+        string[] names = [.. root.EnumerateObject().Select(p => p.Name)];
+        Assert.Equal(names.Length, names.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task Plain_text_messages_are_rebuilt_rather_than_copied()
+    {
+        OpenAiRequest request = OpenAiRequestParser.Parse("""{"model": "alias", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}"""u8.ToArray(), OpenAiEndpoint.ChatCompletions);
+        await using HttpReplicaBackend backend = Backend(model: "served-name");
+
+        using var body = System.Text.Json.JsonDocument.Parse(backend.RequestBody(new BackendRequest(request, PreparedPrompt.From(request, PromptEncoder.CreateDefault(), 8192, 16))));
+
+        Assert.Null(request.ForwardedJson);
+        Assert.Equal("hi", body.RootElement.GetProperty("messages")[0].GetProperty("content").GetString());
+        Assert.Equal(["model", "messages", "max_tokens", "stream"], body.RootElement.EnumerateObject().Select(p => p.Name).ToArray());
+    }
+
+    [Fact]
     public void Invalid_options_are_rejected()
     {
         Assert.Throws<Routing.Options.RoutingOptionsException>(() => new HttpReplicaBackend(new HttpBackendOptions { BaseAddress = new Uri("ftp://x/"), Model = "" }));

@@ -134,6 +134,19 @@ public class ReplicaServerTests(ReplicaServerFixture server) : IClassFixture<Rep
     [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"content": "hi"}]}""", 400, "messages[0].role")]
     [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": 5}]}""", 400, "messages[0].content")]
     [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": "x"}], "stream_options": 1}""", 400, "stream_options")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "n": ""}""", 400, "n")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "n": []}""", 400, "n")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "n": {}}""", 400, "n")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "n": true}""", 400, "n")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "temperature": "hot"}""", 400, "temperature")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "stop": 5}""", 400, "stop")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "frobnicate": 1}""", 400, "frobnicate")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "x", "model": "test-model"}""", 400, "model")]
+    [InlineData("v1/completions", """{"model": "test-model", "prompt": "\ud800"}""", 400, "prompt")]
+    [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": "a\udc00b"}]}""", 400, "messages[0].content")]
+    [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": "x", "name": 5}]}""", 400, "messages[0].name")]
+    [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": "x"}], "tools": "all"}""", 400, "tools")]
+    [InlineData("v1/chat/completions", """{"model": "test-model", "messages": [{"role": "user", "content": "x"}], "logprobs": 3}""", 400, "logprobs")]
     public async Task Bad_requests_get_openai_shaped_errors_with_the_right_status(string path, string body, int status, string? param)
     {
         using HttpResponseMessage response = await server.Http.PostAsync(path, Json(body));
@@ -145,6 +158,40 @@ public class ReplicaServerTests(ReplicaServerFixture server) : IClassFixture<Rep
         Assert.False(string.IsNullOrWhiteSpace(error.GetProperty("type").GetString()));
         Assert.True(error.TryGetProperty("code", out _));
         Assert.Equal(param, error.GetProperty("param").GetString());
+    }
+
+    [Fact]
+    public async Task Invalid_utf8_in_a_body_is_a_400_not_a_server_error()
+    {
+        byte[] body = [.. Encoding.UTF8.GetBytes("""{"model": "test-model", "prompt": "ab"""), 0xFF, 0xC0, .. Encoding.UTF8.GetBytes("\"}")];
+        using HttpResponseMessage response = await server.Http.PostAsync("v1/completions", new ByteArrayContent(body) { Headers = { ContentType = new("application/json") } });
+
+        Assert.Equal(400, (int)response.StatusCode);
+        Assert.Contains("UTF-8", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    [InlineData("application/json; charset=latin1")]
+    public async Task A_body_that_is_not_json_by_its_content_type_is_415(string contentType)
+    {
+        var content = new ByteArrayContent("""{"model": "test-model", "prompt": "x"}"""u8.ToArray());
+        content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        using HttpResponseMessage response = await server.Http.PostAsync("v1/completions", content);
+
+        Assert.Equal(415, (int)response.StatusCode);
+        using JsonDocument json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        Assert.Equal("unsupported_media_type", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task Thousands_of_mutated_bodies_get_no_server_error_and_openai_shaped_errors()
+    {
+        var fuzzer = new RequestFuzzer(ReplicaServerFixture.Model, seed: 1);
+        IReadOnlyList<string> failures = await RequestFuzzer.RunAsync(server.Http, fuzzer.Generate(1_500));
+
+        Assert.True(failures.Count == 0, $"{failures.Count} bad answers, the first: {failures.FirstOrDefault()}");
     }
 
     [Fact]

@@ -34,15 +34,13 @@ public static class MeshCommands
             }
 
             WebApplication app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)));
-            await using (app.ConfigureAwait(false))
-            {
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency.Name()}, policy {options.Policy.Name}); Ctrl+C to stop").ConfigureAwait(false);
-                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
-                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-
-            return GorgoCommand.Ok;
+            return await ServingHost.RunAsync(
+                parse,
+                app,
+                $"Change Regions:{name}:IngressUrl, SiloPort or GatewayPort in the configuration (or GORGO_Regions__{name}__IngressUrl and the like).",
+                output => output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency.Name()}, policy {options.Policy.Name}); Ctrl+C to stop"),
+                parse.GetValue(Verbose),
+                cancellationToken).ConfigureAwait(false);
         });
         return command;
     }
@@ -63,7 +61,23 @@ public static class MeshCommands
 
             TextWriter output = parse.InvocationConfiguration.Output;
             await output.WriteLineAsync($"gorgo up: starting {options!.Regions.Count} regions ({options.Consistency.Name()}, policy {options.Policy.Name}, WAN emulation {(options.WanEmulation ? "on" : "off")})...").ConfigureAwait(false);
-            await using MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)), cancellationToken).ConfigureAwait(false);
+            MeshDeployment mesh;
+            try
+            {
+                mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo up: {ServingHost.Describe(ex, "Change the regions' IngressUrl, SiloPort and GatewayPort in the configuration (--config).")}").ConfigureAwait(false);
+                if (parse.GetValue(Verbose))
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
+                }
+
+                return GorgoCommand.Failed;
+            }
+
+            await using MeshDeployment running = mesh;
             bool converged = await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false);
             foreach ((string region, string url) in mesh.Nodes)
             {

@@ -17,6 +17,8 @@ internal static class MeshLogging
             .MinimumLevel.Override("Orleans.Runtime.Silo", LogEventLevel.Error)
             .MinimumLevel.Override("Orleans.Runtime.Watchdog", LogEventLevel.Error)
             .MinimumLevel.Override("Polly", LogEventLevel.Error)
+            // A failed start is reported by the command in one line; the host's own report (a stack trace) only with --verbose.
+            .Filter.ByExcluding(e => !verbose && e.MessageTemplate.Text == "Hosting failed to start")
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext:l}: {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: LogEventLevel.Warning)
             .CreateLogger();
         logging.ClearProviders();

@@ -42,16 +42,13 @@ public static class ProxyCommand
             }
 
             WebApplication app = ProxyHost.Build(options, logging => MeshLogging.Configure(logging, parse.GetValue(verbose)));
-            await using (app.ConfigureAwait(false))
-            {
-                await app.StartAsync(cancellationToken).ConfigureAwait(false);
-                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo proxy: region '{options.Region}', {options.Replicas.Count} replicas, policy {options.Policy.Name}, serving on {options.ListenUrl}; Ctrl+C to stop").ConfigureAwait(false);
-                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
-
-                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-
-            return GorgoCommand.Ok;
+            return await ServingHost.RunAsync(
+                parse,
+                app,
+                "Change ListenUrl in the configuration, --listen, or GORGO_ListenUrl.",
+                output => output.WriteLineAsync($"gorgo proxy: region '{options.Region}', {options.Replicas.Count} replicas, policy {options.Policy.Name}, serving on {options.ListenUrl}; Ctrl+C to stop"),
+                parse.GetValue(verbose),
+                cancellationToken).ConfigureAwait(false);
         });
         return command;
     }

@@ -43,7 +43,8 @@ public static class ReplicaCommand
             WebApplication app;
             try
             {
-                app = ReplicaServer.Build(options, logging => logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+                app = ReplicaServer.Build(options, logging => logging.ClearProviders().AddSimpleConsole(c => c.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+                    .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical));
             }
             catch (Exception ex) when (ex is RoutingOptionsException or ArgumentException)
             {
@@ -51,28 +52,12 @@ public static class ReplicaCommand
                 return GorgoCommand.BadInput;
             }
 
-            await using (app.ConfigureAwait(false))
+            return await ServingHost.RunAsync(parse, app, "Choose another with --port.", async output =>
             {
-                try
-                {
-                    await app.StartAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (IOException ex)
-                {
-                    await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo replica: cannot listen on {options.Host}:{options.Port}: {ex.Message}").ConfigureAwait(false);
-                    return GorgoCommand.Failed;
-                }
-
-                TextWriter output = parse.InvocationConfiguration.Output;
                 string url = app.Urls.First();
                 await output.WriteLineAsync($"gorgo replica: model '{options.Model}', profile '{options.Profile}', serving on {url} (Ctrl+C to stop)").ConfigureAwait(false);
                 await output.WriteLineAsync($"  curl {url}/v1/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.Model}\", \"prompt\": \"Hello\", \"max_tokens\": 8}}'").ConfigureAwait(false);
-                await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
-
-                await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
-            }
-
-            return GorgoCommand.Ok;
+            }, verbose: false, cancellationToken).ConfigureAwait(false);
         });
         return command;
     }

@@ -48,6 +48,17 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
         }
     }
 
+    /// <summary>Sends this node's digest to every live peer now, not just a round's fanout: how a draining node tells the mesh at once.</summary>
+    public async Task AnnounceAsync(CancellationToken cancellationToken)
+    {
+        string[] peers = [.. LivePeers()];
+        if (peers.Length > 0)
+        {
+            byte[] gossip = state.MakeGossip(peers.Length);
+            await Task.WhenAll(peers.Select(peer => ExchangeAsync(peer, gossip, cancellationToken))).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>One probe round: time a call to every live peer region.</summary>
     public Task ProbeOnceAsync(CancellationToken cancellationToken) =>
         Task.WhenAll(LivePeers().Select(peer => ProbeAsync(peer, cancellationToken)));

@@ -33,7 +33,6 @@ public static class MeshNode
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = OpenAiRequestParser.MaxBodyBytes);
         builder.WebHost.UseUrls(endpoints.IngressUrl);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         logging?.Invoke(builder.Logging);
 
         builder.Services.AddSingleton(options);
@@ -70,6 +69,8 @@ public static class MeshNode
 
         // Registered after the silo so that it stops before it: no gossip into a silo that is shutting down.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GossipService>());
+        builder.Services.AddSingleton<IDrainParticipant, MeshDrain>();
+        builder.Services.AddFrontDoorDrain(options.Admission);
 
         WebApplication app = builder.Build();
         MapEndpoints(app);
@@ -80,9 +81,13 @@ public static class MeshNode
     public static void MapEndpoints(WebApplication app)
     {
         RegionState state = app.Services.GetRequiredService<RegionState>();
-        app.MapGet("/health", () => Results.Json(new { status = "ok", region = state.Region, knownRegions = state.Node.KnownRegions() }));
-        app.MapGet("/mesh/state", () => Results.Json(state.Describe()));
-        app.MapFrontDoor(app.Services.GetRequiredService<FrontDoor>());
+        AdmissionGate admission = app.Services.GetRequiredService<AdmissionGate>();
+        app.MapGet("/health", () => admission.IsDraining
+            ? Results.Json(new { status = "draining", region = state.Region, knownRegions = state.Node.KnownRegions() }, statusCode: 503)
+            : Results.Json(new { status = "ok", region = state.Region, knownRegions = state.Node.KnownRegions() }));
+        FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
+        app.MapGet("/mesh/state", () => Results.Json(FrontDoorState.Describe(state.Describe(), door, admission)));
+        app.MapFrontDoor(door);
     }
 
     private static void ConfigureClustering(ISiloBuilder silo, MeshOptions options, string region, RegionEndpointOptions endpoints)

@@ -38,7 +38,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     /// <inheritdoc />
     public IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken) =>
         target.Region == state.Region && state.FindLocal(target.ReplicaId) is { } local
-            ? local.Backend.GenerateAsync(request, cancellationToken)
+            ? local.GenerateAsync(request, cancellationToken)
             : ThroughGrainAsync(target, GenerationRequest.From(request.Request, request.Prompt), cancellationToken);
 
     /// <summary>The front door's settings for a node of this mesh.</summary>
@@ -50,19 +50,54 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         ConfiguredRtt = state.ConfiguredRtt,
         WanEmulation = state.Options.WanEmulation,
         DefaultMaxTokens = state.Options.DefaultMaxTokens,
+        Resilience = state.Options.Resilience,
     };
 
     private async IAsyncEnumerable<BackendChunk> ThroughGrainAsync(CandidateScore target, GenerationRequest wire, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         IReplicaGrain grain = grains.GetGrain<IReplicaGrain>(MeshKeys.Replica(target.Region, target.ReplicaId));
-        await foreach (GenerationChunk chunk in grain.Generate(wire, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+        IAsyncEnumerator<GenerationChunk> chunks = grain.Generate(wire, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
         {
-            if (chunk.IsError)
+            while (await NextAsync(chunks, target, cancellationToken).ConfigureAwait(false) is { } chunk)
             {
-                throw new BackendException(chunk.Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, chunk.ErrorMessage ?? "The replica failed.", chunk.ErrorStatus, error: chunk.ToError());
-            }
+                if (chunk.IsError)
+                {
+                    throw new BackendException(chunk.Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, chunk.ErrorMessage ?? "The replica failed.", chunk.ErrorStatus, error: chunk.ToError());
+                }
 
-            yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage) : new BackendChunk(chunk.Text);
+                yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage) : new BackendChunk(chunk.Text);
+            }
+        }
+        finally
+        {
+            await DisposeQuietlyAsync(chunks).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Ends a remote enumeration; when its silo is gone there is nothing to end, and that is not an error.</summary>
+    private static async ValueTask DisposeQuietlyAsync(IAsyncEnumerator<GenerationChunk> chunks)
+    {
+        try
+        {
+            await chunks.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // The remote enumerator (or its silo) is already gone.
+        }
+    }
+
+    /// <summary>The next chunk from a remote replica; a failure of its silo or of the call (enumerator lost, silo gone, timeout) becomes a retryable <see cref="BackendException"/>.</summary>
+    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, CandidateScore target, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await chunks.MoveNextAsync().ConfigureAwait(false) ? chunks.Current : null;
+        }
+        catch (Exception ex) when (ex is not BackendException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
+        {
+            throw new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' became unreachable: {ex.Message}", inner: ex);
         }
     }
 }

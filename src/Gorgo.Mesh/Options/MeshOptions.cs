@@ -156,6 +156,9 @@ public sealed class MeshOptions
     /// <summary>Ingress admission control.</summary>
     public AdmissionOptions Admission { get; set; } = new();
 
+    /// <summary>Retries before the first token and per-replica circuit breakers.</summary>
+    public ResilienceOptions Resilience { get; set; } = new();
+
     /// <summary>Routing policy and its settings.</summary>
     public PolicyOptions Policy { get; set; } = new();
 
@@ -265,6 +268,7 @@ public sealed class MeshOptions
         errors.Include(Gossip?.Validate() ?? ["Gossip is missing."]);
         errors.Include(Probes?.Validate() ?? ["Probes is missing."]);
         errors.Include(Admission?.Validate() ?? ["Admission is missing."]);
+        errors.Include(Resilience?.Validate() ?? ["Resilience is missing."]);
         errors.Check(LoadReportIntervalMs >= 10, $"LoadReportIntervalMs must be at least 10 (got {LoadReportIntervalMs}).");
         errors.Check(DefaultMaxTokens >= 1, $"DefaultMaxTokens must be at least 1 (got {DefaultMaxTokens}).");
         errors.Check(double.IsFinite(MaxStateAgeMs) && MaxStateAgeMs > 0, $"MaxStateAgeMs must be positive (got {MaxStateAgeMs}).");

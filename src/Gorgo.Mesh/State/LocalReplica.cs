@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Gorgo.Replica.Backends;
 using Gorgo.Replica.Hosting;
 using Gorgo.Engine.Model;
@@ -45,6 +46,28 @@ public sealed class LocalReplica : IAsyncDisposable
 
     /// <summary>Context length.</summary>
     public int MaxContextTokens { get; }
+
+    /// <summary>Requests running on this replica through this node now, from its own ingress and from other regions'.</summary>
+    public int InFlight => Volatile.Read(ref _inFlight);
+
+    private int _inFlight;
+
+    /// <summary>Runs a request on the backend, counted in <see cref="InFlight"/> until its stream ends.</summary>
+    public async IAsyncEnumerable<BackendChunk> GenerateAsync(BackendRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _inFlight);
+        try
+        {
+            await foreach (BackendChunk chunk in Backend.GenerateAsync(request, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                yield return chunk;
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
 
     /// <summary>Creates the backend described by <paramref name="options"/>.</summary>
     public static LocalReplica Create(ReplicaOptions options, TimeSpan loadInterval, ILoggerFactory loggers)

@@ -22,6 +22,7 @@ public sealed class RegionState : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly List<Task> _pumps = [];
     private readonly CancellationTokenSource _stop = new();
+    private volatile bool _draining;
 
     /// <summary>Creates the state of the node of <paramref name="region"/> and starts its local replicas.</summary>
     public RegionState(MeshOptions options, string region, ILoggerFactory loggers, TimeProvider? time = null)
@@ -88,6 +89,22 @@ public sealed class RegionState : IAsyncDisposable
     /// <summary>Now, Unix ms.</summary>
     public long NowMs => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
+    /// <summary>Whether the node is draining: its replicas are reported <see cref="ReplicaHealth.Draining"/>, so no router sends them new work.</summary>
+    public bool Draining => _draining;
+
+    /// <summary>Requests running on this node's replicas now.</summary>
+    public int InFlight => Local.Values.Sum(r => r.InFlight);
+
+    /// <summary>Starts draining: every local replica is reported <see cref="ReplicaHealth.Draining"/> from now on, to this node's router and in its digests.</summary>
+    public void BeginDrain()
+    {
+        _draining = true;
+        foreach (LocalReplica replica in Local.Values)
+        {
+            PublishLocal(replica);
+        }
+    }
+
     /// <summary>The backend of a local replica, or null when the replica is not served by this node.</summary>
     public LocalReplica? FindLocal(string id) => Local.GetValueOrDefault(id);
 
@@ -144,7 +161,7 @@ public sealed class RegionState : IAsyncDisposable
     {
         if (replica.CurrentView(Region) is { } view)
         {
-            OnLocalLoad(view);
+            OnLocalLoad(_draining ? view with { Health = ReplicaHealth.Draining } : view);
         }
     }
 

@@ -11,7 +11,7 @@ public static class ReplicaRunner
     /// <summary>Yields text pieces, then a final piece with usage, or an error piece when the backend fails.</summary>
     public static async IAsyncEnumerable<GenerationChunk> RunAsync(LocalReplica replica, GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await using IAsyncEnumerator<BackendChunk> chunks = replica.Backend.GenerateAsync(request.ToBackendRequest(), cancellationToken).GetAsyncEnumerator(cancellationToken);
+        await using IAsyncEnumerator<BackendChunk> chunks = replica.GenerateAsync(request.ToBackendRequest(), cancellationToken).GetAsyncEnumerator(cancellationToken);
         while (true)
         {
             GenerationChunk? failure = null;
@@ -22,7 +22,7 @@ public static class ReplicaRunner
             }
             catch (BackendException ex)
             {
-                failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Failure is BackendFailure.Unavailable or BackendFailure.Overloaded or BackendFailure.Timeout);
+                failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Retryable);
             }
 
             if (failure is not null)

@@ -42,6 +42,9 @@ public sealed class GenerationRequest
     /// <summary>Whether the client streams (a backend may answer a non-streamed request whole).</summary>
     [Id(10)] public bool Stream { get; init; }
 
+    /// <summary>The client's other fields as UTF-8 JSON, forwarded to HTTP replicas unchanged (see <see cref="OpenAiRequest.ForwardedJson"/>).</summary>
+    [Id(11)] public byte[]? ForwardedJson { get; init; }
+
     /// <summary>Builds the wire request from a validated client request and its prepared prompt.</summary>
     public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt) => new()
     {
@@ -56,6 +59,7 @@ public sealed class GenerationRequest
         BlockHashes = prompt.Blocks.Hashes.ToArray(),
         BlockSize = prompt.Blocks.BlockSize,
         Stream = request.Stream,
+        ForwardedJson = request.ForwardedJson,
     };
 
     /// <summary>The backend request this wire request stands for.</summary>
@@ -70,6 +74,7 @@ public sealed class GenerationRequest
             Messages = Roles is null || Contents is null ? null : Roles.Zip(Contents, (r, c) => new ChatMessage(r, c)).ToArray(),
             MaxTokens = MaxTokens,
             Stream = Stream,
+            ForwardedJson = ForwardedJson,
         };
         return new BackendRequest(request, new PreparedPrompt(new PromptBlocks(BlockHashes, PromptTokens, BlockSize), MaxTokens));
     }

@@ -25,8 +25,12 @@ public enum BackendFailure
 public sealed class BackendException(BackendFailure failure, string message, int? status = null, Exception? inner = null, OpenAiError? error = null)
     : Exception(message, inner)
 {
-    /// <summary>Whether another replica might succeed where this one failed.</summary>
-    public bool Retryable => Failure is BackendFailure.Unavailable or BackendFailure.Overloaded or BackendFailure.Timeout;
+    /// <summary>Whether another replica might succeed where this one failed (everything but the client's own mistakes).</summary>
+    public bool Retryable => Failure is not BackendFailure.Rejected;
+
+    /// <summary>Whether the failure speaks against the replica's health (transport failures, timeouts, 5xx; never 4xx or 429), for its circuit breaker.</summary>
+    public bool CountsAgainstReplica => Failure is BackendFailure.Unavailable or BackendFailure.Timeout or BackendFailure.Failed
+        || (Failure is BackendFailure.Overloaded && Status is >= 500);
 
     /// <summary>How the call failed.</summary>
     public BackendFailure Failure { get; } = failure;

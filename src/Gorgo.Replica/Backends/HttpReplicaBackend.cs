@@ -198,7 +198,7 @@ public sealed class HttpReplicaBackend : IReplicaBackend
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>The JSON sent to the backend: the client's request, streamed with usage when the client streams.</summary>
+    /// <summary>The JSON sent to the backend: the client's request with this replica's model name and the router's output length, streamed with usage when the client streams.</summary>
     internal byte[] RequestBody(BackendRequest request)
     {
         using var buffer = new MemoryStream();
@@ -207,18 +207,24 @@ public sealed class HttpReplicaBackend : IReplicaBackend
             OpenAiRequest r = request.Request;
             w.WriteStartObject();
             w.WriteString("model", Options.Model);
+            bool wroteMessages = false;
+            if (r.ForwardedJson is { } forwarded)
+            {
+                // The client's own fields (sampling settings, tools, messages with more than text) go through unchanged.
+                using JsonDocument fields = JsonDocument.Parse(forwarded);
+                foreach (JsonProperty field in fields.RootElement.EnumerateObject())
+                {
+                    field.WriteTo(w);
+                    wroteMessages |= field.NameEquals("messages");
+                }
+            }
+
             if (r.Messages is { } messages)
             {
-                w.WriteStartArray("messages");
-                foreach (Routing.Tokens.ChatMessage m in messages)
+                if (!wroteMessages)
                 {
-                    w.WriteStartObject();
-                    w.WriteString("role", m.Role);
-                    w.WriteString("content", m.Content);
-                    w.WriteEndObject();
+                    WriteMessages(w, messages);
                 }
-
-                w.WriteEndArray();
             }
             else if (r.PromptTokenIds is { } ids)
             {
@@ -248,6 +254,20 @@ public sealed class HttpReplicaBackend : IReplicaBackend
         }
 
         return buffer.ToArray();
+    }
+
+    private static void WriteMessages(Utf8JsonWriter w, IReadOnlyList<Routing.Tokens.ChatMessage> messages)
+    {
+        w.WriteStartArray("messages");
+        foreach (Routing.Tokens.ChatMessage m in messages)
+        {
+            w.WriteStartObject();
+            w.WriteString("role", m.Role);
+            w.WriteString("content", m.Content);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
     }
 
     private void Authorize(HttpRequestMessage message)

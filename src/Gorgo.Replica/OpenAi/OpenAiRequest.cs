@@ -41,4 +41,10 @@ public sealed record OpenAiRequest
 
     /// <summary>Whether a streamed response ends with a usage chunk (<c>stream_options.include_usage</c>).</summary>
     public bool IncludeUsage { get; init; }
+
+    /// <summary>
+    /// The client's other fields (the prompt or messages as sent, sampling settings, tools, ...) as one UTF-8 JSON
+    /// object, which HTTP replicas receive unchanged; null when the request did not come from a client body.
+    /// </summary>
+    public byte[]? ForwardedJson { get; init; }
 }

@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Gorgo.Routing.Tokens;
 
 namespace Gorgo.Replica.OpenAi;
@@ -9,14 +11,24 @@ public static class OpenAiRequestParser
     /// <summary>Largest request body accepted (bytes).</summary>
     public const int MaxBodyBytes = 32 * 1024 * 1024;
 
+    private static readonly JsonDocumentOptions DocumentOptions = new() { MaxDepth = 64 };
+
     /// <summary>Parses a request body for <paramref name="endpoint"/>.</summary>
-    /// <exception cref="OpenAiError">The body is not valid JSON or a field is missing, of the wrong type or out of range.</exception>
+    /// <exception cref="OpenAiError">
+    /// The body is not UTF-8 JSON, holds text that is not valid Unicode, repeats or does not know a field, or a field is
+    /// missing, of the wrong type or out of range.
+    /// </exception>
     public static OpenAiRequest Parse(ReadOnlyMemory<byte> body, OpenAiEndpoint endpoint)
     {
+        if (!Utf8.IsValid(body.Span))
+        {
+            throw OpenAiError.BadRequest($"The request body is not valid UTF-8 (first invalid byte at offset {FirstInvalidUtf8(body.Span)}).");
+        }
+
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64 });
+            document = JsonDocument.Parse(body, DocumentOptions);
         }
         catch (JsonException ex)
         {
@@ -31,26 +43,25 @@ public static class OpenAiRequestParser
                 throw OpenAiError.BadRequest("The request body must be a JSON object.");
             }
 
+            CheckText(root, string.Empty);
+            CheckFields(root, endpoint);
+
             string model = RequiredString(root, "model");
             int? maxTokens = OptionalPositiveInt(root, "max_tokens") ?? (endpoint == OpenAiEndpoint.ChatCompletions ? OptionalPositiveInt(root, "max_completion_tokens") : null);
             bool stream = OptionalBool(root, "stream") ?? false;
             bool includeUsage = false;
-            if (root.TryGetProperty("stream_options", out JsonElement options) && options.ValueKind != JsonValueKind.Null)
+            if (root.TryGetProperty("stream_options", out JsonElement options) && options.ValueKind == JsonValueKind.Object)
             {
-                if (options.ValueKind != JsonValueKind.Object)
-                {
-                    throw OpenAiError.BadRequest("stream_options must be an object.", "stream_options");
-                }
-
                 includeUsage = OptionalBool(options, "include_usage", "stream_options.include_usage") ?? false;
+                _ = OptionalBool(options, "continuous_usage_stats", "stream_options.continuous_usage_stats");
             }
 
-            if (root.TryGetProperty("n", out JsonElement n) && n.ValueKind != JsonValueKind.Null && (!n.TryGetInt32(out int count) || count != 1))
+            if (root.TryGetProperty("n", out JsonElement n) && n.ValueKind == JsonValueKind.Number && (!n.TryGetInt32(out int count) || count != 1))
             {
                 throw OpenAiError.BadRequest("Only n = 1 is supported.", "n");
             }
 
-            return endpoint == OpenAiEndpoint.Completions
+            OpenAiRequest request = endpoint == OpenAiEndpoint.Completions
                 ? ParseCompletion(root, model, maxTokens ?? OpenAiRequest.DefaultCompletionMaxTokens, stream, includeUsage)
                 : new OpenAiRequest
                 {
@@ -61,7 +72,122 @@ public static class OpenAiRequestParser
                     Stream = stream,
                     IncludeUsage = includeUsage,
                 };
+            return request with { ForwardedJson = Forwarded(root) }; // after validation: the fields have their shapes
         }
+    }
+
+    /// <summary>Every top-level field must be known to the endpoint, given once, and of its type (or null).</summary>
+    private static void CheckFields(JsonElement root, OpenAiEndpoint endpoint)
+    {
+        var fields = OpenAiFields.Of(endpoint);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty property in root.EnumerateObject())
+        {
+            string name = property.Name;
+            if (!seen.Add(name))
+            {
+                throw OpenAiError.BadRequest($"The field '{name}' is given more than once.", name);
+            }
+
+            if (!fields.TryGetValue(name, out FieldKinds kinds))
+            {
+                throw OpenAiError.BadRequest($"Unrecognized request argument supplied: {name}", name, "unknown_parameter");
+            }
+
+            if (property.Value.ValueKind != JsonValueKind.Null && !OpenAiFields.Matches(property.Value, kinds))
+            {
+                throw OpenAiError.BadRequest($"'{name}' must be {OpenAiFields.Describe(kinds)}.", name);
+            }
+        }
+    }
+
+    /// <summary>Every string and field name must be valid Unicode: an escaped lone surrogate (<c>"\ud800"</c>) is not.</summary>
+    private static void CheckText(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String:
+                if (!TryGetString(element, out _))
+                {
+                    throw OpenAiError.BadRequest($"'{PathOrBody(path)}' is not valid Unicode text (it holds an unpaired surrogate).", NullIfEmpty(path));
+                }
+
+                break;
+            case JsonValueKind.Object:
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        throw OpenAiError.BadRequest($"A field name in '{PathOrBody(path)}' is not valid Unicode text (it holds an unpaired surrogate).", NullIfEmpty(path));
+                    }
+
+                    CheckText(property.Value, path.Length == 0 ? name : $"{path}.{name}");
+                }
+
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (JsonElement item in element.EnumerateArray())
+                {
+                    CheckText(item, $"{path}[{i++}]");
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The client's fields the router does not own, as one JSON object, forwarded to HTTP replicas as given. The prompt
+    /// and plain text messages are rebuilt exactly from their parsed form, so they are not copied; messages with
+    /// anything more (content parts, names, tool calls) are.
+    /// </summary>
+    private static byte[]? Forwarded(JsonElement root)
+    {
+        int count = 0;
+        using var buffer = new MemoryStream();
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            foreach (JsonProperty property in root.EnumerateObject())
+            {
+                bool rebuilt = property.NameEquals("prompt") || (property.NameEquals("messages") && PlainMessages(property.Value));
+                if (!rebuilt && !OpenAiFields.RouterOwned.Contains(property.Name))
+                {
+                    property.WriteTo(writer);
+                    count++;
+                }
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return count > 0 ? buffer.ToArray() : null;
+    }
+
+    private static bool PlainMessages(JsonElement messages)
+    {
+        foreach (JsonElement message in messages.EnumerateArray())
+        {
+            if (message.ValueKind != JsonValueKind.Object)
+            {
+                return false;
+            }
+
+            foreach (JsonProperty field in message.EnumerateObject())
+            {
+                if (!(field.NameEquals("role") || (field.NameEquals("content") && field.Value.ValueKind == JsonValueKind.String)))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
     }
 
     private static OpenAiRequest ParseCompletion(JsonElement root, string model, int maxTokens, bool stream, bool includeUsage)
@@ -130,6 +256,9 @@ public static class OpenAiRequestParser
             }
 
             string role = RequiredString(message, "role", $"{path}.role");
+            OptionalOfKind(message, "name", FieldKinds.String, path);
+            OptionalOfKind(message, "tool_call_id", FieldKinds.String, path);
+            OptionalOfKind(message, "tool_calls", FieldKinds.Array, path);
             list.Add(new ChatMessage(role, Content(message, path)));
             i++;
         }
@@ -152,7 +281,7 @@ public static class OpenAiRequestParser
 
         if (content.ValueKind == JsonValueKind.Array)
         {
-            var text = new System.Text.StringBuilder();
+            var text = new StringBuilder();
             foreach (JsonElement part in content.EnumerateArray())
             {
                 if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String)
@@ -172,6 +301,14 @@ public static class OpenAiRequestParser
         }
 
         throw OpenAiError.BadRequest($"'{path}.content' must be a string or an array of content parts.", $"{path}.content");
+    }
+
+    private static void OptionalOfKind(JsonElement obj, string name, FieldKinds kinds, string parent)
+    {
+        if (obj.TryGetProperty(name, out JsonElement value) && value.ValueKind != JsonValueKind.Null && !OpenAiFields.Matches(value, kinds))
+        {
+            throw OpenAiError.BadRequest($"'{parent}.{name}' must be {OpenAiFields.Describe(kinds)}.", $"{parent}.{name}");
+        }
     }
 
     private static string RequiredString(JsonElement obj, string name, string? path = null)
@@ -222,4 +359,38 @@ public static class OpenAiRequestParser
             _ => throw OpenAiError.BadRequest($"'{path ?? name}' must be a boolean.", path ?? name),
         };
     }
+
+    private static bool TryGetString(JsonElement element, out string? text)
+    {
+        try
+        {
+            text = element.GetString();
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = null;
+            return false;
+        }
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            if (System.Buffers.OperationStatus.Done != System.Text.Rune.DecodeFromUtf8(bytes[offset..], out _, out int consumed))
+            {
+                return offset;
+            }
+
+            offset += consumed;
+        }
+
+        return offset;
+    }
+
+    private static string PathOrBody(string path) => path.Length == 0 ? "the request body" : path;
+
+    private static string? NullIfEmpty(string path) => path.Length == 0 ? null : path;
 }

@@ -80,6 +80,22 @@ public sealed class OpenAiResponses
         return output.FlushAsync(cancellationToken);
     }
 
+    /// <summary>Ends a stream that failed after it started: an OpenAI-style error event, then <c>[DONE]</c>, so clients see an error rather than a cut connection.</summary>
+    public static ValueTask<FlushResult> WriteErrorEndAsync(PipeWriter output, OpenAiError error, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        output.Write("data: "u8);
+        using (var writer = new Utf8JsonWriter(output, OpenAiJson.WriterOptions))
+        {
+            error.WriteJson(writer);
+        }
+
+        output.Write("\n\n"u8);
+        output.Write(Done);
+        return output.FlushAsync(cancellationToken);
+    }
+
     /// <summary>The whole non-streamed response body.</summary>
     public byte[] Complete(string text, string finishReason, OpenAiUsage usage)
     {

@@ -40,7 +40,7 @@ public sealed class EmulatedReplica : IAsyncDisposable
     public async Task ServeAsync(HttpContext context, OpenAiEndpoint endpoint)
     {
         CancellationToken aborted = context.RequestAborted;
-        byte[] body = await ReadBodyAsync(context.Request, aborted).ConfigureAwait(false);
+        byte[] body = await OpenAiBody.ReadAsync(context.Request, aborted).ConfigureAwait(false);
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
         if (!string.Equals(request.Model, Model, StringComparison.Ordinal))
         {
@@ -73,20 +73,6 @@ public sealed class EmulatedReplica : IAsyncDisposable
 
     /// <inheritdoc />
     public ValueTask DisposeAsync() => Engine.DisposeAsync();
-
-    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken cancellationToken)
-    {
-        if (request.ContentLength > OpenAiRequestParser.MaxBodyBytes)
-        {
-            throw new OpenAiError(413, $"The request body exceeds {OpenAiRequestParser.MaxBodyBytes} bytes.");
-        }
-
-        using var buffer = new MemoryStream(request.ContentLength is { } length ? (int)length : 4096);
-        await request.Body.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
-        return buffer.Length > OpenAiRequestParser.MaxBodyBytes
-            ? throw new OpenAiError(413, $"The request body exceeds {OpenAiRequestParser.MaxBodyBytes} bytes.")
-            : buffer.ToArray();
-    }
 
     private static async Task StreamAsync(HttpContext context, OpenAiResponses responses, OpenAiRequest request, RequestStream stream, CancellationToken aborted)
     {

@@ -33,11 +33,20 @@ public sealed class OpenAiErrorMiddleware(RequestDelegate next, ILogger<OpenAiEr
         }
     }
 
-    /// <summary>Writes <paramref name="error"/> unless the response has already started (then the stream is cut).</summary>
+    /// <summary>
+    /// Writes <paramref name="error"/>: as the body, or, when an event stream has already started, as its last event
+    /// followed by <c>[DONE]</c>; a whole JSON response that has started cannot be mended, so its connection is cut.
+    /// </summary>
     public static async Task WriteAsync(HttpContext context, OpenAiError error)
     {
         if (context.Response.HasStarted)
         {
+            if (context.Response.ContentType?.StartsWith("text/event-stream", StringComparison.OrdinalIgnoreCase) == true && !context.RequestAborted.IsCancellationRequested)
+            {
+                await OpenAiResponses.WriteErrorEndAsync(context.Response.BodyWriter, error, context.RequestAborted).ConfigureAwait(false);
+                return;
+            }
+
             context.Abort();
             return;
         }

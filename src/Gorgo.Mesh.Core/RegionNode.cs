@@ -23,6 +23,7 @@ public sealed class RegionNode
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, StoredDigest> _remote = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> _down = new(StringComparer.Ordinal); // regions declared dead: the incarnation to ignore
     private readonly Dictionary<string, double> _rttEstimates = new(StringComparer.Ordinal);
     private readonly string[] _localIds;
     private readonly ReplicaView?[] _localViews;
@@ -330,6 +331,16 @@ public sealed class RegionNode
                 return false;
             }
 
+            if (_down.TryGetValue(header.Origin, out long deadIncarnation))
+            {
+                if (header.Incarnation <= deadIncarnation)
+                {
+                    return false; // the dead node's own state, relayed by a peer that has not forgotten it yet
+                }
+
+                _down.Remove(header.Origin); // restarted
+            }
+
             Apply(_decoder.Decode(header, encoded, held?.Decoded), encoded, held, nowMs); // the bytes stay a slice of the message they came in, for relays
             return true;
         }
@@ -357,14 +368,43 @@ public sealed class RegionNode
             Stats.Forgot(expired.Count);
             foreach (string origin in expired)
             {
-                _remote.Remove(origin, out StoredDigest? stored);
-                foreach (ReplicaView r in stored!.Decoded.Views)
-                {
-                    Router.Remove(r.Id);
-                }
+                ForgetLocked(origin);
             }
 
             return expired;
+        }
+    }
+
+    /// <summary>
+    /// A region whose node the cluster declared dead: forgotten at once with its replicas, and digests of that node
+    /// (its incarnation or older), which peers may still relay, are ignored; a restarted node, with a newer incarnation,
+    /// is taken in again. Returns whether the node held a digest of the region.
+    /// </summary>
+    public bool MarkDown(string origin)
+    {
+        ArgumentNullException.ThrowIfNull(origin);
+        lock (_gate)
+        {
+            if (!_remote.TryGetValue(origin, out StoredDigest? held))
+            {
+                return false;
+            }
+
+            _down[origin] = held.Header.Incarnation;
+            Stats.Forgot(1);
+            ForgetLocked(origin);
+            return true;
+        }
+    }
+
+    private void ForgetLocked(string origin)
+    {
+        if (_remote.Remove(origin, out StoredDigest? stored))
+        {
+            foreach (ReplicaView r in stored.Decoded.Views)
+            {
+                Router.Remove(r.Id);
+            }
         }
     }
 

@@ -502,7 +502,8 @@ public sealed class Router
             return Eligible.TooLong;
         }
 
-        if (c.MaxQueuedRequests > 0 && c.QueuedRequests + c.Pending.Count >= c.MaxQueuedRequests)
+        // Full when its batch and its queue are: requests just routed there may be running or waiting, so all count.
+        if (c.MaxQueuedRequests > 0 && c.RunningRequests + c.QueuedRequests + c.Pending.Count >= c.MaxRunningRequests + c.MaxQueuedRequests)
         {
             return Eligible.Full;
         }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.IO.Pipelines;
 using System.Text;
 using Gorgo.Replica.Backends;
@@ -101,15 +100,13 @@ public sealed class FrontDoor
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
         if (admission.IsDraining)
         {
-            context.Response.Headers.RetryAfter = admission.Options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining");
+            throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining") { RetryAfterSeconds = admission.Options.RetryAfterSeconds };
         }
 
         using IDisposable? slot = await admission.EnterAsync(aborted).ConfigureAwait(false);
         if (slot is null)
         {
-            context.Response.Headers.RetryAfter = admission.Options.RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
-            throw new OpenAiError(429, $"The router in region '{Options.Region}' is saturated; retry later.", OpenAiError.RateLimit, code: "router_saturated");
+            throw new OpenAiError(429, $"The router in region '{Options.Region}' is saturated; retry later.", OpenAiError.RateLimit, code: "router_saturated") { RetryAfterSeconds = admission.Options.RetryAfterSeconds };
         }
 
         byte[] body = await OpenAiBody.ReadAsync(context.Request, aborted).ConfigureAwait(false);
@@ -269,7 +266,7 @@ public sealed class FrontDoor
             {
                 RoutingFailure.ModelNotFound => OpenAiError.ModelNotFound(request.Model),
                 RoutingFailure.PromptTooLong => new OpenAiError(413, ex.Message, OpenAiError.InvalidRequest, "messages", "context_length_exceeded"),
-                RoutingFailure.Saturated => new OpenAiError(429, ex.Message, OpenAiError.RateLimit, code: "replicas_saturated"),
+                RoutingFailure.Saturated => new OpenAiError(429, ex.Message, OpenAiError.RateLimit, code: "replicas_saturated") { RetryAfterSeconds = admission.Options.RetryAfterSeconds },
                 _ => new OpenAiError(503, ex.Message, OpenAiError.Server, code: "no_healthy_replica"),
             };
         }

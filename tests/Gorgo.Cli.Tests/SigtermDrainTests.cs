@@ -10,15 +10,10 @@ namespace Gorgo.Cli.Tests;
 public sealed class SigtermDrainTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("gorgo-sigterm").FullName;
-    private Process? _node;
+    private NodeProcess? _node;
 
     public void Dispose()
     {
-        if (_node is { HasExited: false })
-        {
-            _node.Kill(entireProcessTree: true);
-        }
-
         _node?.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
@@ -34,38 +29,8 @@ public sealed class SigtermDrainTests : IDisposable
         string path = Path.Combine(_directory, "mesh.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
 
-        var output = new StringBuilder();
-        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", "us-east", "--config", path])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        _node = Process.Start(info)!;
-        _node.OutputDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        _node.ErrorDataReceived += (_, e) => { lock (output) { output.AppendLine(e.Data); } };
-        _node.BeginOutputReadLine();
-        _node.BeginErrorReadLine();
-
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromSeconds(60) };
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
-        {
-            try
-            {
-                using HttpResponseMessage health = await http.GetAsync("health");
-                if (health.IsSuccessStatusCode)
-                {
-                    break;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            Assert.True(DateTime.UtcNow < deadline && !_node.HasExited, $"the node did not become healthy:\n{output}");
-            await Task.Delay(200);
-        }
+        _node = await NodeProcess.StartAsync(path, "us-east", new Uri($"http://127.0.0.1:{port}/"), TimeSpan.FromSeconds(60));
+        using var http = new HttpClient { BaseAddress = _node.Ingress, Timeout = TimeSpan.FromSeconds(60) };
 
         // A stream of 300 tokens (about a second on the h100-8b profile), and SIGTERM once it is under way.
         string model = config["Replicas"]![0]!["Model"]!.GetValue<string>();
@@ -77,12 +42,9 @@ public sealed class SigtermDrainTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, stream.StatusCode);
         using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
         Assert.StartsWith("data: ", await reader.ReadLineAsync());
-        using (Process kill = Process.Start("kill", ["-TERM", _node.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!)
-        {
-            await kill.WaitForExitAsync();
-        }
+        await _node.TerminateAsync();
 
-        deadline = DateTime.UtcNow.AddSeconds(5);
+        DateTime deadline = DateTime.UtcNow.AddSeconds(5);
         HttpStatusCode late;
         do
         {
@@ -95,7 +57,7 @@ public sealed class SigtermDrainTests : IDisposable
         string rest = await reader.ReadToEndAsync();
         Assert.EndsWith("data: [DONE]", rest.TrimEnd(), StringComparison.Ordinal);
         Assert.DoesNotContain("\"error\"", rest, StringComparison.Ordinal);
-        Assert.True(_node.WaitForExit(TimeSpan.FromSeconds(30)), $"the node did not exit:\n{output}");
-        Assert.Equal(0, _node.ExitCode);
+        Assert.True(_node.Process.WaitForExit(TimeSpan.FromSeconds(30)), $"the node did not exit:\n{_node.Output}");
+        Assert.Equal(0, _node.Process.ExitCode);
     }
 }

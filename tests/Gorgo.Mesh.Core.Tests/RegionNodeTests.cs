@@ -95,6 +95,27 @@ public class RegionNodeTests
     }
 
     [Fact]
+    public void A_region_declared_dead_is_forgotten_at_once_its_relayed_state_ignored_and_its_restart_welcome()
+    {
+        RegionNode node = Node("a");
+        node.Merge(FromB(5, T0, "b1"), T0);
+
+        Assert.True(node.MarkDown("b"));
+        Assert.Empty(node.Router.Replicas);
+        Assert.Empty(node.KnownRegions());
+
+        // A peer that has not heard yet relays the dead node's newer state: still ignored.
+        Assert.False(node.Merge(FromB(6, T0 + 100, "b1"), T0 + 100));
+        Assert.Empty(node.Router.Replicas);
+
+        Digest restarted = FromB(1, T0 + 200, "b1");
+        restarted.Incarnation = 2;
+        Assert.True(node.Merge(restarted, T0 + 200));
+        Assert.Equal(["b1"], node.Router.Replicas.Select(r => r.Id));
+        Assert.False(node.MarkDown("c")); // never known: nothing to forget
+    }
+
+    [Fact]
     public void A_remote_replicas_load_is_as_old_as_the_digest_says()
     {
         RegionNode node = Node("a");

@@ -14,7 +14,7 @@ namespace Gorgo.Mesh.Tests;
 /// (sync) and ap-northeast (local-only), two fast emulated replicas each plus one replica of a model only
 /// ap-northeast serves, WAN emulation on with the AWS backbone RTTs.
 /// </summary>
-public sealed class MeshFixture : IAsyncLifetime
+public class MeshFixture : IAsyncLifetime
 {
     public const string Model = "test-model";
     public const string RemoteOnlyModel = "apn-only-model";
@@ -64,8 +64,14 @@ public sealed class MeshFixture : IAsyncLifetime
             DefaultMaxTokens = 8,
         };
 
+        Customize(Options);
         Mesh = await MeshDeployment.StartAsync(Options, Logging);
         Assert.True(await Mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(30)), "gossip did not converge at start");
+    }
+
+    /// <summary>Changes the options before the mesh starts (fixtures for one test class).</summary>
+    protected virtual void Customize(MeshOptions options)
+    {
     }
 
     public static void Logging(ILoggingBuilder logging) => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning);

@@ -223,7 +223,7 @@ public class RouterTests
         var tooLong = new RoutingRequest(Prompt(RandomTokens(90, 1)), Model, MaxOutputTokens: 20);
         Assert.Equal(RoutingFailure.PromptTooLong, Assert.Throws<RoutingException>(() => router.Route(tooLong)).Failure);
 
-        router.Upsert(Replica("full", UsEast, Now, queued: 4) with { MaxQueuedRequests = 4 });
+        router.Upsert(Replica("full", UsEast, Now, running: 2, queued: 4) with { MaxRunningRequests = 2, MaxQueuedRequests = 4 });
         Assert.Equal(RoutingFailure.Saturated, Assert.Throws<RoutingException>(() => router.Route(tooLong)).Failure);
 
         RoutingException unknown = Assert.Throws<RoutingException>(() => router.Route(new RoutingRequest(Prompt(RandomTokens(10, 1)), "nope")));
@@ -231,13 +231,14 @@ public class RouterTests
     }
 
     [Fact]
-    public void A_queue_cap_counts_requests_just_routed()
+    public void A_replicas_room_is_its_batch_plus_its_queue_and_counts_requests_just_routed()
     {
         Router router = Router(_clock);
-        router.Upsert(Replica("a", UsEast, Now) with { MaxQueuedRequests = 2 });
+        router.Upsert(Replica("a", UsEast, Now, running: 1) with { MaxRunningRequests = 2, MaxQueuedRequests = 2 });
         router.Route(Request(RandomTokens(10, 1)));
         router.Route(Request(RandomTokens(10, 2)));
-        Assert.Equal(RoutingFailure.Saturated, Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 3)))).Failure);
+        router.Route(Request(RandomTokens(10, 3)));
+        Assert.Equal(RoutingFailure.Saturated, Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(10, 4)))).Failure);
     }
 
     [Fact]

@@ -40,7 +40,8 @@ public sealed class LiveDeployment : IAsyncDisposable
         {
             Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
             Rtt = Nested(rtt),
-            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = ReplicaKind.Emulated, Profile = profilePath, TrueProfile = truePath })).ToList(),
+            // Unbounded replica queues and admission, as the simulator models them: the scenario's load decides.
+            Replicas = scenario.Regions.SelectMany(region => scenario.ReplicaIds(region).Select(id => new ReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Kind = ReplicaKind.Emulated, Profile = profilePath, TrueProfile = truePath, MaxQueuedRequests = 0 })).ToList(),
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
             Scope = run.Scope,

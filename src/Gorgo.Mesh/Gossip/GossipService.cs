@@ -85,7 +85,46 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
     /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         RunEvery(TimeSpan.FromMilliseconds(state.Options.Gossip.IntervalMs), GossipOnceAsync, stoppingToken),
-        RunEvery(TimeSpan.FromMilliseconds(state.Options.Probes.IntervalMs), ProbeOnceAsync, stoppingToken));
+        RunEvery(TimeSpan.FromMilliseconds(state.Options.Probes.IntervalMs), ProbeOnceAsync, stoppingToken),
+        WatchMembershipAsync(stoppingToken));
+
+    /// <summary>Regions whose every silo the cluster declares dead are forgotten at once, not when their digests time out.</summary>
+    private async Task WatchMembershipAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            await foreach (ClusterMembershipSnapshot snapshot in membership.MembershipUpdates.WithCancellation(stoppingToken).ConfigureAwait(false))
+            {
+                foreach (string region in DeadRegions(snapshot))
+                {
+                    if (Node.MarkDown(region))
+                    {
+                        logger.LogWarning("The node of region {Region} is dead: its replicas are out of routing until it returns", region);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+    }
+
+    private string[] DeadRegions(ClusterMembershipSnapshot snapshot)
+    {
+        var alive = new HashSet<string>(StringComparer.Ordinal);
+        var dead = new HashSet<string>(StringComparer.Ordinal);
+        foreach (ClusterMember member in snapshot.Members.Values)
+        {
+            if (MeshKeys.RegionOfSilo(member.Name) is { } region && region != state.Region)
+            {
+                (member.Status == SiloStatus.Dead ? dead : alive).Add(region);
+            }
+        }
+
+        dead.ExceptWith(alive);
+        return [.. dead];
+    }
 
     private async Task RunEvery(TimeSpan interval, Func<CancellationToken, Task> round, CancellationToken stoppingToken)
     {

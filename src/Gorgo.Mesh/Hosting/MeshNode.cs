@@ -53,6 +53,11 @@ public static class MeshNode
             silo.Configure<SiloOptions>(o => o.SiloName = MeshKeys.SiloName(region));
             ConfigureClustering(silo, options, region, endpoints);
             silo.AddPlacementDirector<RegionPlacement, RegionPlacementDirector>();
+#pragma warning disable ORLEANSEXP003 // experimental in Orleans 10, and what the mesh needs:
+            // with the default directory, a silo's death deactivates every grain whose directory entry it held, so a
+            // dead region broke streams served by healthy ones; the distributed directory recovers those entries.
+            silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // Detect a dead region in seconds rather than the default ~15 s.
@@ -82,9 +87,9 @@ public static class MeshNode
     {
         RegionState state = app.Services.GetRequiredService<RegionState>();
         AdmissionGate admission = app.Services.GetRequiredService<AdmissionGate>();
-        app.MapGet("/health", () => admission.IsDraining
-            ? Results.Json(new { status = "draining", region = state.Region, knownRegions = state.Node.KnownRegions() }, statusCode: 503)
-            : Results.Json(new { status = "ok", region = state.Region, knownRegions = state.Node.KnownRegions() }));
+        app.MapGet("/health", () => Results.Json(
+            new { status = admission.IsDraining ? "draining" : "ok", region = state.Region, knownRegions = state.Node.KnownRegions(), regions = state.RegionStatuses() },
+            statusCode: admission.IsDraining ? 503 : 200));
         FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
         app.MapGet("/mesh/state", () => Results.Json(FrontDoorState.Describe(state.Describe(), door, admission)));
         app.MapFrontDoor(door);

@@ -70,6 +70,12 @@ public sealed class ReplicaOptions
     /// <summary>Prompt tokens assumed per running or waiting request when the backend reports only request counts (vLLM).</summary>
     public int AssumedPromptTokens { get; set; } = 1_024;
 
+    /// <summary>
+    /// Requests that may wait at this replica before routers count it full and send work elsewhere (or answer 429 when
+    /// every replica is full); null: four times its batch slots; 0: unbounded.
+    /// </summary>
+    public int? MaxQueuedRequests { get; set; }
+
     /// <summary>Step-time jitter of an emulated replica.</summary>
     public double StepJitter { get; set; }
 
@@ -241,6 +247,7 @@ public sealed class MeshOptions
             errors.Check(Regions.ContainsKey(r.Region), $"{who}: unknown region '{r.Region}'.");
             errors.Check(!string.IsNullOrWhiteSpace(r.Model), $"{who}: model is required.");
             errors.Check(Enum.IsDefined(r.Kind), EnumNames<ReplicaKind>.Expected($"{who}: kind", r.Kind.ToString()));
+            errors.Check(r.MaxQueuedRequests is null or >= 0, $"{who}: maxQueuedRequests cannot be negative (got {r.MaxQueuedRequests}).");
             if (r.Kind == ReplicaKind.Emulated)
             {
                 errors.Check(EngineProfile.ShippedNames.Contains(r.Profile) || File.Exists(r.Profile), $"{who}: unknown profile '{r.Profile}' (shipped: {string.Join(", ", EngineProfile.ShippedNames)}).");

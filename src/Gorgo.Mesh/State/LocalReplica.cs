@@ -12,8 +12,12 @@ namespace Gorgo.Mesh.State;
 /// <summary>One replica of this node's region: its backend, the monitor that reads its load, and what the cost model needs to know of it.</summary>
 public sealed class LocalReplica : IAsyncDisposable
 {
+    /// <summary>How many batches of waiting requests a replica holds by default before routers count it full.</summary>
+    public const int DefaultQueuedBatches = 4;
+
     private LocalReplica(ReplicaOptions options, IReplicaBackend backend, BackendMonitor monitor, EngineHost? engine, double prefillMsPerToken, int maxRunning, int maxContext)
     {
+        MaxQueuedRequests = options.MaxQueuedRequests ?? (DefaultQueuedBatches * maxRunning);
         Options = options;
         Backend = backend;
         Monitor = monitor;
@@ -46,6 +50,9 @@ public sealed class LocalReplica : IAsyncDisposable
 
     /// <summary>Context length.</summary>
     public int MaxContextTokens { get; }
+
+    /// <summary>Requests that may wait here before routers count the replica full (0: unbounded).</summary>
+    public int MaxQueuedRequests { get; }
 
     /// <summary>Requests running on this replica through this node now, from its own ingress and from other regions'.</summary>
     public int InFlight => Volatile.Read(ref _inFlight);
@@ -110,6 +117,7 @@ public sealed class LocalReplica : IAsyncDisposable
             KvCacheUtilization = load.KvUtilization,
             PrefillMsPerToken = PrefillMsPerToken,
             MaxRunningRequests = MaxRunningRequests,
+            MaxQueuedRequests = MaxQueuedRequests,
             MaxContextTokens = MaxContextTokens,
             TakenAtMs = load.TakenAt.ToUnixTimeMilliseconds(),
         };

@@ -108,6 +108,23 @@ public sealed class RegionState : IAsyncDisposable
     /// <summary>The backend of a local replica, or null when the replica is not served by this node.</summary>
     public LocalReplica? FindLocal(string id) => Local.GetValueOrDefault(id);
 
+    /// <summary>
+    /// Each region this node follows, as <c>/health</c> reports it: <c>up</c> (a digest is held and some replica takes
+    /// work), <c>draining</c> (all its replicas drain), <c>down</c> (no digest: dead, partitioned away, or not started).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> RegionStatuses()
+    {
+        var known = Node.KnownRegions().ToHashSet(StringComparer.Ordinal);
+        var draining = Router.Replicas.GroupBy(r => r.Region, StringComparer.Ordinal)
+            .Where(g => g.All(r => r.Health == ReplicaHealth.Draining))
+            .Select(g => g.Key)
+            .ToHashSet(StringComparer.Ordinal);
+        return ConfiguredRtt.Regions
+            .Where(r => r != Region && Node.Interested(r))
+            .Order(StringComparer.Ordinal)
+            .ToDictionary(r => r, r => !known.Contains(r) ? "down" : draining.Contains(r) ? "draining" : "up", StringComparer.Ordinal);
+    }
+
     /// <summary>The node's view now, for <c>/mesh/state</c>.</summary>
     public RegionNodeState Describe() => Node.Describe(NowMs);
 

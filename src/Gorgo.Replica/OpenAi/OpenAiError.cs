@@ -39,6 +39,9 @@ public sealed class OpenAiError : Exception
     /// <summary>Machine-readable code, when there is one.</summary>
     public string? Code { get; }
 
+    /// <summary>Seconds after which a retry may succeed, sent as <c>Retry-After</c> (429 and 503), when known.</summary>
+    public int? RetryAfterSeconds { get; init; }
+
     /// <summary>400 for a malformed or invalid request.</summary>
     public static OpenAiError BadRequest(string message, string? param = null, string? code = null) => new(400, message, InvalidRequest, param, code);
 

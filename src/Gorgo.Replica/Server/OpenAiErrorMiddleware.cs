@@ -53,6 +53,11 @@ public sealed class OpenAiErrorMiddleware(RequestDelegate next, ILogger<OpenAiEr
 
         context.Response.StatusCode = error.Status;
         context.Response.ContentType = "application/json";
+        if (error.RetryAfterSeconds is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = retryAfter.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         await context.Response.WriteAsync(error.ToJson(), context.RequestAborted).ConfigureAwait(false);
     }
 }

@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Gorgo.Cli.Tests;
+
+/// <summary>A <c>gorgo node</c> in its own process (so that it can be killed or signalled), with its output kept for failure messages.</summary>
+internal sealed class NodeProcess : IDisposable
+{
+    private readonly StringBuilder _output = new();
+
+    private NodeProcess(Process process, Uri ingress)
+    {
+        Process = process;
+        Ingress = ingress;
+    }
+
+    public Process Process { get; }
+
+    public Uri Ingress { get; }
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Starts the node of <paramref name="region"/> and waits until its <c>/health</c> answers 200.</summary>
+    public static async Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout)
+    {
+        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        var node = new NodeProcess(Process.Start(info)!, ingress);
+        node.Process.OutputDataReceived += (_, e) => node.Append(e.Data);
+        node.Process.ErrorDataReceived += (_, e) => node.Append(e.Data);
+        node.Process.BeginOutputReadLine();
+        node.Process.BeginErrorReadLine();
+
+        using var http = new HttpClient { BaseAddress = ingress, Timeout = TimeSpan.FromSeconds(5) };
+        DateTime deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            try
+            {
+                using HttpResponseMessage health = await http.GetAsync("health");
+                if (health.IsSuccessStatusCode)
+                {
+                    return node;
+                }
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+            }
+
+            Assert.True(DateTime.UtcNow < deadline && !node.Process.HasExited, $"the node of {region} did not become healthy:\n{node.Output}");
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>Sends SIGTERM (a graceful stop).</summary>
+    public async Task TerminateAsync()
+    {
+        using Process kill = Process.Start("kill", ["-TERM", Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+        await kill.WaitForExitAsync();
+    }
+
+    public void Dispose()
+    {
+        if (!Process.HasExited)
+        {
+            Process.Kill(entireProcessTree: true);
+            Process.WaitForExit(10_000);
+        }
+
+        Process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}

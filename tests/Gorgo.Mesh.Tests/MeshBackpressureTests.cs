@@ -1,0 +1,66 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Gorgo.Mesh.Options;
+
+namespace Gorgo.Mesh.Tests;
+
+/// <summary>The mesh of <see cref="MeshFixture"/> with room for one waiting request per replica.</summary>
+public sealed class BackpressureMeshFixture : MeshFixture
+{
+    protected override void Customize(MeshOptions options)
+    {
+        foreach (ReplicaOptions replica in options.Replicas)
+        {
+            replica.MaxQueuedRequests = 1;
+        }
+    }
+}
+
+/// <summary>A burst beyond what the fleet can hold spills to other regions and the rest is refused with 429 and Retry-After.</summary>
+public class MeshBackpressureTests(BackpressureMeshFixture fixture) : IClassFixture<BackpressureMeshFixture>
+{
+    [Fact]
+    public async Task A_burst_of_three_times_the_fleets_room_at_one_node_spills_abroad_and_the_excess_gets_429_with_retry_after()
+    {
+        // Six replicas of the model, each with 2 batch slots and 1 queue place: room for 18 requests. Send 54 at once
+        // to us-east, as us-east's users.
+        using var http = new HttpClient { BaseAddress = fixture.Ingress("us-east"), Timeout = TimeSpan.FromSeconds(60) };
+        var served = new ConcurrentBag<string>();
+        var refused = new ConcurrentBag<HttpResponseMessage>();
+        var other = new ConcurrentBag<HttpStatusCode>();
+        await Parallel.ForEachAsync(Enumerable.Range(0, 54), new ParallelOptions { MaxDegreeOfParallelism = 54 }, async (i, ct) =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
+            {
+                Content = new StringContent($$"""{"model": "{{MeshFixture.Model}}", "prompt": "burst {{i}}", "max_tokens": 400}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("x-gorgo-client-region", "us-east");
+            HttpResponseMessage response = await http.SendAsync(request, ct);
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                served.Add(response.Headers.GetValues("x-gorgo-region").Single());
+                response.Dispose();
+            }
+            else if (response.StatusCode == HttpStatusCode.TooManyRequests)
+            {
+                refused.Add(response);
+            }
+            else
+            {
+                other.Add(response.StatusCode);
+                response.Dispose();
+            }
+        });
+
+        Assert.Empty(other);
+        Assert.NotEmpty(refused);
+        Assert.All(refused, r => Assert.NotNull(r.Headers.RetryAfter));
+        Assert.Contains(served, region => region != "us-east");
+        Assert.True(served.Count >= 18, $"only {served.Count} served; the fleet has room for 18");
+        foreach (HttpResponseMessage r in refused)
+        {
+            r.Dispose();
+        }
+    }
+}

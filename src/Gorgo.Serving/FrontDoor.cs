@@ -122,6 +122,7 @@ public sealed class FrontDoor
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency);
             context.Response.Headers[RoutingHeaders.Region] = served.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
+            context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (clientRegion is not null)
             {
                 context.Response.Headers[RoutingHeaders.HomeIdleOverride] = decision.IsHomeIdleOverrideFor(clientRegion) ? "true" : "false";
@@ -343,7 +344,7 @@ public sealed class FrontDoor
             }
 
             return any
-                ? new OpenStream(chunks, chunks.Current, target, stream)
+                ? new OpenStream(chunks, chunks.Current, target, stream, attempts.Tried)
                 : throw new BackendException(BackendFailure.Failed, $"Replica '{target.ReplicaId}' ended the stream before its first token.");
         }
         catch (Exception ex)
@@ -446,8 +447,10 @@ public sealed class FrontDoor
     }
 
     /// <summary>A stream that has produced its first chunk, with what must be disposed when the response ends.</summary>
-    private sealed class OpenStream(IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served, CancellationTokenSource lifetime) : IAsyncDisposable
+    private sealed class OpenStream(IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served, CancellationTokenSource lifetime, int attempts) : IAsyncDisposable
     {
+        public int Attempts { get; } = attempts;
+
         public IAsyncEnumerator<BackendChunk> Chunks { get; } = chunks;
 
         public BackendChunk First { get; } = first;

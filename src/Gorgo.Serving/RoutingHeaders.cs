@@ -38,6 +38,9 @@ public static class RoutingHeaders
     /// </summary>
     public const string HomeIdleOverride = "x-gorgo-home-idle-override";
 
+    /// <summary>Response header: how many replicas were tried before the first token (1 when the chosen one answered).</summary>
+    public const string Attempts = "x-gorgo-attempts";
+
     /// <summary>Request header: the client's region (adds the client-to-ingress leg; emulated when WAN emulation is on).</summary>
     public const string ClientRegion = "x-gorgo-client-region";
 

@@ -32,11 +32,11 @@ public sealed class SigtermDrainTests : IDisposable
         _node = await NodeProcess.StartAsync(path, "us-east", new Uri($"http://127.0.0.1:{port}/"), TimeSpan.FromSeconds(60));
         using var http = new HttpClient { BaseAddress = _node.Ingress, Timeout = TimeSpan.FromSeconds(60) };
 
-        // A stream of 300 tokens (about a second on the h100-8b profile), and SIGTERM once it is under way.
+        // A stream of 1,000 tokens (a few seconds on the h100-8b profile), and SIGTERM once it is under way.
         string model = config["Replicas"]![0]!["Model"]!.GetValue<string>();
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
         {
-            Content = new StringContent($$"""{"model": "{{model}}", "prompt": "a long answer", "max_tokens": 300, "stream": true}""", Encoding.UTF8, "application/json"),
+            Content = new StringContent($$"""{"model": "{{model}}", "prompt": "a long answer", "max_tokens": 1000, "stream": true}""", Encoding.UTF8, "application/json"),
         };
         using HttpResponseMessage stream = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, stream.StatusCode);

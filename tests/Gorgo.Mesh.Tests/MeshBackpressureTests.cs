@@ -33,7 +33,7 @@ public class MeshBackpressureTests(BackpressureMeshFixture fixture) : IClassFixt
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
             {
-                Content = new StringContent($$"""{"model": "{{MeshFixture.Model}}", "prompt": "burst {{i}}", "max_tokens": 400}""", Encoding.UTF8, "application/json"),
+                Content = new StringContent($$"""{"model": "{{MeshFixture.Model}}", "prompt": "burst {{i}}", "max_tokens": 1500}""", Encoding.UTF8, "application/json"),
             };
             request.Headers.Add("x-gorgo-client-region", "us-east");
             HttpResponseMessage response = await http.SendAsync(request, ct);

@@ -35,6 +35,32 @@ public class ResultsTests
     }
 
     [Fact]
+    public void Cut_and_timed_out_streams_count_as_lost_and_error_events_and_retries_are_counted_apart()
+    {
+        RequestRecord Make(int i, StreamEnding? ending, bool completed, double? ttft, int status = 200, int? attempts = 1) =>
+            new() { Run = "r", Index = i, UserRegion = "a", Status = status, Completed = completed, TtftMs = ttft, E2eMs = ttft, ServedRegion = "a", Ending = ending, Attempts = attempts };
+        RequestRecord[] records =
+        [
+            Make(0, StreamEnding.Done, true, 10),
+            Make(1, StreamEnding.Done, true, 12, attempts: 2),
+            Make(2, StreamEnding.Cut, false, 15),
+            Make(3, StreamEnding.TimedOut, false, null),
+            Make(4, StreamEnding.ErrorEvent, false, 20),
+            Make(5, StreamEnding.Refused, false, null, status: 429, attempts: null),
+            Make(6, null, false, null, status: 0, attempts: null),
+        ];
+
+        RunSummary s = RunSummary.From("r", "mesh", "gorgo", "gossip", "global", records);
+
+        Assert.Equal(2, s.Lost);
+        Assert.Equal(1, s.EndedWithErrorEvent);
+        Assert.Equal(1, s.Retried);
+        Assert.Equal(3, s.FailedBeforeFirstToken); // timed out before a token, refused, no response
+        Assert.Equal(5, s.Failed);
+        Assert.Equal(StreamEnding.NoResponse, records[6].EffectiveEnding);
+    }
+
+    [Fact]
     public void Regret_and_estimate_error_percentiles_cover_negative_values()
     {
         // Regrets of -150, -140, ..., 30 ms (19 values; a forecast can be pessimistic): median -60, P90 20, mean -60.

@@ -64,22 +64,27 @@ public sealed class LiveClient(HttpClient http, string model)
                 MatchedTokens = Header(response, RoutingHeaders.MatchedTokens) is { } matched ? int.Parse(matched, CultureInfo.InvariantCulture) : null,
                 StateAgeMs = Header(response, RoutingHeaders.StateAge) is { } age ? double.Parse(age, CultureInfo.InvariantCulture) : null,
                 HomeIdleOverride = Header(response, RoutingHeaders.HomeIdleOverride) is { } overrode ? overrode == "true" : null,
+                Attempts = Header(response, RoutingHeaders.Attempts) is { } attempts ? int.Parse(attempts, CultureInfo.InvariantCulture) : null,
             };
             if (!response.IsSuccessStatusCode)
             {
                 string error = await response.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false);
-                return record with { Error = error.Length > 300 ? error[..300] : error };
+                return record with { Ending = StreamEnding.Refused, Error = error.Length > 300 ? error[..300] : error };
             }
+
+            record = record with { Ending = StreamEnding.Cut }; // until the stream says otherwise
 
             double? ttft = null;
             int tokens = 0;
             OpenAiUsage? usage = null;
             bool finished = false;
+            bool done = false;
             PipeReader reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(cts.Token).ConfigureAwait(false));
             await foreach (string data in SseReader.ReadEventsAsync(reader, cts.Token).ConfigureAwait(false))
             {
                 if (data == "[DONE]")
                 {
+                    done = true;
                     break;
                 }
 
@@ -87,7 +92,7 @@ public sealed class LiveClient(HttpClient http, string model)
                 JsonElement root = json.RootElement;
                 if (root.TryGetProperty("error", out JsonElement error))
                 {
-                    return record with { Error = error.ToString() };
+                    return record with { Ending = StreamEnding.ErrorEvent, TtftMs = ttft, OutputTokens = tokens, Error = error.ToString() };
                 }
 
                 if (root.TryGetProperty("usage", out JsonElement u) && u.ValueKind == JsonValueKind.Object)
@@ -111,6 +116,7 @@ public sealed class LiveClient(HttpClient http, string model)
 
             return record with
             {
+                Ending = done ? StreamEnding.Done : StreamEnding.Cut,
                 Completed = finished && ttft is not null,
                 TtftMs = ttft,
                 E2eMs = Stopwatch.GetElapsedTime(start).TotalMilliseconds,
@@ -121,7 +127,7 @@ public sealed class LiveClient(HttpClient http, string model)
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return record with { Error = $"timed out after {timeout.TotalSeconds:F0} s" };
+            return record with { Ending = StreamEnding.TimedOut, Error = $"timed out after {timeout.TotalSeconds:F0} s" };
         }
         catch (OperationCanceledException)
         {
@@ -129,7 +135,8 @@ public sealed class LiveClient(HttpClient http, string model)
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or JsonException or InvalidDataException)
         {
-            return record with { Error = ex.Message };
+            // Before a status: no response; after it, the stream was cut.
+            return record with { Ending = record.Status == 0 ? StreamEnding.NoResponse : StreamEnding.Cut, Error = ex.Message };
         }
     }
 

@@ -69,6 +69,15 @@ public sealed record RequestRecord
     /// <summary>Why it failed.</summary>
     public string? Error { get; init; }
 
+    /// <summary>How the response ended, when the client observed it (live runs); otherwise derived from <see cref="Completed"/> and <see cref="Status"/>.</summary>
+    public StreamEnding? Ending { get; init; }
+
+    /// <summary>How the response ended: <see cref="Ending"/>, or done when completed, refused with a status, no response without one.</summary>
+    public StreamEnding EffectiveEnding => Ending ?? (Completed ? StreamEnding.Done : Status == 0 ? StreamEnding.NoResponse : StreamEnding.Refused);
+
+    /// <summary>Replicas the front door tried before the first token (<c>x-gorgo-attempts</c>); null when not reported.</summary>
+    public int? Attempts { get; init; }
+
     /// <summary>Whether it was served outside the client's region.</summary>
     public bool CrossRegion => ServedRegion is not null && ServedRegion != UserRegion;
 }

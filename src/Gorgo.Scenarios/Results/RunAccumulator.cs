@@ -31,6 +31,10 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
     private int _forecast;
     private int _harmful;
     private long _outputTokens;
+    private int _lost;
+    private int _errorEvents;
+    private int _retried;
+    private int _failedBeforeFirstToken;
     private double _firstArrivalMs = double.PositiveInfinity;
     private double _lastEndMs = double.NegativeInfinity;
 
@@ -41,13 +45,17 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
     public void Add(RequestRecord record)
     {
         ArgumentNullException.ThrowIfNull(record);
+        StreamEnding ending = record.EffectiveEnding;
+        _lost += ending.IsLost() ? 1 : 0;
+        _errorEvents += ending == StreamEnding.ErrorEvent ? 1 : 0;
+        _retried += record.Attempts > 1 ? 1 : 0;
         if (record.Completed)
         {
             AddCompleted(record);
         }
         else
         {
-            AddFailed(record.Status);
+            AddFailed(record.Status, beforeFirstToken: record.TtftMs is null);
         }
     }
 
@@ -93,9 +101,10 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         }
     }
 
-    /// <summary>Counts a request that failed with <paramref name="status"/> (0: no response).</summary>
-    public void AddFailed(int status)
+    /// <summary>Counts a request that failed with <paramref name="status"/> (0: no response), by default before its first token.</summary>
+    public void AddFailed(int status, bool beforeFirstToken = true)
     {
+        _failedBeforeFirstToken += beforeFirstToken ? 1 : 0;
         _requests++;
         string key = status.ToString(CultureInfo.InvariantCulture);
         _failures[key] = _failures.GetValueOrDefault(key) + 1;
@@ -123,6 +132,10 @@ public sealed class RunAccumulator(string name, string mode, string policy, stri
         RegretMs = _forecast == 0 ? null : _regret.Stats(),
         EstimateErrorMs = _estimateError.Count == 0 ? null : _estimateError.Stats(),
         StateAgeMs = _age.TotalCount == 0 ? new AgeStats(0, 0) : new AgeStats(Percentile(_age, 50), Percentile(_age, 99)),
+        Lost = _lost,
+        FailedBeforeFirstToken = _failedBeforeFirstToken,
+        EndedWithErrorEvent = _errorEvents,
+        Retried = _retried,
         FailuresByStatus = new Dictionary<string, int>(_failures),
         ServedByRegion = new Dictionary<string, int>(_served),
         TtftQuantiles = _ttft.TotalCount == 0 ? [] : Enumerable.Range(1, QuantilePoints).Select(i => Percentile(_ttft, 100.0 * i / QuantilePoints)).ToArray(),

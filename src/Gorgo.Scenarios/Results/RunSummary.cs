@@ -83,6 +83,18 @@ public sealed record RunSummary
     /// <summary>Age of the state behind decisions.</summary>
     [JsonPropertyName("state_age_ms")] public AgeStats StateAgeMs { get; init; } = new(0, 0);
 
+    /// <summary>Requests left without an answer or an error: streams cut with neither <c>[DONE]</c> nor an error event, or hung past their deadline.</summary>
+    [JsonPropertyName("lost")] public int Lost { get; init; }
+
+    /// <summary>Failed requests that got no token: refused, unanswered, or ended with an error before their first token.</summary>
+    [JsonPropertyName("failed_before_first_token")] public int FailedBeforeFirstToken { get; init; }
+
+    /// <summary>Streams that ended with an error event (after their status was sent).</summary>
+    [JsonPropertyName("ended_with_error_event")] public int EndedWithErrorEvent { get; init; }
+
+    /// <summary>Requests the front door tried on more than one replica before their first token.</summary>
+    [JsonPropertyName("retried")] public int Retried { get; init; }
+
     /// <summary>Failed requests by HTTP status (0: no response).</summary>
     [JsonPropertyName("failures_by_status")] public Dictionary<string, int> FailuresByStatus { get; init; } = [];
 

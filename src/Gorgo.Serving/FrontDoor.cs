@@ -123,6 +123,11 @@ public sealed class FrontDoor
             context.Response.Headers[RoutingHeaders.Region] = served.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (Breakers.OpenCircuits is { } open)
+            {
+                context.Response.Headers[RoutingHeaders.OpenCircuits] = open;
+            }
+
             if (clientRegion is not null)
             {
                 context.Response.Headers[RoutingHeaders.HomeIdleOverride] = decision.IsHomeIdleOverrideFor(clientRegion) ? "true" : "false";

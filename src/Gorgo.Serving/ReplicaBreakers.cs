@@ -16,6 +16,8 @@ namespace Gorgo.Serving;
 public sealed class ReplicaBreakers
 {
     private readonly ConcurrentDictionary<string, Breaker> _breakers = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
+    private volatile string? _openList;
     private readonly Router _router;
     private readonly ResilienceOptions _options;
     private readonly TimeProvider _time;
@@ -36,6 +38,9 @@ public sealed class ReplicaBreakers
     /// <summary>Runs <paramref name="call"/> for <paramref name="replicaId"/> through its breaker; throws <see cref="BrokenCircuitException"/> while it is open.</summary>
     public ValueTask<TResult> ExecuteAsync<TResult, TState>(string replicaId, Func<TState, CancellationToken, ValueTask<TResult>> call, TState state, CancellationToken cancellationToken) =>
         _breakers.GetOrAdd(replicaId, static (id, self) => self.Create(id), this).Pipeline.ExecuteAsync(call, state, cancellationToken);
+
+    /// <summary>The replicas whose breaker is open or half-open, comma-separated in name order; null when none (for the decision record's <c>x-gorgo-open-circuits</c>).</summary>
+    public string? OpenCircuits => _openList;
 
     /// <summary>Each replica's breaker state (<c>closed</c>, <c>open</c>, <c>half-open</c>), for the state endpoints.</summary>
     public IReadOnlyDictionary<string, string> Describe() => _breakers
@@ -62,6 +67,7 @@ public sealed class ReplicaBreakers
                 OnOpened = args =>
                 {
                     _router.SetSuspended(replicaId, true);
+                    SetOpen(replicaId, true);
                     _logger.LogWarning("Circuit of replica {Replica} opened for {Break} s after repeated failures: {Error}", replicaId, args.BreakDuration.TotalSeconds, args.Outcome.Exception?.Message);
                     _ = OfferAgainAfterAsync(replicaId, args.BreakDuration);
                     return default;
@@ -69,6 +75,7 @@ public sealed class ReplicaBreakers
                 OnClosed = _ =>
                 {
                     _router.SetSuspended(replicaId, false);
+                    SetOpen(replicaId, false);
                     _logger.LogInformation("Circuit of replica {Replica} closed: it serves again", replicaId);
                     return default;
                 },
@@ -82,6 +89,15 @@ public sealed class ReplicaBreakers
     {
         await Task.Delay(breakDuration, _time).ConfigureAwait(false);
         _router.SetSuspended(replicaId, false);
+    }
+
+    private void SetOpen(string replicaId, bool open)
+    {
+        bool changed = open ? _open.TryAdd(replicaId, 0) : _open.TryRemove(replicaId, out _);
+        if (changed)
+        {
+            _openList = _open.IsEmpty ? null : string.Join(',', _open.Keys.Order(StringComparer.Ordinal));
+        }
     }
 
     private sealed record Breaker(ResiliencePipeline Pipeline, CircuitBreakerStateProvider State);

@@ -109,7 +109,7 @@ public sealed class NodeFailureTests(Xunit.Abstractions.ITestOutputHelper output
         // at once instead of hanging.
         TimeSpan down = await reportedDown;
         output.WriteLine($"eu-central reported down {down.TotalMilliseconds:F0} ms after the kill");
-        Assert.True(down < TimeSpan.FromSeconds(7.5), $"eu-central was reported down only {down.TotalSeconds:F1} s after the kill");
+        Assert.True(down < TimeSpan.FromSeconds(10), $"eu-central was reported down only {down.TotalSeconds:F1} s after the kill");
 
         var answered = Stopwatch.StartNew();
         using (HttpResponseMessage gone = await http.PostAsync("v1/completions", new StringContent("""{"model": "m-eu", "prompt": "anyone?", "max_tokens": 1}""", Encoding.UTF8, "application/json")))

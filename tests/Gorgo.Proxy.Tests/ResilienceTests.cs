@@ -112,6 +112,8 @@ public class ResilienceTests(FailingReplicaFixture fixture) : IClassFixture<Fail
         {
             using HttpResponseMessage response = await CompleteAsync(i);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("bad", response.Headers.GetValues("x-gorgo-open-circuits").Single());
+            Assert.Equal("1", response.Headers.GetValues("x-gorgo-attempts").Single());
         }
 
         Assert.Equal(callsWhenOpened, fixture.BadCalls);

@@ -66,10 +66,10 @@ public sealed record FrontDoorOptions
 /// </summary>
 public sealed class FrontDoor
 {
-    private readonly IFrontDoorBackend backend;
-    private readonly AdmissionGate admission;
-    private readonly PromptEncoder encoder;
-    private readonly ILogger<FrontDoor> logger;
+    private readonly IFrontDoorBackend _backend;
+    private readonly AdmissionGate _admission;
+    private readonly PromptEncoder _encoder;
+    private readonly ILogger<FrontDoor> _logger;
     private readonly ResiliencePipeline _firstToken;
     private long _requestIds;
 
@@ -79,10 +79,10 @@ public sealed class FrontDoor
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(backend);
         Options = options;
-        this.backend = backend;
-        this.admission = admission;
-        this.encoder = encoder;
-        this.logger = logger;
+        _backend = backend;
+        _admission = admission;
+        _encoder = encoder;
+        _logger = logger;
         Breakers = new ReplicaBreakers(backend.Router, options.Resilience, logger);
         _firstToken = FirstTokenPipeline(options.Resilience);
     }
@@ -98,20 +98,20 @@ public sealed class FrontDoor
     {
         CancellationToken aborted = context.RequestAborted;
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
-        if (admission.IsDraining)
+        if (_admission.IsDraining)
         {
-            throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining") { RetryAfterSeconds = admission.Options.RetryAfterSeconds };
+            throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds };
         }
 
-        using IDisposable? slot = await admission.EnterAsync(aborted).ConfigureAwait(false);
+        using IDisposable? slot = await _admission.EnterAsync(aborted).ConfigureAwait(false);
         if (slot is null)
         {
-            throw new OpenAiError(429, $"The router in region '{Options.Region}' is saturated; retry later.", OpenAiError.RateLimit, code: "router_saturated") { RetryAfterSeconds = admission.Options.RetryAfterSeconds };
+            throw new OpenAiError(429, $"The router in region '{Options.Region}' is saturated; retry later.", OpenAiError.RateLimit, code: "router_saturated") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds };
         }
 
         byte[] body = await OpenAiBody.ReadAsync(context.Request, aborted).ConfigureAwait(false);
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
-        PreparedPrompt prompt = PreparedPrompt.From(request, encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
+        PreparedPrompt prompt = PreparedPrompt.From(request, _encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
         var backendRequest = new BackendRequest(request, prompt);
         RoutingDecision decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
 
@@ -150,7 +150,7 @@ public sealed class FrontDoor
     }
 
     /// <summary>The models any replica serves, as <c>GET /v1/models</c> lists them.</summary>
-    public IReadOnlyList<string> Models() => backend.Router.Replicas.Select(r => r.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
+    public IReadOnlyList<string> Models() => _backend.Router.Replicas.Select(r => r.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
 
     private static async Task<BackendChunk?> NextAsync(IAsyncEnumerator<BackendChunk> chunks) =>
         await chunks.MoveNextAsync().ConfigureAwait(false) ? chunks.Current : null;
@@ -179,7 +179,7 @@ public sealed class FrontDoor
             {
                 // Mid-stream failure (the replica, its node or the link to it): the status is already sent, so end the
                 // stream with an error event and [DONE] rather than a cut connection.
-                logger.LogWarning(ex, "A stream broke off after its first token; ending it with an error event");
+                _logger.LogWarning(ex, "A stream broke off after its first token; ending it with an error event");
                 await OpenAiResponses.WriteErrorEndAsync(output, MidStreamError(ex), aborted).ConfigureAwait(false);
                 return;
             }
@@ -248,7 +248,7 @@ public sealed class FrontDoor
     private int ContextOf(string model)
     {
         int context = 0;
-        foreach (ReplicaView r in backend.Router.Replicas)
+        foreach (ReplicaView r in _backend.Router.Replicas)
         {
             if (r.Model == model)
             {
@@ -264,7 +264,7 @@ public sealed class FrontDoor
         try
         {
             var routing = new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope);
-            return await backend.RouteAsync(routing, backendRequest, aborted).ConfigureAwait(false);
+            return await _backend.RouteAsync(routing, backendRequest, aborted).ConfigureAwait(false);
         }
         catch (RoutingException ex)
         {
@@ -272,7 +272,7 @@ public sealed class FrontDoor
             {
                 RoutingFailure.ModelNotFound => OpenAiError.ModelNotFound(request.Model),
                 RoutingFailure.PromptTooLong => new OpenAiError(413, ex.Message, OpenAiError.InvalidRequest, "messages", "context_length_exceeded"),
-                RoutingFailure.Saturated => new OpenAiError(429, ex.Message, OpenAiError.RateLimit, code: "replicas_saturated") { RetryAfterSeconds = admission.Options.RetryAfterSeconds },
+                RoutingFailure.Saturated => new OpenAiError(429, ex.Message, OpenAiError.RateLimit, code: "replicas_saturated") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds },
                 _ => new OpenAiError(503, ex.Message, OpenAiError.Server, code: "no_healthy_replica"),
             };
         }
@@ -315,7 +315,7 @@ public sealed class FrontDoor
 
         if (attempts.Tried > 1)
         {
-            logger.LogInformation("Retrying request {Request} on {Replica} in {Region} (attempt {Attempt}) after: {Error}", attempts.Decision.RequestId, target.ReplicaId, target.Region, attempts.Tried, attempts.Last?.Message);
+            _logger.LogInformation("Retrying request {Request} on {Replica} in {Region} (attempt {Attempt}) after: {Error}", attempts.Decision.RequestId, target.ReplicaId, target.Region, attempts.Tried, attempts.Last?.Message);
         }
 
         try
@@ -339,7 +339,7 @@ public sealed class FrontDoor
     {
         // The stream lives on the request's token; the attempt's (deadline) token only bounds the wait for the first chunk.
         var stream = CancellationTokenSource.CreateLinkedTokenSource(attempts.Aborted);
-        IAsyncEnumerator<BackendChunk> chunks = backend.RunAsync(target, attempts.Request, stream.Token).GetAsyncEnumerator(stream.Token);
+        IAsyncEnumerator<BackendChunk> chunks = _backend.RunAsync(target, attempts.Request, stream.Token).GetAsyncEnumerator(stream.Token);
         try
         {
             bool any;
@@ -372,7 +372,7 @@ public sealed class FrontDoor
                 throw;
             }
 
-            logger.LogWarning(ex, "Replica {Replica} in {Region} failed before its first token", target.ReplicaId, target.Region);
+            _logger.LogWarning(ex, "Replica {Replica} in {Region} failed before its first token", target.ReplicaId, target.Region);
             throw new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' is unreachable.", inner: ex);
         }
     }
@@ -435,7 +435,7 @@ public sealed class FrontDoor
             CandidateScore? best = null;
             foreach (CandidateScore c in Decision.Candidates)
             {
-                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door.backend.Router.IsSuspended(c.ReplicaId)
+                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door._backend.Router.IsSuspended(c.ReplicaId)
                     && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
                 {
                     best = c;

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Unicode;
 using Gorgo.Routing.Tokens;
@@ -107,7 +108,8 @@ public static class OpenAiRequestParser
         switch (element.ValueKind)
         {
             case JsonValueKind.String:
-                if (!TryGetString(element, out _))
+                // The body is valid UTF-8 already, so only a \u escape can hold an unpaired surrogate: decode just those.
+                if (JsonMarshal.GetRawUtf8Value(element).IndexOf("\\u"u8) >= 0 && !TryGetString(element, out _))
                 {
                     throw OpenAiError.BadRequest($"'{PathOrBody(path)}' is not valid Unicode text (it holds an unpaired surrogate).", NullIfEmpty(path));
                 }

@@ -53,6 +53,9 @@ public sealed record Scenario
     /// <summary>Time bounds.</summary>
     public LimitSpec Limits { get; init; } = new();
 
+    /// <summary>Faults injected during each run's replay (mesh runs; see <see cref="FaultSpec"/>), in any order.</summary>
+    public List<FaultSpec> Faults { get; init; } = [];
+
     /// <summary>Settings only the simulator reads (<c>gorgo sim</c>).</summary>
     public SimSpec Sim { get; init; } = new();
 
@@ -135,7 +138,8 @@ public sealed record Scenario
             .Include(Mesh.Validate())
             .Include(Proxy.Validate(Regions))
             .Include(Limits.Validate())
-            .Include(Sim.Validate());
+            .Include(Sim.Validate())
+            .Include(FaultSchedule.Validate(Faults ?? [], Regions, ReplicaIds, Runs));
         foreach (RunSpec run in Runs)
         {
             errors.Include(run.Validate(Regions));

@@ -123,6 +123,10 @@ public sealed class FrontDoor
             context.Response.Headers[RoutingHeaders.Region] = served.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (opened.Failed is { } failed)
+            {
+                context.Response.Headers[RoutingHeaders.Tried] = failed;
+            }
             if (Breakers.OpenCircuits is { } open)
             {
                 context.Response.Headers[RoutingHeaders.OpenCircuits] = open;
@@ -349,7 +353,7 @@ public sealed class FrontDoor
             }
 
             return any
-                ? new OpenStream(chunks, chunks.Current, target, stream, attempts.Tried)
+                ? new OpenStream(chunks, chunks.Current, target, stream, attempts.Tried, attempts.FailedBefore(target))
                 : throw new BackendException(BackendFailure.Failed, $"Replica '{target.ReplicaId}' ended the stream before its first token.");
         }
         catch (Exception ex)
@@ -410,7 +414,7 @@ public sealed class FrontDoor
     /// <summary>The replicas a request may try, best first: the chosen one, then the others by estimated TTFT, skipping those whose circuit is open.</summary>
     private sealed class Attempts(FrontDoor door, RoutingDecision decision, BackendRequest request, CancellationToken aborted)
     {
-        private readonly HashSet<string> _tried = new(StringComparer.Ordinal);
+        private readonly List<string> _tried = [];
 
         public FrontDoor Door { get; } = door;
 
@@ -423,6 +427,9 @@ public sealed class FrontDoor
         public BackendException? Last { get; set; }
 
         public int Tried => _tried.Count;
+
+        /// <summary>The replicas tried before <paramref name="served"/>, comma-separated; null when it was the first.</summary>
+        public string? FailedBefore(CandidateScore served) => _tried.Count <= 1 ? null : string.Join(',', _tried.Where(id => id != served.ReplicaId));
 
         public CandidateScore? Next()
         {
@@ -452,9 +459,11 @@ public sealed class FrontDoor
     }
 
     /// <summary>A stream that has produced its first chunk, with what must be disposed when the response ends.</summary>
-    private sealed class OpenStream(IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served, CancellationTokenSource lifetime, int attempts) : IAsyncDisposable
+    private sealed class OpenStream(IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served, CancellationTokenSource lifetime, int attempts, string? failed) : IAsyncDisposable
     {
         public int Attempts { get; } = attempts;
+
+        public string? Failed { get; } = failed;
 
         public IAsyncEnumerator<BackendChunk> Chunks { get; } = chunks;
 

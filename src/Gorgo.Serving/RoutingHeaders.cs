@@ -41,6 +41,9 @@ public static class RoutingHeaders
     /// <summary>Response header: how many replicas were tried before the first token (1 when the chosen one answered).</summary>
     public const string Attempts = "x-gorgo-attempts";
 
+    /// <summary>Response header: replicas tried and failed before the one that answered, in order (comma-separated; absent when none).</summary>
+    public const string Tried = "x-gorgo-tried";
+
     /// <summary>Response header: replicas left out of this decision because their circuit breaker is open (comma-separated; absent when none).</summary>
     public const string OpenCircuits = "x-gorgo-open-circuits";
 

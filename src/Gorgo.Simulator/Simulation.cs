@@ -60,6 +60,11 @@ public sealed class Simulation(Scenario scenario)
     /// <summary>Simulates the runs, <paramref name="parallelism"/> at a time, and returns the summary (and records when the scenario keeps them).</summary>
     public SimulationResult Run(IReadOnlyCollection<string>? only, IProgress<BenchProgress>? progress, CancellationToken cancellationToken, int parallelism = 0)
     {
+        if (Scenario.Faults.Count > 0)
+        {
+            throw new ArgumentException($"Scenario '{Scenario.Name}' has faults, which the simulator does not model yet; run it live with gorgo bench.");
+        }
+
         var wall = Stopwatch.StartNew();
         RttMatrix rtt = ScenarioRtt.Build(Scenario);
         EngineProfile profile = ProfileOf(Scenario);

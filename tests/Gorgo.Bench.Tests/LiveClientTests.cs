@@ -26,6 +26,13 @@ public sealed class LiveClientTests : IAsyncLifetime
         _server = builder.Build();
         _server.MapPost("/{kind}/v1/completions", async (HttpContext context, string kind) =>
         {
+            if (kind == "draining")
+            {
+                context.Response.StatusCode = 503;
+                await context.Response.WriteAsync("""{"error": {"message": "shutting down", "type": "server_error", "param": null, "code": "node_draining"}}""");
+                return;
+            }
+
             if (kind == "refused")
             {
                 context.Response.StatusCode = 429;
@@ -34,7 +41,12 @@ public sealed class LiveClientTests : IAsyncLifetime
             }
 
             context.Response.ContentType = "text/event-stream";
-            context.Response.Headers["x-gorgo-attempts"] = kind == "done" ? "2" : "1";
+            context.Response.Headers["x-gorgo-attempts"] = kind == "done" ? "3" : "1";
+            if (kind == "done")
+            {
+                context.Response.Headers["x-gorgo-tried"] = "r1,r2";
+            }
+
             await context.Response.WriteAsync(Chunk + "\n\n");
             await context.Response.Body.FlushAsync();
             switch (kind)
@@ -81,14 +93,49 @@ public sealed class LiveClientTests : IAsyncLifetime
 
         // A short deadline only for the one that hangs, so that a busy machine does not turn the others into timeouts.
         TimeSpan deadline = kind == "hang" ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(30);
-        RequestRecord record = await client.SendAsync("run", request, client.Body(request), new Uri(_address, kind + "/"), deadline, CancellationToken.None);
+        RequestRecord record = await client.SendAsync("run", request, client.Body(request), [new EntryPoint("a", new Uri(_address, kind + "/"))], deadline, CancellationToken.None);
 
         Assert.Equal(expected, record.EffectiveEnding);
         Assert.Equal(completed, record.Completed);
         Assert.Equal(expected.IsLost(), kind is "cut" or "hang");
+        Assert.NotNull(record.E2eMs);
         if (kind == "done")
         {
-            Assert.Equal(2, record.Attempts);
+            Assert.Equal(3, record.Attempts);
+            Assert.Equal(["r1", "r2"], record.TriedReplicas);
         }
+    }
+
+    [Fact]
+    public async Task A_client_moves_on_from_a_refused_connection_and_a_draining_node_to_the_next_entry_point()
+    {
+        using var http = new HttpClient();
+        var client = new LiveClient(http, "m");
+        var request = new BenchRequest(0, 0, "a", [1, 2, 3], 4);
+        EntryPoint[] entries =
+        [
+            new("a", new Uri($"http://127.0.0.1:{LoopbackPorts.Free()}/")), // nothing listens there: refused
+            new("b", new Uri(_address, "draining/")),
+            new("c", new Uri(_address, "done/")),
+        ];
+
+        RequestRecord record = await client.SendAsync("run", request, client.Body(request), entries, TimeSpan.FromSeconds(30), CancellationToken.None);
+
+        Assert.True(record.Completed);
+        Assert.Equal("c", record.EntryRegion);
+    }
+
+    [Fact]
+    public async Task A_client_does_not_move_on_after_a_refusal_that_is_not_a_drain()
+    {
+        using var http = new HttpClient();
+        var client = new LiveClient(http, "m");
+        var request = new BenchRequest(0, 0, "a", [1, 2, 3], 4);
+        EntryPoint[] entries = [new("a", new Uri(_address, "refused/")), new("c", new Uri(_address, "done/"))];
+
+        RequestRecord record = await client.SendAsync("run", request, client.Body(request), entries, TimeSpan.FromSeconds(30), CancellationToken.None);
+
+        Assert.Equal(StreamEnding.Refused, record.EffectiveEnding);
+        Assert.Equal("a", record.EntryRegion);
     }
 }

@@ -13,6 +13,8 @@ public class ScenarioTests
     [InlineData("scale-100x10.json")]
     [InlineData("scale-100x10-consistency.json")]
     [InlineData("scale-100x10-lite.json")]
+    [InlineData("faults-3region.json")]
+    [InlineData("faults-smoke.json")]
     public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
     {
         Scenario scenario = Scenario.Load(Paths.Scenario(file));

@@ -36,9 +36,10 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            (List<RequestRecord> runRecords, bool runComplete, double? gossip) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
+            (List<RequestRecord> runRecords, bool runComplete, double? gossip, IReadOnlyList<ExecutedFault> faults) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
             records.AddRange(runRecords);
-            summaries.Add(RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, run.ScopeName, runRecords) with { GossipBytesPerNodePerS = gossip });
+            RunSummary runSummary = RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, run.ScopeName, runRecords) with { GossipBytesPerNodePerS = gossip };
+            summaries.Add(FaultMetrics.Apply(runSummary, faults, runRecords, RegionOfReplica));
             complete &= runComplete;
             if (cancellationToken.IsCancellationRequested)
             {
@@ -58,13 +59,18 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         return (summary, records);
     }
 
-    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS)> RunOneAsync(RunSpec run, IEnumerable<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>The region of a scenario replica id, or null.</summary>
+    private string? RegionOfReplica(string replicaId) => scenario.Regions.FirstOrDefault(r => scenario.ReplicaIds(r).Contains(replicaId));
+
+    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS, IReadOnlyList<ExecutedFault> Faults)> RunOneAsync(RunSpec run, IEnumerable<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
         int total = WorkloadBuilder.ExpectedCount(scenario);
         progress?.Report(new BenchProgress(run.Name, "starting", 0, total));
-        await using LiveDeployment deployment = run.Mode == DeploymentMode.Mesh
-            ? await LiveDeployment.StartMeshAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
-            : await LiveDeployment.StartProxyAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false);
+        await using LiveDeployment deployment = run.Mode == DeploymentMode.Proxy
+            ? await LiveDeployment.StartProxyAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
+            : scenario.Faults.Count > 0
+                ? await LiveDeployment.StartMeshProcessesAsync(scenario, run, rtt, cancellationToken).ConfigureAwait(false)
+                : await LiveDeployment.StartMeshAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false);
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 100_000, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
         var client = new LiveClient(http, scenario.Replicas.Model);
@@ -78,10 +84,24 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         (long Bytes, int Nodes)? gossipAtStart = deployment.GossipBytesSent;
         var clock = Stopwatch.StartNew();
         progress?.Report(new BenchProgress(run.Name, "replaying", 0, total));
+        using var faultsDone = CancellationTokenSource.CreateLinkedTokenSource(limit.Token);
+        using ILoggerFactory loggers = LoggerFactory.Create(logging);
+        FaultDriver? faults = deployment.Processes is { } nodes ? new FaultDriver(scenario.Faults, nodes, RegionOfReplica, loggers.CreateLogger<FaultDriver>()) : null;
+        Task faulting = faults?.RunAsync(clock, faultsDone.Token) ?? Task.CompletedTask;
         (List<RequestRecord> records, List<BenchRequest> unsent) = scenario.Traffic.ClosedLoop
             ? await ClosedLoopAsync(send, workload, clock, limit.Token).ConfigureAwait(false)
             : await OpenLoopAsync(send, workload.ToList(), clock, limit.Token).ConfigureAwait(false);
         double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
+        await faultsDone.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await faulting.ConfigureAwait(false); // a fault that failed (a node that would not restart) fails the run
+        }
+        catch (OperationCanceledException) when (faultsDone.IsCancellationRequested)
+        {
+            // The replay ended before every fault was due.
+        }
+
         bool complete = unsent.Count == 0 && !limit.IsCancellationRequested;
 
         // Every request is accounted for: those never sent (stopped early) are failed with status 0.
@@ -92,7 +112,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
 
         records.Sort((a, b) => a.Index.CompareTo(b.Index));
         progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, total));
-        return (records, complete, gossip);
+        return (records, complete, gossip, faults?.Executed ?? []);
     }
 
     /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>
@@ -200,7 +220,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             for (int i = 0; i < WarmUpRequestsPerRegion; i++)
             {
                 var request = new BenchRequest(-1 - i, 0, entry.Key, [100 + i, 200, 300, 400], 1);
-                await client.SendAsync(run, request, client.Body(request), entry.Value, timeout, cancellationToken).ConfigureAwait(false);
+                await client.SendAsync(run, request, client.Body(request), [entry.Value[0]], timeout, cancellationToken).ConfigureAwait(false);
             }
         })).ConfigureAwait(false);
     }

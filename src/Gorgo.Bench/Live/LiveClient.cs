@@ -40,13 +40,33 @@ public sealed class LiveClient(HttpClient http, string model)
         return buffer.ToArray();
     }
 
-    /// <summary>Sends the request to <paramref name="entryPoint"/> and measures TTFT and end-to-end time from the moment it leaves.</summary>
-    public async Task<RequestRecord> SendAsync(string run, BenchRequest request, byte[] body, Uri entryPoint, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends the request to the first of <paramref name="entryPoints"/> and measures TTFT and end-to-end time from the
+    /// moment it leaves. Like an OpenAI SDK client (which retries connection errors) behind DNS or load-balancer
+    /// failover, it moves on to the next entry point when one fails before any response (connection refused or dropped)
+    /// or answers 503 <c>node_draining</c>, within the same timeout.
+    /// </summary>
+    public async Task<RequestRecord> SendAsync(string run, BenchRequest request, byte[] body, IReadOnlyList<EntryPoint> entryPoints, TimeSpan timeout, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(entryPoints);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(timeout);
         var record = new RequestRecord { Run = run, Index = request.Index, UserRegion = request.UserRegion, ArrivalMs = request.ArrivalMs, PromptTokens = request.Prompt.Length };
         long start = Stopwatch.GetTimestamp();
+        for (int i = 0; ; i++)
+        {
+            (RequestRecord result, bool moveOn) = await SendToAsync(record with { EntryRegion = entryPoints[i].Region }, request, body, entryPoints[i].Uri, start, timeout, cts.Token, cancellationToken).ConfigureAwait(false);
+            if (!moveOn || i == entryPoints.Count - 1)
+            {
+                return result with { E2eMs = result.E2eMs ?? Stopwatch.GetElapsedTime(start).TotalMilliseconds };
+            }
+        }
+    }
+
+    /// <summary>One try at one entry point; says whether the next entry point should be tried.</summary>
+    private async Task<(RequestRecord Record, bool MoveOn)> SendToAsync(RequestRecord record, BenchRequest request, byte[] body, Uri entryPoint, long start, TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken)
+    {
         try
         {
             using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(entryPoint, "v1/completions"))
@@ -54,7 +74,7 @@ public sealed class LiveClient(HttpClient http, string model)
                 Content = new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } },
             };
             message.Headers.Add(RoutingHeaders.ClientRegion, request.UserRegion);
-            using HttpResponseMessage response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, cts.Token).ConfigureAwait(false);
+            using HttpResponseMessage response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline).ConfigureAwait(false);
             record = record with
             {
                 Status = (int)response.StatusCode,
@@ -65,11 +85,13 @@ public sealed class LiveClient(HttpClient http, string model)
                 StateAgeMs = Header(response, RoutingHeaders.StateAge) is { } age ? double.Parse(age, CultureInfo.InvariantCulture) : null,
                 HomeIdleOverride = Header(response, RoutingHeaders.HomeIdleOverride) is { } overrode ? overrode == "true" : null,
                 Attempts = Header(response, RoutingHeaders.Attempts) is { } attempts ? int.Parse(attempts, CultureInfo.InvariantCulture) : null,
+                Tried = Header(response, RoutingHeaders.Tried)?.Replace(',', ';'),
             };
             if (!response.IsSuccessStatusCode)
             {
-                string error = await response.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false);
-                return record with { Ending = StreamEnding.Refused, Error = error.Length > 300 ? error[..300] : error };
+                string error = await response.Content.ReadAsStringAsync(deadline).ConfigureAwait(false);
+                bool draining = response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable && error.Contains("node_draining", StringComparison.Ordinal);
+                return (record with { Ending = StreamEnding.Refused, Error = error.Length > 300 ? error[..300] : error }, draining);
             }
 
             record = record with { Ending = StreamEnding.Cut }; // until the stream says otherwise
@@ -79,8 +101,8 @@ public sealed class LiveClient(HttpClient http, string model)
             OpenAiUsage? usage = null;
             bool finished = false;
             bool done = false;
-            PipeReader reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(cts.Token).ConfigureAwait(false));
-            await foreach (string data in SseReader.ReadEventsAsync(reader, cts.Token).ConfigureAwait(false))
+            PipeReader reader = PipeReader.Create(await response.Content.ReadAsStreamAsync(deadline).ConfigureAwait(false));
+            await foreach (string data in SseReader.ReadEventsAsync(reader, deadline).ConfigureAwait(false))
             {
                 if (data == "[DONE]")
                 {
@@ -92,7 +114,7 @@ public sealed class LiveClient(HttpClient http, string model)
                 JsonElement root = json.RootElement;
                 if (root.TryGetProperty("error", out JsonElement error))
                 {
-                    return record with { Ending = StreamEnding.ErrorEvent, TtftMs = ttft, OutputTokens = tokens, Error = error.ToString() };
+                    return (record with { Ending = StreamEnding.ErrorEvent, TtftMs = ttft, OutputTokens = tokens, Error = error.ToString() }, false);
                 }
 
                 if (root.TryGetProperty("usage", out JsonElement u) && u.ValueKind == JsonValueKind.Object)
@@ -114,7 +136,7 @@ public sealed class LiveClient(HttpClient http, string model)
                 }
             }
 
-            return record with
+            return (record with
             {
                 Ending = done ? StreamEnding.Done : StreamEnding.Cut,
                 Completed = finished && ttft is not null,
@@ -123,20 +145,21 @@ public sealed class LiveClient(HttpClient http, string model)
                 OutputTokens = usage?.CompletionTokens ?? tokens,
                 CachedTokens = usage?.CachedTokens ?? 0,
                 Error = finished ? null : "the stream ended without a finish reason",
-            };
+            }, false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return record with { Ending = StreamEnding.TimedOut, Error = $"timed out after {timeout.TotalSeconds:F0} s" };
+            return (record with { Ending = StreamEnding.TimedOut, Error = $"timed out after {timeout.TotalSeconds:F0} s" }, false);
         }
         catch (OperationCanceledException)
         {
-            return record with { Error = "cancelled" };
+            return (record with { Error = "cancelled" }, false);
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException or JsonException or InvalidDataException)
         {
-            // Before a status: no response; after it, the stream was cut.
-            return record with { Ending = record.Status == 0 ? StreamEnding.NoResponse : StreamEnding.Cut, Error = ex.Message };
+            // Before a status: no response, and like the OpenAI SDKs (which retry connection errors) the client tries the
+            // next entry point; after it, the stream was cut.
+            return (record with { Ending = record.Status == 0 ? StreamEnding.NoResponse : StreamEnding.Cut, Error = ex.Message }, record.Status == 0);
         }
     }
 

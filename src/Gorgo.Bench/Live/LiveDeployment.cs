@@ -22,10 +22,13 @@ public sealed class LiveDeployment : IAsyncDisposable
 
     private MeshDeployment? _mesh;
 
-    private LiveDeployment(IReadOnlyDictionary<string, Uri> entryPoints) => EntryPoints = entryPoints;
+    private LiveDeployment(IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> entryPoints) => EntryPoints = entryPoints;
 
-    /// <summary>The URL users of each region send requests to (their region's node, or the proxy).</summary>
-    public IReadOnlyDictionary<string, Uri> EntryPoints { get; }
+    /// <summary>Where users of each region send requests, in the order they try them: their region's node then the nearest others, or the proxy.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> EntryPoints { get; }
+
+    /// <summary>The node processes of a mesh started by <see cref="StartMeshProcessesAsync"/>; null otherwise.</summary>
+    public NodeProcesses? Processes { get; private init; }
 
     /// <summary>Gossip bytes every mesh node has sent so far, and the number of nodes; null for a proxy run.</summary>
     public (long Bytes, int Nodes)? GossipBytesSent =>
@@ -34,9 +37,48 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
     public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
+        MeshOptions options = MeshOptionsFor(scenario, run, rtt);
+        MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+        var deployment = new LiveDeployment(MeshEntries(options, rtt));
+        deployment._parts.Add(mesh);
+        deployment._mesh = mesh;
+        if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
+        {
+            await deployment.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException("The mesh's gossip did not converge within 60 s.");
+        }
+
+        return deployment;
+    }
+
+    /// <summary>
+    /// Starts a mesh for <paramref name="run"/> with each region's node in its own <c>gorgo node</c> process and fault
+    /// injection on (what a scenario with faults needs), and waits until gossip has converged.
+    /// </summary>
+    public static async Task<LiveDeployment> StartMeshProcessesAsync(Scenario scenario, RunSpec run, RttMatrix rtt, CancellationToken cancellationToken)
+    {
+        MeshOptions options = MeshOptionsFor(scenario, run, rtt);
+        options.FaultInjection = true;
+        NodeProcesses nodes = await NodeProcesses.StartAsync(options, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
+        var deployment = new LiveDeployment(MeshEntries(options, rtt)) { Processes = nodes };
+        deployment._parts.Add(nodes);
+        if (!await nodes.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
+        {
+            await deployment.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException($"The mesh's gossip did not converge within 60 s (node logs in {nodes.Directory}).");
+        }
+
+        return deployment;
+    }
+
+    /// <summary>The mesh configuration of a run: a node per region on free loopback ports, the scenario's replicas emulated in process, WAN emulation on.</summary>
+    public static MeshOptions MeshOptionsFor(Scenario scenario, RunSpec run, RttMatrix rtt)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(run);
         string profilePath = scenario.ProfilePath(scenario.Replicas.Profile);
         string? truePath = scenario.TrueProfileName(run) is { } truth ? scenario.ProfilePath(truth) : null;
-        var options = new MeshOptions
+        return new MeshOptions
         {
             Regions = scenario.Regions.ToDictionary(r => r, _ => new RegionEndpointOptions { IngressUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", SiloPort = LoopbackPorts.Free(), GatewayPort = LoopbackPorts.Free() }),
             Rtt = Nested(rtt),
@@ -53,18 +95,15 @@ public sealed class LiveDeployment : IAsyncDisposable
             Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
         };
-        MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
-        var deployment = new LiveDeployment(options.Regions.ToDictionary(r => r.Key, r => new Uri(r.Value.IngressUrl + "/")));
-        deployment._parts.Add(mesh);
-        deployment._mesh = mesh;
-        if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
-        {
-            await deployment.DisposeAsync().ConfigureAwait(false);
-            throw new InvalidOperationException("The mesh's gossip did not converge within 60 s.");
-        }
-
-        return deployment;
     }
+
+    /// <summary>Each region's users try their own node first, then the others nearest first (as a DNS or load-balancer failover would).</summary>
+    private static Dictionary<string, IReadOnlyList<EntryPoint>> MeshEntries(MeshOptions options, RttMatrix rtt) =>
+        options.Regions.Keys.ToDictionary(
+            user => user,
+            IReadOnlyList<EntryPoint> (user) => options.Regions.Keys.OrderBy(r => r == user ? -1 : rtt.Get(user, r))
+                .Select(r => new EntryPoint(r, new Uri(options.Regions[r].IngressUrl + "/")))
+                .ToArray());
 
     /// <summary>Starts a proxy run: an emulated replica server per replica standing in for its region, and the proxy in its region with WAN emulation on; waits until every replica has been probed.</summary>
     public static async Task<LiveDeployment> StartProxyAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
@@ -109,8 +148,8 @@ public sealed class LiveDeployment : IAsyncDisposable
                 await Task.Delay(50, cancellationToken).ConfigureAwait(false);
             }
 
-            var uri = new Uri(options.ListenUrl + "/");
-            var deployment = new LiveDeployment(scenario.Regions.ToDictionary(r => r, _ => uri));
+            EntryPoint[] proxyEntry = [new EntryPoint(proxyRegion, new Uri(options.ListenUrl + "/"))];
+            var deployment = new LiveDeployment(scenario.Regions.ToDictionary(r => r, IReadOnlyList<EntryPoint> (_) => proxyEntry));
             parts.Reverse();
             deployment._parts.AddRange(parts);
             return deployment;
@@ -147,3 +186,6 @@ public sealed class LiveDeployment : IAsyncDisposable
         rtt.Regions.ToDictionary(a => a, a => rtt.Regions.ToDictionary(b => b, b => rtt.Get(a, b)));
 
 }
+
+/// <summary>A node (or the proxy) a client can send its requests to, and its region.</summary>
+public sealed record EntryPoint(string Region, Uri Uri);

@@ -2,6 +2,7 @@ using System.Net;
 using Azure.Data.Tables;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Replica.Server;
+using Gorgo.Mesh.Faults;
 using Gorgo.Mesh.Gossip;
 using Gorgo.Mesh.Ingress;
 using Gorgo.Mesh.Options;
@@ -40,6 +41,7 @@ public static class MeshNode
         builder.Services.AddSingleton(new AdmissionGate(options.Admission));
         builder.Services.AddSingleton(_ => PromptEncoder.CreateDefault());
         builder.Services.AddSingleton<GossipService>();
+        builder.Services.AddSingleton<NodeFaults>();
         builder.Services.AddSingleton<MeshFrontDoorBackend>();
         builder.Services.AddSingleton(sp => new FrontDoor(
             MeshFrontDoorBackend.OptionsFor(sp.GetRequiredService<RegionState>()),
@@ -70,6 +72,11 @@ public static class MeshNode
             {
                 silo.AddOutgoingGrainCallFilter(new WanEmulationFilter(region, options.BuildRtt()));
             }
+
+            if (options.FaultInjection)
+            {
+                silo.AddOutgoingGrainCallFilter<PartitionFilter>();
+            }
         });
 
         // Registered after the silo so that it stops before it: no gossip into a silo that is shutting down.
@@ -93,6 +100,13 @@ public static class MeshNode
         FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
         app.MapGet("/mesh/state", () => Results.Json(FrontDoorState.Describe(state.Describe(), door, admission)));
         app.MapFrontDoor(door);
+        if (app.Services.GetRequiredService<MeshOptions>().FaultInjection)
+        {
+            NodeFaults faults = app.Services.GetRequiredService<NodeFaults>();
+            app.MapPost("/admin/faults", (NodeFaultRequest fault) => faults.Apply(fault) is { } problem
+                ? Results.Json(new { error = new { message = problem, type = "invalid_request_error" } }, statusCode: 400)
+                : Results.Json(new { region = state.Region, partitions = faults.Partitions, failing = state.Local.Values.Where(r => r.Failing).Select(r => r.Id), slowed = state.Local.Values.Where(r => r.Engine is { Slowdown: > 1 }).Select(r => r.Id) }));
+        }
     }
 
     private static void ConfigureClustering(ISiloBuilder silo, MeshOptions options, string region, RegionEndpointOptions endpoints)

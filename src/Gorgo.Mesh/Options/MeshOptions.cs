@@ -159,6 +159,9 @@ public sealed class MeshOptions
     /// <summary>Delay cross-region calls by the configured RTTs (one machine standing in for several regions).</summary>
     public bool WanEmulation { get; set; }
 
+    /// <summary>Enables <c>POST /admin/faults</c> (partitions and replica faults for fault scenarios and failure tests); never turn it on in production.</summary>
+    public bool FaultInjection { get; set; }
+
     /// <summary>Ingress admission control.</summary>
     public AdmissionOptions Admission { get; set; } = new();
 

@@ -4,6 +4,8 @@ namespace Gorgo.Mesh.Placement;
 public static class MeshKeys
 {
     private const string SiloPrefix = "gorgo-";
+    private static readonly GrainType ReplicaGrainType = GrainType.Create("replica");
+    private static readonly GrainType RegionGrainType = GrainType.Create("region");
 
     /// <summary>Key of a replica grain: <c>{region}/{replicaId}</c>.</summary>
     public static string Replica(string region, string replicaId) => $"{region}/{replicaId}";
@@ -17,6 +19,10 @@ public static class MeshKeys
         int slash = key.IndexOf('/', StringComparison.Ordinal);
         return slash < 0 ? key : key[..slash];
     }
+
+    /// <summary>The region of a replica or region grain, or null for any other grain.</summary>
+    public static string? RegionOfMeshGrain(GrainId grain) =>
+        grain.Type.Equals(ReplicaGrainType) || grain.Type.Equals(RegionGrainType) ? RegionOf(grain.Key.ToString()!) : null;
 
     /// <summary>The replica id in a replica grain key.</summary>
     public static string ReplicaIdOf(string key)

@@ -59,22 +59,94 @@ public sealed class LocalReplica : IAsyncDisposable
 
     private int _inFlight;
 
-    /// <summary>Runs a request on the backend, counted in <see cref="InFlight"/> until its stream ends.</summary>
+    /// <summary>Cancelled when an injected failure begins (<see cref="Fail"/>); replaced when it ends.</summary>
+    private CancellationTokenSource _failure = new();
+
+    private volatile bool _failing;
+
+    /// <summary>Whether an injected failure is under way (<see cref="Fail"/>): it refuses requests and reports itself unhealthy.</summary>
+    public bool Failing => _failing;
+
+    /// <summary>Runs a request on the backend, counted in <see cref="InFlight"/> until its stream ends; an injected failure ends it with a <see cref="BackendException"/>.</summary>
     public async IAsyncEnumerable<BackendChunk> GenerateAsync(BackendRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        CancellationToken failure = _failure.Token;
+        if (_failing || failure.IsCancellationRequested)
+        {
+            throw FailureException();
+        }
+
         Interlocked.Increment(ref _inFlight);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, failure);
+        IAsyncEnumerator<BackendChunk> chunks = Backend.GenerateAsync(request, linked.Token).GetAsyncEnumerator(linked.Token);
         try
         {
-            await foreach (BackendChunk chunk in Backend.GenerateAsync(request, cancellationToken).WithCancellation(cancellationToken).ConfigureAwait(false))
+            while (true)
             {
-                yield return chunk;
+                bool any;
+                try
+                {
+                    any = await chunks.MoveNextAsync().ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (failure.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    throw FailureException();
+                }
+
+                if (!any)
+                {
+                    break;
+                }
+
+                yield return chunks.Current;
             }
         }
         finally
         {
             Interlocked.Decrement(ref _inFlight);
+            await chunks.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>Injected fault: every step of the emulated engine takes <paramref name="factor"/> times longer; returns null, or why it cannot (an HTTP replica).</summary>
+    public string? Slow(double factor)
+    {
+        if (Engine is null)
+        {
+            return $"Replica '{Id}' is not emulated; only an emulated engine can be slowed.";
+        }
+
+        Engine.Slowdown = factor;
+        return null;
+    }
+
+    /// <summary>Injected fault: ends the streams it is running with an error, refuses new requests and reports itself unhealthy until <see cref="Restore"/>; returns null.</summary>
+    public string? Fail()
+    {
+        _failing = true;
+        _failure.Cancel();
+        return null;
+    }
+
+    /// <summary>Ends an injected slowness or failure; returns null.</summary>
+    public string? Restore()
+    {
+        if (Engine is not null)
+        {
+            Engine.Slowdown = 1;
+        }
+
+        if (_failing)
+        {
+            // The cancelled source is left to the collector: a stream that started just before may still link to its token.
+            Interlocked.Exchange(ref _failure, new CancellationTokenSource());
+            _failing = false;
+        }
+
+        return null;
+    }
+
+    private BackendException FailureException() => new(BackendFailure.Failed, $"Replica '{Id}' failed (injected fault).", 503);
 
     /// <summary>Creates the backend described by <paramref name="options"/>.</summary>
     public static LocalReplica Create(ReplicaOptions options, TimeSpan loadInterval, ILoggerFactory loggers)
@@ -108,7 +180,7 @@ public sealed class LocalReplica : IAsyncDisposable
             Id = Id,
             Region = region,
             Model = Options.Model,
-            Health = Monitor.Healthy ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
+            Health = Monitor.Healthy && !_failing ? ReplicaHealth.Healthy : ReplicaHealth.Unhealthy,
             RunningRequests = load.RunningRequests,
             QueuedRequests = load.WaitingRequests,
             RunningTokens = load.RunningTokens ?? (load.RunningRequests * assumed),
@@ -128,5 +200,6 @@ public sealed class LocalReplica : IAsyncDisposable
     {
         await Monitor.DisposeAsync().ConfigureAwait(false);
         await Backend.DisposeAsync().ConfigureAwait(false);
+        _failure.Dispose();
     }
 }

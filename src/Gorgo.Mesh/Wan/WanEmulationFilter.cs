@@ -1,4 +1,3 @@
-using Gorgo.Mesh.Grains;
 using Gorgo.Mesh.Placement;
 using Gorgo.Routing.Fleet;
 
@@ -12,9 +11,6 @@ namespace Gorgo.Mesh.Wan;
 /// </summary>
 public sealed class WanEmulationFilter(string region, RttMatrix rtt) : IOutgoingGrainCallFilter
 {
-    private static readonly GrainType ReplicaGrainType = GrainType.Create("replica");
-    private static readonly GrainType RegionGrainType = GrainType.Create("region");
-
     /// <inheritdoc />
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
@@ -33,12 +29,7 @@ public sealed class WanEmulationFilter(string region, RttMatrix rtt) : IOutgoing
     /// <summary>Half the RTT from this node's region to the target grain's, or 0 for local or non-mesh grains.</summary>
     public double OneWayMs(GrainId target)
     {
-        if (!target.Type.Equals(ReplicaGrainType) && !target.Type.Equals(RegionGrainType))
-        {
-            return 0;
-        }
-
-        string targetRegion = MeshKeys.RegionOf(target.Key.ToString()!);
-        return targetRegion == region || !rtt.Contains(targetRegion) ? 0 : rtt.Get(region, targetRegion) / 2;
+        string? targetRegion = MeshKeys.RegionOfMeshGrain(target);
+        return targetRegion is null || targetRegion == region || !rtt.Contains(targetRegion) ? 0 : rtt.Get(region, targetRegion) / 2;
     }
 }

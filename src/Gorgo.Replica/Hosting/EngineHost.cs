@@ -42,6 +42,15 @@ public sealed class EngineHost : IAsyncDisposable
         _loop.Start();
     }
 
+    /// <summary>How many times longer than its profile says each step takes (1: as profiled); a fault injected into a running replica.</summary>
+    public double Slowdown
+    {
+        get => Volatile.Read(ref _slowdown);
+        set => Volatile.Write(ref _slowdown, double.IsFinite(value) && value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "The slowdown must be a finite number >= 1."));
+    }
+
+    private double _slowdown = 1;
+
     /// <summary>The engine's profile.</summary>
     public EngineProfile Profile => _core.Profile;
 
@@ -211,7 +220,7 @@ public sealed class EngineHost : IAsyncDisposable
                 continue;
             }
 
-            double end = start + duration.Value;
+            double end = start + (duration.Value * Slowdown);
             double wait = end - NowMs;
             if (wait > 0 && stop.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Ceiling(wait))))
             {

@@ -24,7 +24,7 @@ public sealed record RequestRecord
     /// <summary>Time to the first generated token, ms (null when none arrived).</summary>
     public double? TtftMs { get; init; }
 
-    /// <summary>Time to the end of the response, ms.</summary>
+    /// <summary>Time to the end of the response (also of a failed one, when the client saw it end), ms.</summary>
     public double? E2eMs { get; init; }
 
     /// <summary>Prompt tokens.</summary>
@@ -77,6 +77,18 @@ public sealed record RequestRecord
 
     /// <summary>Replicas the front door tried before the first token (<c>x-gorgo-attempts</c>); null when not reported.</summary>
     public int? Attempts { get; init; }
+
+    /// <summary>The region of the node (or proxy) the client's request entered through: its own region's node unless that one refused the connection or was draining and the client moved on.</summary>
+    public string? EntryRegion { get; init; }
+
+    /// <summary>Replicas tried and failed before the one that served it (<c>x-gorgo-tried</c>), separated by <c>;</c>; null when none.</summary>
+    public string? Tried { get; init; }
+
+    /// <summary>The replicas tried and failed before the serving one.</summary>
+    public IEnumerable<string> TriedReplicas => Tried is null ? [] : Tried.Split(';', StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>When its response ended (or it gave up), ms from the run's start; null when unknown.</summary>
+    public double? EndMs => E2eMs is { } e2e ? ArrivalMs + e2e : null;
 
     /// <summary>Whether it was served outside the client's region.</summary>
     public bool CrossRegion => ServedRegion is not null && ServedRegion != UserRegion;

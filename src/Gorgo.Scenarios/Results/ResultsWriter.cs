@@ -95,7 +95,7 @@ public static class ResultsWriter
     private static void WriteCsv(string path, IReadOnlyList<RequestRecord> records)
     {
         using var writer = new StreamWriter(path);
-        writer.WriteLine("run,index,user_region,arrival_ms,status,completed,ttft_ms,e2e_ms,prompt_tokens,cached_tokens,output_tokens,served_region,replica,estimated_ttft_ms,matched_tokens,state_age_ms,home_idle_override,best_forecast_ttft_ms,best_home_forecast_ttft_ms,regret_ms,harmful_forward,ending,attempts,error");
+        writer.WriteLine("run,index,user_region,arrival_ms,status,completed,ttft_ms,e2e_ms,prompt_tokens,cached_tokens,output_tokens,served_region,replica,estimated_ttft_ms,matched_tokens,state_age_ms,home_idle_override,best_forecast_ttft_ms,best_home_forecast_ttft_ms,regret_ms,harmful_forward,ending,attempts,entry_region,tried,error");
         foreach (RequestRecord r in records)
         {
             writer.WriteLine(string.Join(',',
@@ -103,7 +103,7 @@ public static class ResultsWriter
                 r.Completed ? "true" : "false", F(r.TtftMs), F(r.E2eMs), r.PromptTokens.ToString(CultureInfo.InvariantCulture), r.CachedTokens.ToString(CultureInfo.InvariantCulture),
                 r.OutputTokens.ToString(CultureInfo.InvariantCulture), Csv(r.ServedRegion), Csv(r.Replica), F(r.EstimatedTtftMs), r.MatchedTokens?.ToString(CultureInfo.InvariantCulture) ?? string.Empty,
                 F(r.StateAgeMs), Bool(r.HomeIdleOverride), F(r.BestForecastTtftMs), F(r.BestHomeForecastTtftMs), F(r.RegretMs), Bool(r.HarmfulForward),
-                r.EffectiveEnding.Name(), r.Attempts?.ToString(CultureInfo.InvariantCulture) ?? string.Empty, Csv(r.Error)));
+                r.EffectiveEnding.Name(), r.Attempts?.ToString(CultureInfo.InvariantCulture) ?? string.Empty, Csv(r.EntryRegion), Csv(r.Tried), Csv(r.Error)));
         }
     }
 

@@ -95,6 +95,21 @@ public sealed record RunSummary
     /// <summary>Requests the front door tried on more than one replica before their first token.</summary>
     [JsonPropertyName("retried")] public int Retried { get; init; }
 
+    /// <summary>Kill or stop of a node: the longest time from the fault to the last request still routed there (see <see cref="FaultOutcome.DeadRoutedAfterMs"/>); null without such faults.</summary>
+    [JsonPropertyName("dead_routed_after_ms")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? DeadRoutedAfterMs { get; init; }
+
+    /// <summary>Restart of a node: the longest time from the restart to its region's first token; null without restarts or when a restarted node never served.</summary>
+    [JsonPropertyName("rejoined_after_ms")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? RejoinedAfterMs { get; init; }
+
+    /// <summary>What each injected fault did; null without faults.</summary>
+    [JsonPropertyName("faults")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<FaultOutcome>? Faults { get; init; }
+
     /// <summary>Failed requests by HTTP status (0: no response).</summary>
     [JsonPropertyName("failures_by_status")] public Dictionary<string, int> FailuresByStatus { get; init; } = [];
 

@@ -50,10 +50,14 @@ public sealed class ProbeOptions
     /// <summary>Weight of the newest probe in the EWMA.</summary>
     public double Smoothing { get; set; } = 0.3;
 
+    /// <summary>Consecutive failed calls to a peer (probes, gossip exchanges, sync queries) after which the node routes around its region until a call succeeds.</summary>
+    public int UnreachableAfterFailures { get; set; } = 3;
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate(string section = "Probes") => new OptionsErrors()
         .Check(IntervalMs >= 10, $"{section}.IntervalMs must be at least 10 (got {IntervalMs}).")
         .Check(double.IsFinite(Smoothing) && Smoothing is > 0 and <= 1, $"{section}.Smoothing must be in (0, 1] (got {Smoothing}).")
+        .Check(UnreachableAfterFailures >= 1, $"{section}.UnreachableAfterFailures must be at least 1 (got {UnreachableAfterFailures}).")
         .Errors;
 }
 

@@ -25,6 +25,8 @@ public sealed class RegionNode
     private readonly Dictionary<string, StoredDigest> _remote = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _down = new(StringComparer.Ordinal); // regions declared dead: the incarnation to ignore
     private readonly Dictionary<string, double> _rttEstimates = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _failedCalls = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unreachable = new(StringComparer.Ordinal);
     private readonly string[] _localIds;
     private readonly ReplicaView?[] _localViews;
     private readonly Dictionary<string, int> _localIndex = new(StringComparer.Ordinal);
@@ -432,6 +434,52 @@ public sealed class RegionNode
         return MergeEncoded(answer, nowMs);
     }
 
+    // ---- reachability -------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Records whether a call to <paramref name="peer"/> (a probe, a gossip exchange, a sync query) succeeded. After
+    /// <see cref="ProbeOptions.UnreachableAfterFailures"/> failures in a row the node routes around the peer's region
+    /// (a partition, or a node too sick to answer); the next success brings it back. Returns whether that changed.
+    /// </summary>
+    public bool RecordCall(string peer, bool succeeded)
+    {
+        ArgumentNullException.ThrowIfNull(peer);
+        if (!ConfiguredRtt.Contains(peer) || peer == Region)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (succeeded)
+            {
+                _failedCalls[peer] = 0;
+                return _unreachable.Remove(peer) && Router.SetRegionReachable(peer, reachable: true);
+            }
+
+            int failed = _failedCalls[peer] = _failedCalls.GetValueOrDefault(peer) + 1;
+            return failed >= Options.Probes.UnreachableAfterFailures && _unreachable.Add(peer) && Router.SetRegionReachable(peer, reachable: false);
+        }
+    }
+
+    /// <summary>Whether this node can reach <paramref name="peer"/> (see <see cref="RecordCall"/>).</summary>
+    public bool IsReachable(string peer)
+    {
+        lock (_gate)
+        {
+            return !_unreachable.Contains(peer);
+        }
+    }
+
+    /// <summary>The regions this node cannot reach now, in name order.</summary>
+    public IReadOnlyList<string> UnreachableRegions()
+    {
+        lock (_gate)
+        {
+            return _unreachable.Order(StringComparer.Ordinal).ToArray();
+        }
+    }
+
     // ---- RTT ----------------------------------------------------------------------------------------------------
 
     /// <summary>Folds an RTT sample to <paramref name="peer"/> into its EWMA and the router's matrix; returns the estimate, NaN for a bad sample or unknown peer.</summary>
@@ -480,7 +528,8 @@ public sealed class RegionNode
                     nowMs - s.Header.CreatedAtUnixMs,
                     s.Decoded.Views.Select((r, i) => new RemoteReplicaState(r.Id, r.Model, nowMs - s.Header.CreatedAtUnixMs + s.Decoded.AgesMs[i], s.Decoded.Summaries[i]?.Hashes.Length ?? 0)).ToArray())).ToArray(),
                 Router.Rtt.Regions.ToDictionary(r => r, r => Router.Rtt.Get(Region, r), StringComparer.Ordinal),
-                Stats.Snapshot());
+                Stats.Snapshot(),
+                _unreachable.Order(StringComparer.Ordinal).ToArray());
         }
     }
 
@@ -606,7 +655,7 @@ public sealed class RegionNode
     }
 }
 
-/// <summary>A node's view, for <c>/mesh/state</c>: its region, digests held from other regions with their ages, RTT estimates and counters.</summary>
+/// <summary>A node's view, for <c>/mesh/state</c>: its region, digests held from other regions with their ages, RTT estimates, counters and the regions it cannot reach.</summary>
 public sealed record RegionNodeState(
     string Region,
     long Incarnation,
@@ -615,7 +664,8 @@ public sealed record RegionNodeState(
     string[] LocalReplicas,
     RemoteRegionState[] Remote,
     Dictionary<string, double> RttMs,
-    MeshStatsSnapshot Stats);
+    MeshStatsSnapshot Stats,
+    string[] Unreachable);
 
 /// <summary>One region a node holds a digest from.</summary>
 public sealed record RemoteRegionState(string Origin, long Version, long AgeMs, RemoteReplicaState[] Replicas);

@@ -30,6 +30,7 @@ public sealed class Router
     private RttMatrix _rtt;
     private int _home;
     private bool[] _near = [];
+    private bool[] _unreachable = [];
 
     /// <summary>Per-thread scratch of the decisions (matched blocks, eligible positions, scores): one set, warm in the cache, for every router a thread decides in.</summary>
     [ThreadStatic]
@@ -54,6 +55,7 @@ public sealed class Router
         _rtt = rtt;
         _home = rtt.IndexOf(options.Region);
         _near = rtt.NearestMask(_home, options.NearestRegions);
+        _unreachable = new bool[rtt.Regions.Count];
     }
 
     /// <summary>The configuration in force.</summary>
@@ -112,6 +114,16 @@ public sealed class Router
                 }
             }
 
+            bool[] unreachable = new bool[rtt.Regions.Count];
+            for (int i = 0; i < _unreachable.Length; i++)
+            {
+                if (_unreachable[i] && rtt.IndexOf(_rtt.Regions[i]) is var moved and >= 0)
+                {
+                    unreachable[moved] = true;
+                }
+            }
+
+            _unreachable = unreachable;
             _rtt = rtt;
             _home = home;
             _near = rtt.NearestMask(home, Options.NearestRegions);
@@ -219,6 +231,43 @@ public sealed class Router
 
             _candidates[state.Position].Suspended = suspended;
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Takes every replica of a region out of routing while this node cannot reach it (a partition: its calls there
+    /// fail), or puts them back; replicas of the region learnt later are left out too. Returns false for an unknown region.
+    /// </summary>
+    public bool SetRegionReachable(string region, bool reachable)
+    {
+        lock (_gate)
+        {
+            int index = _rtt.IndexOf(region);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            _unreachable[index] = !reachable;
+            for (int i = 0; i < _candidates.Length; i++)
+            {
+                if (string.Equals(_candidates[i].Region, region, StringComparison.Ordinal))
+                {
+                    _candidates[i].Unreachable = !reachable;
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Whether this node can reach a region (see <see cref="SetRegionReachable"/>); true for unknown regions.</summary>
+    public bool IsReachable(string region)
+    {
+        lock (_gate)
+        {
+            int index = _rtt.IndexOf(region);
+            return index < 0 || !_unreachable[index];
         }
     }
 
@@ -492,7 +541,7 @@ public sealed class Router
             return Eligible.WrongModel;
         }
 
-        if (!c.IsRoutable || c.Suspended || now - c.TakenAtMs > _maxStateAgeMs)
+        if (!c.IsRoutable || c.Suspended || c.Unreachable || now - c.TakenAtMs > _maxStateAgeMs)
         {
             return Eligible.Unhealthy;
         }
@@ -590,6 +639,7 @@ public sealed class Router
         public ReplicaHealth Health;
         public bool IsRoutable;
         public bool Suspended;
+        public bool Unreachable;
         public bool IsHome;
         public bool IsNear;
         public PendingWork Pending;
@@ -623,6 +673,7 @@ public sealed class Router
         c.RttFromHomeMs = _rtt[_home, index];
         c.IsHome = index == _home;
         c.IsNear = _near[index];
+        c.Unreachable = _unreachable[index];
     }
 
     /// <summary>A known replica: its latest view and its position in the candidate array.</summary>

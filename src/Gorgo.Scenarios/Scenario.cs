@@ -472,9 +472,25 @@ public sealed record SimSpec
     /// </summary>
     public bool OutcomeMetrics { get; init; } = true;
 
+    /// <summary>Faults: how long after a node is killed the survivors learn it (the live mesh's membership settings declare it in about 3 s).</summary>
+    public double FailureDetectionMs { get; init; } = 3_000;
+
+    /// <summary>Faults: how long a restarted node takes to serve (a <c>gorgo node</c> process's start-up on the live harness's machine).</summary>
+    public double NodeStartMs { get; init; } = 3_000;
+
+    /// <summary>Faults: how long a stopped node drains before it exits regardless (the front door's default <c>Admission:DrainTimeoutMs</c>).</summary>
+    public double DrainTimeoutMs { get; init; } = 30_000;
+
+    /// <summary>Faults: how long a call across a partition waits before it fails (Orleans' default response timeout, which the live partition emulation uses).</summary>
+    public double ResponseTimeoutMs { get; init; } = 30_000;
+
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(BlockSize is 0 or (>= 1 and <= 4096), $"sim.blockSize must be 0 (the profile's) or between 1 and 4096 (got {BlockSize}).")
         .Check(OracleCandidates >= 1, $"sim.oracleCandidates must be at least 1 (got {OracleCandidates}).")
+        .Finite(FailureDetectionMs, "sim.failureDetectionMs")
+        .Finite(NodeStartMs, "sim.nodeStartMs")
+        .Finite(DrainTimeoutMs, "sim.drainTimeoutMs")
+        .Finite(ResponseTimeoutMs, "sim.responseTimeoutMs", min: 1)
         .Errors;
 }

@@ -442,7 +442,7 @@ public sealed class FrontDoor
             CandidateScore? best = null;
             foreach (CandidateScore c in Decision.Candidates)
             {
-                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door._backend.Router.IsSuspended(c.ReplicaId)
+                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door._backend.Router.IsSuspended(c.ReplicaId) && Door._backend.Router.IsReachable(c.Region)
                     && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
                 {
                     best = c;

@@ -38,6 +38,9 @@ internal enum EventKind
 
     /// <summary>The proxy looks at its queue again (late binding, while requests wait).</summary>
     ProxyRedispatch,
+
+    /// <summary>A step of the fault model (a fault, its detection, a node coming up, a failure reaching a node); the payload is the step.</summary>
+    FaultStep,
 }
 
 /// <summary>One scheduled event: a kind, an integer argument (a node or replica index), an optional payload and a stamp (a replica's step number, to tell a cut run's stale end).</summary>

@@ -33,16 +33,21 @@ internal sealed class MeshDriver : RunDriver
     private readonly List<CacheEvent> _cacheEvents = [];
     private readonly List<ulong> _stored = [];
     private readonly List<ulong> _removed = [];
+    private readonly RouterOptions _routerBase;
+    private readonly RegionNodeOptions _nodeBase;
+    private readonly SharedDigestDecoder _decoder;
+    private readonly MeshFaults? _faults;
 
     /// <summary>Builds a node per region with its router on the virtual clock.</summary>
     public MeshDriver(SimContext context, SimFleet fleet, RunResults results, ConsistencyMode consistency, RouterOptions routerBase)
         : base(context, fleet, results)
     {
         _consistency = consistency;
-        RegionNodeOptions nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
+        _routerBase = routerBase;
+        RegionNodeOptions nodeBase = _nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
         _gossipIntervalMs = nodeBase.Gossip.IntervalMs;
         _nodes = new NodeSlot?[context.RttMatrix.Regions.Count];
-        var decoder = new SharedDigestDecoder(); // a digest reaching several nodes is decoded once (same bytes, same content)
+        var decoder = _decoder = new SharedDigestDecoder(); // a digest reaching several nodes is decoded once (same bytes, same content)
         string[] allRegions = context.Scenario.Regions.OrderBy(context.RttMatrix.IndexOf).ToArray();
         foreach (string name in context.Scenario.Regions)
         {
@@ -60,10 +65,20 @@ internal sealed class MeshDriver : RunDriver
             slot.Pool = fleet.Replicas.Where(r => slot.Node.Interested(context.RegionName(r.Region))).Select(r => r.Index).ToArray();
         }
 
-        // Whose nodes learn a region's loads and cache events directly: its own, or under "shared" every node following it.
+        SetObservers();
+        if (context.Scenario.Faults.Count > 0)
+        {
+            _faults = new MeshFaults(context, fleet, results, this);
+            results.Ended = _faults.Untrack;
+        }
+    }
+
+    /// <summary>Whose nodes learn a region's loads and cache events directly: its own, or under "shared" every node following it.</summary>
+    private void SetObservers()
+    {
         foreach (NodeSlot slot in Nodes)
         {
-            slot.Observers = Nodes.Where(n => n != slot && consistency == ConsistencyMode.Shared && n.Node.Interested(slot.Node.Region)).Select(n => n.Node).ToArray();
+            slot.Observers = Nodes.Where(n => n != slot && _consistency == ConsistencyMode.Shared && n.Node.Interested(slot.Node.Region)).Select(n => n.Node).ToArray();
         }
     }
 
@@ -106,23 +121,57 @@ internal sealed class MeshDriver : RunDriver
                 b.Node.Merge(a.Node.MakeDigest(now), now);
             }
         }
+
+        _faults?.Start();
     }
 
     /// <inheritdoc />
-    public override int IngressOf(int user) => user;
+    public override int IngressOf(int user) => _faults?.EntryFor(user) ?? user;
 
     /// <inheritdoc />
     public override void OnArrival(SimRequest request)
     {
+        if (request.Ingress < 0)
+        {
+            Results.Fail(request, 0, "No node takes requests: every region's node is down.");
+            return;
+        }
+
+        _faults?.Track(request);
         ForecastOutcomes(request); // a mesh client is in its node's region: it reaches the node at once
+        Enter(request);
+    }
+
+    /// <summary>Faults only: a request whose node died before its first token, sent again by its client to its new ingress.</summary>
+    internal void Reenter(SimRequest request) => Enter(request);
+
+    /// <summary>Faults only: the request's node retries it on its next best replica at <paramref name="atMs"/>.</summary>
+    internal void Retry(SimRequest request, double atMs) => Context.At(atMs, new SimEvent(EventKind.Decide, request.Ingress, request, request.Epoch));
+
+    /// <summary>The request reaches its node (after the client leg) and, under <c>sync</c>, waits for its peers' states, then is routed.</summary>
+    private void Enter(SimRequest request)
+    {
         double clientLeg = Context.OneWay(request.User, request.Ingress, sameRegionFree: true);
         if (_consistency == ConsistencyMode.Sync)
         {
             NodeSlot ingress = _nodes[request.Ingress]!;
             foreach (int peer in ingress.Peers)
             {
+                if (_faults is not null && !ingress.Node.IsReachable(Context.RegionName(peer)))
+                {
+                    continue; // as live: probes tell when it is back
+                }
+
                 request.PendingSync++;
-                Context.At(Context.NowMs + clientLeg + (Context.Rtt(ingress.Region, peer) / 2), new SimEvent(EventKind.SyncQuery, peer, new SyncExchange(request, peer)));
+                var query = new SyncExchange(request, peer, Epoch: request.Epoch);
+                if (_faults is not null && (!_faults.IsUp(peer) || _faults.Partitioned(ingress.Region, peer)))
+                {
+                    // Unanswered: the node gives up on that peer after the exchange timeout.
+                    Context.At(Context.NowMs + clientLeg + ExchangeTimeoutMs(ingress.Region, peer), new SimEvent(EventKind.SyncAnswer, request.Ingress, query));
+                    continue;
+                }
+
+                Context.At(Context.NowMs + clientLeg + (Context.Rtt(ingress.Region, peer) / 2), new SimEvent(EventKind.SyncQuery, peer, query));
             }
 
             ingress.Node.Stats.SyncQueried(request.PendingSync);
@@ -132,8 +181,11 @@ internal sealed class MeshDriver : RunDriver
             }
         }
 
-        Context.Then(Context.NowMs + clientLeg, new SimEvent(EventKind.Decide, request.Ingress, request));
+        Context.Then(Context.NowMs + clientLeg, new SimEvent(EventKind.Decide, request.Ingress, request, request.Epoch));
     }
+
+    /// <summary>How long a live node waits for a peer's gossip reply or sync answer: 1 s plus twice the RTT.</summary>
+    private double ExchangeTimeoutMs(int from, int to) => 1_000 + (2 * Context.Rtt(from, to));
 
     /// <inheritdoc />
     public override void Handle(in SimEvent e)
@@ -141,7 +193,14 @@ internal sealed class MeshDriver : RunDriver
         switch (e.Kind)
         {
             case EventKind.Decide:
-                Decide((SimRequest)e.Payload!);
+                if (e.Payload is SimRequest { Done: false } deciding && deciding.Epoch == e.Stamp)
+                {
+                    Decide(deciding);
+                }
+
+                break;
+            case EventKind.FaultStep:
+                ((Action)e.Payload!)();
                 break;
             case EventKind.SyncQuery:
                 OnSyncQuery((SyncExchange)e.Payload!);
@@ -150,7 +209,11 @@ internal sealed class MeshDriver : RunDriver
                 OnSyncAnswer((SyncExchange)e.Payload!);
                 break;
             case EventKind.LoadReport:
-                ReportLoad(_nodes[e.Target]!);
+                if (_faults?.IsUp(e.Target) != false)
+                {
+                    ReportLoad(_nodes[e.Target]!);
+                }
+
                 if (Context.Busy)
                 {
                     Context.At(Context.NowMs + Context.Scenario.Mesh.LoadReportIntervalMs, e);
@@ -158,7 +221,11 @@ internal sealed class MeshDriver : RunDriver
 
                 break;
             case EventKind.GossipRound:
-                GossipRound(_nodes[e.Target]!);
+                if (_faults?.IsUp(e.Target) != false)
+                {
+                    GossipRound(_nodes[e.Target]!);
+                }
+
                 if (Context.Busy)
                 {
                     Context.At(Context.NowMs + _gossipIntervalMs, e);
@@ -199,7 +266,8 @@ internal sealed class MeshDriver : RunDriver
     {
         double seconds = Math.Max(Context.NowMs, 1) / 1000;
         double perNode = Nodes.Average(n => n.Node.Stats.GossipBytesSent) / seconds;
-        return summary with { GossipBytesPerNodePerS = Math.Round(perNode, 1) };
+        summary = summary with { GossipBytesPerNodePerS = Math.Round(perNode, 1) };
+        return _faults is null ? summary : FaultMetrics.Apply(summary, _faults.Executed, Results.Records!, id => Context.RegionName(Fleet[id].Region));
     }
 
     // The driver's inputs to a region's node, one per kind of event, each given the virtual time: load reports and
@@ -252,9 +320,10 @@ internal sealed class MeshDriver : RunDriver
     {
         RegionNode node = _nodes[request.Ingress]!.Node;
         RoutedChoice decision;
+        var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, Context.RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, node.Scope);
         try
         {
-            decision = node.Router.RouteChoice(new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, Context.RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, node.Scope));
+            decision = request.Tried is null ? node.Router.RouteChoice(routing) : NextBest(node, routing, request.Tried);
         }
         catch (RoutingException ex)
         {
@@ -265,7 +334,90 @@ internal sealed class MeshDriver : RunDriver
         node.Stats.Decided(decision.Chosen.Region != node.Region);
         SimReplica replica = Fleet[decision.Chosen.ReplicaId];
         Record(request, replica.Index, decision);
+        if (_faults?.Stalls(request, replica) == true)
+        {
+            return;
+        }
+
         Fleet.Forward(request, replica, Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true), last: true);
+    }
+
+    /// <summary>A retry's choice, as the live front door makes it: the best healthy candidate by estimate not tried yet.</summary>
+    private static RoutedChoice NextBest(RegionNode node, in RoutingRequest routing, List<string> tried)
+    {
+        RoutingDecision decision = node.Router.Route(routing);
+        CandidateScore? best = null;
+        foreach (CandidateScore c in decision.Candidates)
+        {
+            if (!tried.Contains(c.ReplicaId) && c.Health is ReplicaHealth.Healthy or ReplicaHealth.Degraded && !node.Router.IsSuspended(c.ReplicaId) && node.Router.IsReachable(c.Region)
+                && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
+            {
+                best = c;
+            }
+        }
+
+        return best is { } next
+            ? new RoutedChoice(next, decision.Candidates.Count, HomeIdleOverride: false)
+            : throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica left to try after {string.Join(", ", tried)}.");
+    }
+
+    /// <inheritdoc />
+    public override void OnAttemptFailed(SimRequest request, SimReplica replica, string reason)
+    {
+        if (_faults is null)
+        {
+            base.OnAttemptFailed(request, replica, reason);
+            return;
+        }
+
+        _faults.FailedAtReplica(request, replica, reason);
+    }
+
+    /// <inheritdoc />
+    public override bool HoldsCompletion(SimRequest request, SimReplica replica, RequestTiming timing)
+    {
+        if (_faults?.HoldsCompletion(request) != true)
+        {
+            return false;
+        }
+
+        request.HeldTtftMs = timing.FirstTokenMs + ReturnLegMs(request, replica) - request.Shape.ArrivalMs;
+        return true;
+    }
+
+    /// <summary>Faults only: a region's node announces it is draining: its replicas reported so to every reachable peer at once.</summary>
+    internal void Announce(int region)
+    {
+        NodeSlot slot = _nodes[region]!;
+        ReportLoad(slot);
+        ReadOnlySequence<byte> gossip = MakeGossip(region, slot.Peers.Length);
+        foreach (int peer in slot.Peers)
+        {
+            Send(new SimGossip(region, peer, gossip, IsReply: false, Announce: true));
+        }
+    }
+
+    /// <summary>Faults only: <paramref name="node"/> learns that <paramref name="down"/>'s node is dead.</summary>
+    internal void MarkDown(int node, int down)
+    {
+        if (_faults!.IsUp(node))
+        {
+            _nodes[node]!.Node.MarkDown(Context.RegionName(down));
+        }
+    }
+
+    /// <summary>Faults only: a region's node starts again: a new incarnation, a new router, nothing known of its peers until gossip.</summary>
+    internal void Restart(int region)
+    {
+        NodeSlot slot = _nodes[region]!;
+        string name = Context.RegionName(region);
+        var router = new Router(_routerBase with { Region = name }, Context.RttMatrix, Context.Clock);
+        slot.Node = new RegionNode(_nodeBase with { Region = name }, router, Context.RttMatrix, Context.NowUnixMs, slot.Local.Select(r => r.Id).ToArray(), _decoder);
+        slot.Life++;
+        slot.AwaitedReplies = 0;
+        slot.RoundOverdue = false;
+        SetObservers();
+        ReportLoad(slot);
     }
 
     private void ReportLoad(NodeSlot slot)
@@ -278,7 +430,7 @@ internal sealed class MeshDriver : RunDriver
                 Id = replica.Id,
                 Region = slot.Node.Region,
                 Model = Context.Scenario.Replicas.Model,
-                Health = ReplicaHealth.Healthy,
+                Health = _faults is null ? ReplicaHealth.Healthy : _faults.IsDraining(slot.Region) ? ReplicaHealth.Draining : replica.Failing ? ReplicaHealth.Unhealthy : ReplicaHealth.Healthy,
                 RunningRequests = s.RunningRequests,
                 QueuedRequests = s.WaitingRequests,
                 RunningTokens = s.RunningTokens,
@@ -315,7 +467,7 @@ internal sealed class MeshDriver : RunDriver
             ReadOnlySequence<byte> gossip = MakeGossip(slot.Region, chosen.Length);
             foreach (string peer in chosen)
             {
-                Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), gossip, IsReply: false));
+                Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), gossip, IsReply: false, Life: slot.Life));
             }
         }
 
@@ -331,7 +483,18 @@ internal sealed class MeshDriver : RunDriver
         NodeSlot slot = _nodes[message.To]!;
         if (message.IsReply)
         {
-            OnGossipReply(message.To, message.Bytes);
+            if (message.Life != slot.Life)
+            {
+                return; // for a round of the node's life before it restarted
+            }
+
+            if (!message.Lost)
+            {
+                OnGossipReply(message.To, message.Bytes);
+            }
+
+            RecordCall(message.To, message.From, succeeded: !message.Lost);
+
             if (--slot.AwaitedReplies == 0)
             {
                 OnRoundEnd(message.To);
@@ -345,21 +508,83 @@ internal sealed class MeshDriver : RunDriver
             return;
         }
 
-        Send(new SimGossip(message.To, message.From, OnGossip(message.To, message.Bytes), IsReply: true));
+        if (_faults?.IsUp(message.To) == false)
+        {
+            Lose(message);
+            return;
+        }
+
+        ReadOnlySequence<byte> reply = OnGossip(message.To, message.Bytes);
+        if (!message.Announce)
+        {
+            Send(new SimGossip(message.To, message.From, reply, IsReply: true, Life: message.Life));
+        }
     }
 
-    private void Send(SimGossip message) =>
+    private void Send(SimGossip message)
+    {
+        if (_faults is not null && _faults.Partitioned(message.From, message.To))
+        {
+            Lose(message);
+            return;
+        }
+
         Context.At(Context.NowMs + (Context.Rtt(message.From, message.To) / 2), new SimEvent(EventKind.GossipDelivery, message.To, message));
+    }
+
+    /// <summary>Faults only: a node's call to a peer succeeded or failed; a region it stops reaching has its stalled calls abandoned.</summary>
+    private void RecordCall(int node, int peer, bool succeeded)
+    {
+        if (_faults is not null && _nodes[node]!.Node.RecordCall(Context.RegionName(peer), succeeded) && !succeeded)
+        {
+            _faults.Unreachable(node, peer);
+        }
+    }
+
+    /// <summary>Faults only: a gossip message that will not arrive (its peer is down or cut off): the node that waits for its reply gives up after the exchange timeout.</summary>
+    private void Lose(SimGossip message)
+    {
+        if (message.Announce)
+        {
+            return;
+        }
+
+        (int waiting, int peer) = message.IsReply ? (message.To, message.From) : (message.From, message.To);
+        var failure = new SimGossip(peer, waiting, ReadOnlySequence<byte>.Empty, IsReply: true, Life: message.Life, Lost: true);
+        Context.At(Context.NowMs + ExchangeTimeoutMs(waiting, peer), new SimEvent(EventKind.GossipDelivery, waiting, failure));
+    }
 
     private void OnSyncQuery(SyncExchange query)
     {
+        if (query.Request.Done || query.Epoch != query.Request.Epoch)
+        {
+            return;
+        }
+
+        if (_faults is not null && (!_faults.IsUp(query.Peer) || _faults.Partitioned(query.Peer, query.Request.Ingress)))
+        {
+            Context.At(Context.NowMs + ExchangeTimeoutMs(query.Request.Ingress, query.Peer) - (Context.Rtt(query.Request.Ingress, query.Peer) / 2), new SimEvent(EventKind.SyncAnswer, query.Request.Ingress, query));
+            return;
+        }
+
         byte[] answer = OnSyncQuery(query.Peer);
         Context.At(Context.NowMs + (Context.Rtt(query.Peer, query.Request.Ingress) / 2), new SimEvent(EventKind.SyncAnswer, query.Request.Ingress, query with { Answer = answer }));
     }
 
     private void OnSyncAnswer(SyncExchange answer)
     {
-        OnSyncAnswer(answer.Request.Ingress, answer.Answer!);
+        if (answer.Request.Done || answer.Epoch != answer.Request.Epoch)
+        {
+            return;
+        }
+
+        if (answer.Answer is not null)
+        {
+            OnSyncAnswer(answer.Request.Ingress, answer.Answer);
+        }
+
+        RecordCall(answer.Request.Ingress, answer.Peer, succeeded: answer.Answer is not null);
+
         if (--answer.Request.PendingSync == 0)
         {
             Decide(answer.Request);
@@ -371,7 +596,11 @@ internal sealed class MeshDriver : RunDriver
     {
         public int Region { get; } = region;
 
-        public RegionNode Node { get; } = node;
+        /// <summary>The region's node (a new one after a restart).</summary>
+        public RegionNode Node { get; set; } = node;
+
+        /// <summary>How many times the node restarted: replies to an earlier life's rounds are stale.</summary>
+        public int Life { get; set; }
 
         public SimReplica[] Local { get; } = local;
 

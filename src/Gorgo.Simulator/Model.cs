@@ -15,8 +15,26 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>The client's region (index).</summary>
     public int User { get; } = user;
 
-    /// <summary>The region whose node (or proxy) routes it.</summary>
-    public int Ingress { get; } = ingress;
+    /// <summary>The region whose node (or proxy) routes it (another one when the client moved on from a node that was down).</summary>
+    public int Ingress { get; set; } = ingress;
+
+    /// <summary>Replicas the request was sent to so far (1 unless an attempt failed before its first token and it was retried).</summary>
+    public int Attempts { get; set; } = 1;
+
+    /// <summary>Replicas tried that failed before the current one, in order (null when none).</summary>
+    public List<string>? Tried { get; set; }
+
+    /// <summary>Faults only: the stall its call to its replica is in (a partition), or null; a timer holding another is stale.</summary>
+    public object? Stall { get; set; }
+
+    /// <summary>Faults only: its client-side TTFT when it finished on its replica while its stream was stalled (the stall decides how it ends).</summary>
+    public double? HeldTtftMs { get; set; }
+
+    /// <summary>How many times its client sent it again to another node (events stamped with an older epoch are stale).</summary>
+    public int Epoch { get; set; }
+
+    /// <summary>Whether it has been accounted for (completed or failed): later events for it are stale.</summary>
+    public bool Done { get; set; }
 
     /// <summary>The request as its replica's engine receives it (set when it is forwarded).</summary>
     public EngineRequest? Engine { get; set; }
@@ -58,7 +76,14 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
 
     public int Region { get; } = region;
 
-    public EngineCore Engine { get; } = engine;
+    /// <summary>The replica's engine (a new, empty one after its node restarts).</summary>
+    public EngineCore Engine { get; set; } = engine;
+
+    /// <summary>Faults only: whether its node is down (killed, or stopped and gone), so it takes nothing.</summary>
+    public bool Down { get; set; }
+
+    /// <summary>Faults only: whether an injected failure is under way (it refuses requests and reports itself unhealthy).</summary>
+    public bool Failing { get; set; }
 
     /// <summary>Whether a step is under way, and when it ends.</summary>
     public bool Stepping { get; set; }
@@ -76,7 +101,9 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
 }
 
 /// <summary>A gossip message (or the reply to one) on its way between two regions' nodes: the bytes the mesh protocol made (in segments, as it made them).</summary>
-internal sealed record SimGossip(int From, int To, System.Buffers.ReadOnlySequence<byte> Bytes, bool IsReply);
+/// <remarks>Faults only: <c>Life</c> is the waiting node's life when the round began, <c>Lost</c> a reply that never came (the exchange timed out), <c>Announce</c> a draining node's one-way announcement.</remarks>
+internal sealed record SimGossip(int From, int To, System.Buffers.ReadOnlySequence<byte> Bytes, bool IsReply, int Life = 0, bool Lost = false, bool Announce = false);
 
 /// <summary>A sync query of one peer on behalf of one request, and the peer's encoded answer.</summary>
-internal sealed record SyncExchange(SimRequest Request, int Peer, byte[]? Answer = null);
+/// <remarks>Faults only: an answer of null is a peer that never answered (the query timed out); <c>Epoch</c> is the request's when asked.</remarks>
+internal sealed record SyncExchange(SimRequest Request, int Peer, byte[]? Answer = null, int Epoch = 0);

@@ -1,3 +1,4 @@
+using Gorgo.Engine.Model;
 using Gorgo.Routing.Decisions;
 using Gorgo.Scenarios.Results;
 
@@ -73,6 +74,12 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
     public virtual void OnRefused(SimRequest request, SimReplica replica)
     {
     }
+
+    /// <summary>A request reached a replica that is down or failing (faults only): by default it fails.</summary>
+    public virtual void OnAttemptFailed(SimRequest request, SimReplica replica, string reason) => Results.Fail(request, 503, $"Replica '{replica.Id}' failed: {reason}.");
+
+    /// <summary>Whether a request that finished on its replica is not completed yet (faults only: its stream is stalled).</summary>
+    public virtual bool HoldsCompletion(SimRequest request, SimReplica replica, RequestTiming timing) => false;
 
     /// <summary>The run's summary with what only this driver knows (gossip bytes).</summary>
     public virtual RunSummary Summarize(RunSummary summary) => summary;

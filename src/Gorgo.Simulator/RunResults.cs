@@ -16,6 +16,12 @@ internal sealed class RunResults(SimContext context, string? consistency, string
     /// <summary>Every request's record, when kept.</summary>
     public IReadOnlyList<RequestRecord>? Records => _records;
 
+    /// <summary>Told when a request has been accounted for (the fault model stops following it).</summary>
+    public Action<SimRequest>? Ended { get; set; }
+
+    /// <summary>Whether records say how many replicas each request tried (runs with faults; elsewhere every request tries one).</summary>
+    public bool RecordAttempts { get; init; }
+
     /// <summary>A request's first token and end reached its client <paramref name="returnLegMs"/> after the replica produced them.</summary>
     public void Complete(SimRequest request, SimReplica replica, RequestTiming timing, double returnLegMs)
     {
@@ -35,37 +41,89 @@ internal sealed class RunResults(SimContext context, string? consistency, string
             OutputTokens = timing.GeneratedTokens,
             ServedRegion = context.RegionName(replica.Region),
             Replica = replica.Id,
-            EntryRegion = context.RegionName(request.Ingress),
+            EntryRegion = Entry(request),
             EstimatedTtftMs = request.EstimatedTtftMs,
             MatchedTokens = request.MatchedTokens,
             StateAgeMs = request.StateAgeMs,
             HomeIdleOverride = request.HomeIdleOverride,
             BestForecastTtftMs = request.BestForecastTtftMs,
             BestHomeForecastTtftMs = request.BestHomeForecastTtftMs,
+            Attempts = RecordAttempts ? request.Attempts : null,
+            Tried = Tried(request),
         };
-        _accumulator.AddCompleted(record);
+        _accumulator.Add(record);
         _records?.Add(record);
         context.ClientDone?.Invoke(timing.FinishedMs + returnLegMs);
-        context.InFlight--;
+        End(request);
     }
 
-    /// <summary>A request failed with an HTTP status.</summary>
-    public void Fail(SimRequest request, int status, string error)
+    /// <summary>Faults only: a stream that ended without completing, as its client saw it (an error event, or cut), at the current time.</summary>
+    public void EndStream(SimRequest request, StreamEnding ending, double? ttftMs, string error)
     {
-        _accumulator.AddFailed(status);
-        _records?.Add(new RequestRecord
+        double leg = context.OneWay(request.Ingress, request.User, sameRegionFree: true);
+        var record = new RequestRecord
         {
             Run = context.Run.Name,
             Index = request.Shape.Index,
             UserRegion = context.RegionName(request.User),
             ArrivalMs = request.Shape.ArrivalMs,
-            EntryRegion = context.RegionName(request.Ingress),
-            Status = status,
+            EntryRegion = Entry(request),
+            Status = 200,
+            TtftMs = ttftMs,
+            E2eMs = context.NowMs + leg - request.Shape.ArrivalMs,
             PromptTokens = request.Prompt.TokenCount,
+            ServedRegion = request.Replica >= 0 ? context.RegionName(ServedRegionOf(request)) : null,
+            Replica = request.Replica >= 0 ? ReplicaIdOf(request) : null,
+            Ending = ending,
+            Attempts = RecordAttempts ? request.Attempts : null,
+            Tried = Tried(request),
             Error = error,
-        });
-        context.ClientDone?.Invoke(context.NowMs + context.OneWay(request.Ingress, request.User, sameRegionFree: true));
+        };
+        _accumulator.Add(record);
+        _records?.Add(record);
+        context.ClientDone?.Invoke(context.NowMs + leg);
+        End(request);
+    }
+
+    /// <summary>Resolves a request's replica index to its region and id (set by the fleet).</summary>
+    public Func<int, (int Region, string Id)>? ReplicaOf { get; set; }
+
+    private int ServedRegionOf(SimRequest request) => ReplicaOf!(request.Replica).Region;
+
+    private string ReplicaIdOf(SimRequest request) => ReplicaOf!(request.Replica).Id;
+
+    private string? Entry(SimRequest request) => request.Ingress >= 0 ? context.RegionName(request.Ingress) : null;
+
+    private static string? Tried(SimRequest request) => request.Tried is { Count: > 0 } tried ? string.Join(';', tried) : null;
+
+    private void End(SimRequest request)
+    {
+        request.Done = true;
         context.InFlight--;
+        Ended?.Invoke(request);
+    }
+
+    /// <summary>A request failed with an HTTP status.</summary>
+    public void Fail(SimRequest request, int status, string error)
+    {
+        var record = new RequestRecord
+        {
+            Run = context.Run.Name,
+            Index = request.Shape.Index,
+            UserRegion = context.RegionName(request.User),
+            ArrivalMs = request.Shape.ArrivalMs,
+            EntryRegion = Entry(request),
+            Status = status,
+            E2eMs = RecordAttempts ? context.NowMs - request.Shape.ArrivalMs : null,
+            PromptTokens = request.Prompt.TokenCount,
+            Attempts = RecordAttempts ? request.Attempts : null,
+            Tried = Tried(request),
+            Error = error,
+        };
+        _accumulator.Add(record);
+        _records?.Add(record);
+        context.ClientDone?.Invoke(context.NowMs + (request.Ingress >= 0 ? context.OneWay(request.Ingress, request.User, sameRegionFree: true) : 0));
+        End(request);
     }
 
     /// <summary>A routing failure, answered with the status the live front door gives it.</summary>

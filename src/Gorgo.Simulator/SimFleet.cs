@@ -49,7 +49,7 @@ internal sealed class SimFleet
         request.Engine = new EngineRequest(request.Shape.Index, request.Prompt, request.Shape.OutputTokens);
         replica.InTransit.Add((request.Engine, _context.NowMs + delayMs));
         Driver.OnForwarded(request, replica, _context.NowMs + delayMs);
-        var arrival = new SimEvent(EventKind.ReplicaArrival, replica.Index, request);
+        var arrival = new SimEvent(EventKind.ReplicaArrival, replica.Index, request, request.Epoch);
         if (last)
         {
             _context.Then(_context.NowMs + delayMs, arrival);
@@ -60,10 +60,21 @@ internal sealed class SimFleet
         }
     }
 
-    /// <summary>A request reaches its replica: the engine takes it (it joins at the next step boundary) or refuses it.</summary>
-    public void OnReplicaArrival(SimReplica replica, SimRequest request)
+    /// <summary>A request reaches its replica: the engine takes it (it joins at the next step boundary) or refuses it; a dead or failing replica fails the attempt.</summary>
+    public void OnReplicaArrival(SimReplica replica, SimRequest request, int epoch)
     {
         replica.InTransit.RemoveAll(t => t.Request.Id == request.Shape.Index);
+        if (request.Done || epoch != request.Epoch)
+        {
+            return; // its client sent it again elsewhere meanwhile (faults only)
+        }
+
+        if (replica.Down || replica.Failing)
+        {
+            Driver.OnAttemptFailed(request, replica, replica.Down ? "its node is down" : "the replica is failing");
+            return;
+        }
+
         Driver.OnReplicaArrived(request, replica);
         EngineRejection rejection = replica.Engine.Submit(request.Engine!, _context.NowMs);
         if (rejection != EngineRejection.None)
@@ -94,12 +105,29 @@ internal sealed class SimFleet
         {
             SimRequest request = replica.Active[timing.RequestId];
             replica.Active.Remove(timing.RequestId);
+            if (Driver.HoldsCompletion(request, replica, timing))
+            {
+                continue;
+            }
+
             Results.Complete(request, replica, timing, Driver.ReturnLegMs(request, replica));
             Driver.OnFinished(request, replica, timing.FinishedMs);
         }
 
         Driver.OnStepped(replica);
         StartStep(replica);
+    }
+
+    /// <summary>Faults only: the replica's node died, so its engine is replaced by an empty one (no work, no cache); steps planned on the old one are stale.</summary>
+    public void Reset(SimReplica replica)
+    {
+        var engine = new EngineCore(_context.TrueProfile, 0, _context.Scenario.Seed + replica.Index);
+        engine.Cache.RecordEvents = replica.Engine.Cache.RecordEvents;
+        replica.Engine = engine;
+        replica.Active.Clear();
+        replica.InTransit.Clear();
+        replica.Stepping = false;
+        replica.StepStamp++;
     }
 
     /// <summary>Shortens the replica's decode run, if one is under way, to the step under way now.</summary>

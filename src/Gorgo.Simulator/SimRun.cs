@@ -63,7 +63,12 @@ internal sealed class SimRun
         _hasher = new BlockHasher(profile.BlockSize);
         _synthesizer = new PromptSynthesizer(scenario.Seed, scenario.Trace.Sharing);
         _fleet = new SimFleet(_context, recordCacheEvents: kind is RunKind.Mesh or RunKind.Oracle);
-        _results = new RunResults(_context, kind == RunKind.Oracle ? "exact" : run.ConsistencyName, kind == RunKind.Oracle ? "global" : run.ScopeName, keepRecords);
+        bool faults = scenario.Faults.Count > 0;
+        _results = new RunResults(_context, kind == RunKind.Oracle ? "exact" : run.ConsistencyName, kind == RunKind.Oracle ? "global" : run.ScopeName, keepRecords || faults)
+        {
+            RecordAttempts = faults, // fault outcomes are measured from the records
+            ReplicaOf = i => (_fleet.Replicas[i].Region, _fleet.Replicas[i].Id),
+        };
         var routerBase = new RouterOptions
         {
             Region = scenario.Regions[0],
@@ -161,7 +166,7 @@ internal sealed class SimRun
                 OnArrival((RequestShape)e.Payload!);
                 break;
             case EventKind.ReplicaArrival:
-                _fleet.OnReplicaArrival(_fleet.Replicas[e.Target], (SimRequest)e.Payload!);
+                _fleet.OnReplicaArrival(_fleet.Replicas[e.Target], (SimRequest)e.Payload!, e.Stamp);
                 break;
             case EventKind.StepEnd when e.Stamp == _fleet.Replicas[e.Target].StepStamp:
                 _fleet.OnStepEnd(_fleet.Replicas[e.Target]);

@@ -45,11 +45,11 @@ public sealed class Simulation(Scenario scenario)
         return (profile with { BlockSize = blockSize, KvCapacityBlocks = (int)Math.Max(1, capacityTokens / blockSize) }).EnsureValid();
     }
 
-    /// <summary>The runs simulated: the scenario's (or those named in <paramref name="only"/>), then the oracle.</summary>
+    /// <summary>The runs simulated: the scenario's (or those named in <paramref name="only"/>), then the oracle (not in a scenario with faults, which it does not model).</summary>
     public IReadOnlyList<RunSpec> RunsToSimulate(IReadOnlyCollection<string>? only)
     {
         var runs = Scenario.Runs.Where(r => only is null || only.Count == 0 || only.Contains(r.Name)).ToList();
-        if (!Scenario.Runs.Exists(r => r.Name == OracleName))
+        if (!Scenario.Runs.Exists(r => r.Name == OracleName) && Scenario.Faults.Count == 0) // the oracle knows no faults
         {
             runs.Add(new RunSpec { Name = OracleName, Mode = DeploymentMode.Mesh, Policy = OracleName, Consistency = null });
         }
@@ -60,11 +60,6 @@ public sealed class Simulation(Scenario scenario)
     /// <summary>Simulates the runs, <paramref name="parallelism"/> at a time, and returns the summary (and records when the scenario keeps them).</summary>
     public SimulationResult Run(IReadOnlyCollection<string>? only, IProgress<BenchProgress>? progress, CancellationToken cancellationToken, int parallelism = 0)
     {
-        if (Scenario.Faults.Count > 0)
-        {
-            throw new ArgumentException($"Scenario '{Scenario.Name}' has faults, which the simulator does not model yet; run it live with gorgo bench.");
-        }
-
         var wall = Stopwatch.StartNew();
         RttMatrix rtt = ScenarioRtt.Build(Scenario);
         EngineProfile profile = ProfileOf(Scenario);

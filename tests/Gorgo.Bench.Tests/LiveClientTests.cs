@@ -99,6 +99,12 @@ public sealed class LiveClientTests : IAsyncLifetime
         Assert.Equal(completed, record.Completed);
         Assert.Equal(expected.IsLost(), kind is "cut" or "hang");
         Assert.NotNull(record.E2eMs);
+        if (kind is "cut" or "error")
+        {
+            Assert.NotNull(record.TtftMs); // the first token came before the stream broke off
+            Assert.Equal(1, record.OutputTokens);
+        }
+
         if (kind == "done")
         {
             Assert.Equal(3, record.Attempts);

@@ -116,6 +116,29 @@ public class RegionNodeTests
     }
 
     [Fact]
+    public void A_peer_whose_calls_keep_failing_is_routed_around_until_one_succeeds()
+    {
+        RegionNode node = Node("a");
+        node.Merge(FromB(5, T0, "b1"), T0);
+
+        Assert.False(node.RecordCall("b", succeeded: false));
+        Assert.False(node.RecordCall("b", succeeded: false));
+        Assert.True(node.IsReachable("b"));
+        Assert.True(node.RecordCall("b", succeeded: false)); // the third failure in a row (ProbeOptions.UnreachableAfterFailures)
+        Assert.False(node.IsReachable("b"));
+        Assert.False(node.Router.IsReachable("b"));
+        Assert.Equal(["b"], node.UnreachableRegions());
+        Assert.Equal(["b"], node.Describe(T0).Unreachable);
+        Assert.False(node.RecordCall("b", succeeded: false)); // already unreachable: no change
+
+        Assert.True(node.RecordCall("b", succeeded: true));
+        Assert.True(node.Router.IsReachable("b"));
+        Assert.False(node.RecordCall("b", succeeded: false)); // the count starts again
+        Assert.False(node.RecordCall("a", succeeded: false)); // its own region, and unknown ones, are never unreachable
+        Assert.False(node.RecordCall("zz", succeeded: false));
+    }
+
+    [Fact]
     public void A_remote_replicas_load_is_as_old_as_the_digest_says()
     {
         RegionNode node = Node("a");

@@ -31,6 +31,28 @@ public class RouterTests
     }
 
     [Fact]
+    public void An_unreachable_region_is_routed_around_including_its_replicas_learnt_later_until_it_is_reachable_again()
+    {
+        Router router = Router(_clock);
+        int[] prompt = RandomTokens(8_000, 2);
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("remote", EuCentral, Now));
+        router.RecordCached("remote", Prompt(prompt).Hashes.Span);
+        Assert.Equal("remote", router.Route(Request(prompt)).Chosen.ReplicaId);
+
+        Assert.True(router.SetRegionReachable(EuCentral, reachable: false));
+        router.Upsert(Replica("remote-2", EuCentral, Now));
+        RoutingDecision around = router.Route(Request(prompt));
+        Assert.Equal("home", around.Chosen.ReplicaId);
+        Assert.False(router.IsReachable(EuCentral));
+        Assert.All(around.Candidates, c => Assert.NotEqual(EuCentral, c.Region));
+
+        Assert.True(router.SetRegionReachable(EuCentral, reachable: true));
+        Assert.Equal("remote", router.Route(Request(prompt)).Chosen.ReplicaId);
+        Assert.False(router.SetRegionReachable("mars", reachable: false));
+    }
+
+    [Fact]
     public void Gorgo_forwards_when_a_remote_cache_saves_more_than_the_rtt()
     {
         Router router = Router(_clock);

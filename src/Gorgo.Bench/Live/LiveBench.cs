@@ -82,6 +82,9 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         await WarmUpAsync(client, run.Name, deployment, send.Timeout, limit.Token).ConfigureAwait(false);
 
         (long Bytes, int Nodes)? gossipAtStart = deployment.GossipBytesSent;
+        // An open loop's requests and bodies are built before the clock starts, so the first ones leave on time.
+        List<BenchRequest>? openLoop = scenario.Traffic.ClosedLoop ? null : workload.ToList();
+        byte[][]? bodies = openLoop?.Select(client.Body).ToArray();
         var clock = Stopwatch.StartNew();
         progress?.Report(new BenchProgress(run.Name, "replaying", 0, total));
         using var faultsDone = CancellationTokenSource.CreateLinkedTokenSource(limit.Token);
@@ -90,7 +93,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         Task faulting = faults?.RunAsync(clock, faultsDone.Token) ?? Task.CompletedTask;
         (List<RequestRecord> records, List<BenchRequest> unsent) = scenario.Traffic.ClosedLoop
             ? await ClosedLoopAsync(send, workload, clock, limit.Token).ConfigureAwait(false)
-            : await OpenLoopAsync(send, workload.ToList(), clock, limit.Token).ConfigureAwait(false);
+            : await OpenLoopAsync(send, openLoop!, bodies!, clock, limit.Token).ConfigureAwait(false);
         double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
         await faultsDone.CancelAsync().ConfigureAwait(false);
         try
@@ -116,9 +119,8 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
     }
 
     /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>
-    private static async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> OpenLoopAsync(Sender send, List<BenchRequest> workload, Stopwatch clock, CancellationToken limit)
+    private static async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> OpenLoopAsync(Sender send, List<BenchRequest> workload, byte[][] bodies, Stopwatch clock, CancellationToken limit)
     {
-        byte[][] bodies = workload.Select(send.Client.Body).ToArray(); // built before the clock matters
         var tasks = new List<Task<RequestRecord>>(workload.Count);
         foreach (BenchRequest request in workload)
         {

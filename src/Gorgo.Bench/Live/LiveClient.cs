@@ -67,6 +67,7 @@ public sealed class LiveClient(HttpClient http, string model)
     /// <summary>One try at one entry point; says whether the next entry point should be tried.</summary>
     private async Task<(RequestRecord Record, bool MoveOn)> SendToAsync(RequestRecord record, BenchRequest request, byte[] body, Uri entryPoint, long start, TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken)
     {
+        int tokens = 0;
         try
         {
             using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(entryPoint, "v1/completions"))
@@ -97,7 +98,6 @@ public sealed class LiveClient(HttpClient http, string model)
             record = record with { Ending = StreamEnding.Cut }; // until the stream says otherwise
 
             double? ttft = null;
-            int tokens = 0;
             OpenAiUsage? usage = null;
             bool finished = false;
             bool done = false;
@@ -128,7 +128,12 @@ public sealed class LiveClient(HttpClient http, string model)
                     JsonElement choice = choices[0];
                     if (choice.TryGetProperty("text", out JsonElement text) && text.GetString() is { Length: > 0 })
                     {
-                        ttft ??= Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                        if (ttft is null)
+                        {
+                            ttft = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+                            record = record with { TtftMs = ttft }; // kept if the stream is cut later
+                        }
+
                         tokens++;
                     }
 
@@ -149,7 +154,7 @@ public sealed class LiveClient(HttpClient http, string model)
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return (record with { Ending = StreamEnding.TimedOut, Error = $"timed out after {timeout.TotalSeconds:F0} s" }, false);
+            return (record with { Ending = StreamEnding.TimedOut, OutputTokens = tokens, Error = $"timed out after {timeout.TotalSeconds:F0} s" }, false);
         }
         catch (OperationCanceledException)
         {
@@ -159,7 +164,7 @@ public sealed class LiveClient(HttpClient http, string model)
         {
             // Before a status: no response, and like the OpenAI SDKs (which retry connection errors) the client tries the
             // next entry point; after it, the stream was cut.
-            return (record with { Ending = record.Status == 0 ? StreamEnding.NoResponse : StreamEnding.Cut, Error = ex.Message }, record.Status == 0);
+            return (record with { Ending = record.Status == 0 ? StreamEnding.NoResponse : StreamEnding.Cut, OutputTokens = tokens, Error = ex.Message }, record.Status == 0);
         }
     }
 

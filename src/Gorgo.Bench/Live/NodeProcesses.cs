@@ -11,7 +11,8 @@ namespace Gorgo.Bench.Live;
 /// <summary>
 /// A mesh whose every region's node is a <c>gorgo node</c> process of its own, so that a fault scenario can kill one
 /// abruptly (SIGKILL), stop it (SIGTERM: it drains) and start it again; partitions and replica faults go through each
-/// node's <c>POST /admin/faults</c>. Node output goes to one log file per region.
+/// node's <c>POST /admin/faults</c>. Node output goes to one log file per region, in a temporary directory removed
+/// at the end unless a node failed to start (its error names the log).
 /// </summary>
 public sealed class NodeProcesses : IAsyncDisposable
 {
@@ -26,6 +27,7 @@ public sealed class NodeProcesses : IAsyncDisposable
     private readonly Dictionary<string, Task> _exiting = new(StringComparer.Ordinal);
     private readonly (string File, string[] Prefix) _command;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
+    private bool _keepLogs;
 
     private NodeProcesses(MeshOptions options, string directory, (string File, string[] Prefix) command)
     {
@@ -140,6 +142,7 @@ public sealed class NodeProcesses : IAsyncDisposable
 
             if (process.HasExited || DateTime.UtcNow > deadline)
             {
+                _keepLogs = true;
                 throw new InvalidOperationException($"The node of '{region}' {(process.HasExited ? $"exited ({process.ExitCode})" : $"was not healthy within {timeout.TotalSeconds:F0} s")}; its log: {log}");
             }
 
@@ -233,6 +236,17 @@ public sealed class NodeProcesses : IAsyncDisposable
 
         _running.Clear();
         _http.Dispose();
+        if (!_keepLogs)
+        {
+            try
+            {
+                System.IO.Directory.Delete(Directory, recursive: true);
+            }
+            catch (IOException)
+            {
+                // A log still held open by an exiting process: the temporary directory is left behind.
+            }
+        }
     }
 
     /// <summary>

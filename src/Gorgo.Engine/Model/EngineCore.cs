@@ -269,6 +269,18 @@ public sealed class EngineCore
         return end - nowMs;
     }
 
+    /// <summary>How many times longer than the profile says each step takes (1: as profiled), for an injected slow-replica fault; applies from the next planned step.</summary>
+    public double Slowdown
+    {
+        get => _slowdown;
+        set => _slowdown = double.IsFinite(value) && value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "The slowdown must be a finite number >= 1.");
+    }
+
+    private double _slowdown = 1;
+
+    /// <summary>When the request's first token was produced, or null when it has not been yet (or the engine does not hold it).</summary>
+    public double? FirstTokenMsOf(long requestId) => _byId.TryGetValue(requestId, out Sequence? s) && s.Generated > 0 ? s.FirstTokenMs : null;
+
     /// <summary>Runs of more than one step planned so far.</summary>
     public long RunsPlanned { get; private set; }
 
@@ -661,7 +673,7 @@ public sealed class EngineCore
             ? Math.Max(Profile.PrefillFixedMs, decodeBatch > 0 ? Profile.DecodeFixedMs : 0)
             : Profile.DecodeFixedMs;
         double decodeWork = decodeBatch > 0 ? Profile.DecodeWorkMs((long)decodeContext, decodeBatch) : 0;
-        double duration = fixedMs + prefillWork + decodeWork;
+        double duration = (fixedMs + prefillWork + decodeWork) * _slowdown;
         return _jitter is null ? duration : duration * _jitter.Next();
     }
 

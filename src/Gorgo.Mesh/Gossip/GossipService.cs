@@ -66,7 +66,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
     /// <summary>Queries every live peer region's exact state now and merges it (the <c>sync</c> setting, before each decision).</summary>
     public async Task SyncAsync(TimeSpan timeout, CancellationToken cancellationToken)
     {
-        IReadOnlyList<string> peers = LivePeers();
+        IReadOnlyList<string> peers = LivePeers().Where(Node.IsReachable).ToArray(); // probes tell when the others are back
         state.Stats.SyncQueried(peers.Count);
         await Task.WhenAll(peers.Select(async peer =>
         {
@@ -74,9 +74,11 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
             {
                 byte[] bytes = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).GetExactState().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
                 state.OnSyncAnswer(bytes);
+                state.RecordCall(peer, succeeded: true);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                state.RecordCall(peer, succeeded: false);
                 logger.LogDebug(ex, "Exact-state query to {Peer} failed", peer);
             }
         })).ConfigureAwait(false);
@@ -159,10 +161,12 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
             byte[] reply = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Exchange(gossip).WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
             state.OnGossipReply(reply);
             state.Stats.Exchanged(ok: true);
+            state.RecordCall(peer, succeeded: true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             state.Stats.Exchanged(ok: false);
+            state.RecordCall(peer, succeeded: false);
             logger.LogDebug(ex, "Gossip exchange with {Peer} failed", peer);
         }
     }
@@ -174,9 +178,11 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
             long start = Stopwatch.GetTimestamp();
             await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).Ping().WaitAsync(ExchangeTimeout(peer), cancellationToken).ConfigureAwait(false);
             Node.RecordRtt(peer, Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            state.RecordCall(peer, succeeded: true);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            state.RecordCall(peer, succeeded: false);
             logger.LogDebug(ex, "RTT probe to {Peer} failed", peer);
         }
     }

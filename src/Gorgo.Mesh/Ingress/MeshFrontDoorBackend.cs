@@ -57,9 +57,10 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     {
         IReplicaGrain grain = grains.GetGrain<IReplicaGrain>(MeshKeys.Replica(target.Region, target.ReplicaId));
         IAsyncEnumerator<GenerationChunk> chunks = grain.Generate(wire, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        CancellationToken reachable = state.WhileReachable(target.Region);
         try
         {
-            while (await NextAsync(chunks, target, cancellationToken).ConfigureAwait(false) is { } chunk)
+            while (await NextAsync(chunks, target, reachable, cancellationToken).ConfigureAwait(false) is { } chunk)
             {
                 if (chunk.IsError)
                 {
@@ -71,7 +72,14 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         }
         finally
         {
-            await DisposeQuietlyAsync(chunks).ConfigureAwait(false);
+            if (reachable.IsCancellationRequested)
+            {
+                _ = DisposeQuietlyAsync(chunks).AsTask(); // the call would wait out the response timeout: let it, unawaited
+            }
+            else
+            {
+                await DisposeQuietlyAsync(chunks).ConfigureAwait(false);
+            }
         }
     }
 
@@ -88,12 +96,22 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         }
     }
 
-    /// <summary>The next chunk from a remote replica; a failure of its silo or of the call (enumerator lost, silo gone, timeout) becomes a retryable <see cref="BackendException"/>.</summary>
-    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, CandidateScore target, CancellationToken cancellationToken)
+    /// <summary>
+    /// The next chunk from a remote replica; a failure of its silo or of the call (enumerator lost, silo gone, timeout),
+    /// or its region becoming unreachable (<paramref name="reachable"/> cancelled) while waiting, becomes a retryable
+    /// <see cref="BackendException"/>.
+    /// </summary>
+    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, CandidateScore target, CancellationToken reachable, CancellationToken cancellationToken)
     {
         try
         {
-            return await chunks.MoveNextAsync().ConfigureAwait(false) ? chunks.Current : null;
+            ValueTask<bool> next = chunks.MoveNextAsync();
+            bool any = next.IsCompleted ? next.Result : await next.AsTask().WaitAsync(reachable).ConfigureAwait(false);
+            return any ? chunks.Current : null;
+        }
+        catch (OperationCanceledException) when (reachable.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new BackendException(BackendFailure.Unavailable, $"Region '{target.Region}' of replica '{target.ReplicaId}' became unreachable from this node.");
         }
         catch (Exception ex) when (ex is not BackendException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {

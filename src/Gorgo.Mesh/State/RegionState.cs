@@ -23,6 +23,7 @@ public sealed class RegionState : IAsyncDisposable
     private readonly List<Task> _pumps = [];
     private readonly CancellationTokenSource _stop = new();
     private volatile bool _draining;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CancellationTokenSource> _reachable = new(StringComparer.Ordinal);
 
     /// <summary>Creates the state of the node of <paramref name="region"/> and starts its local replicas.</summary>
     public RegionState(MeshOptions options, string region, ILoggerFactory loggers, TimeProvider? time = null)
@@ -105,12 +106,43 @@ public sealed class RegionState : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Records whether a call to a peer region succeeded (see <see cref="RegionNode.RecordCall"/>); when the region
+    /// becomes unreachable, calls waiting on it are abandoned (<see cref="WhileReachable"/>) so that they are retried or
+    /// ended elsewhere instead of stalling until the response timeout.
+    /// </summary>
+    public void RecordCall(string peer, bool succeeded)
+    {
+        if (!Node.RecordCall(peer, succeeded))
+        {
+            return;
+        }
+
+        if (succeeded)
+        {
+            _logger.LogWarning("Region {Peer} is reachable again; routing to it resumes", peer);
+            return;
+        }
+
+        _logger.LogWarning("Region {Peer} is unreachable ({Failures} calls failed in a row); routing around it", peer, Options.Probes.UnreachableAfterFailures);
+        if (_reachable.TryRemove(peer, out CancellationTokenSource? lost))
+        {
+            lost.Cancel();
+            lost.Dispose();
+        }
+    }
+
+    /// <summary>A token cancelled when <paramref name="region"/> becomes unreachable from this node (never for this node's own region).</summary>
+    public CancellationToken WhileReachable(string region) =>
+        region == Region ? CancellationToken.None : _reachable.GetOrAdd(region, static _ => new CancellationTokenSource()).Token;
+
     /// <summary>The backend of a local replica, or null when the replica is not served by this node.</summary>
     public LocalReplica? FindLocal(string id) => Local.GetValueOrDefault(id);
 
     /// <summary>
     /// Each region this node follows, as <c>/health</c> reports it: <c>up</c> (a digest is held and some replica takes
-    /// work), <c>draining</c> (all its replicas drain), <c>down</c> (no digest: dead, partitioned away, or not started).
+    /// work), <c>draining</c> (all its replicas drain), <c>unreachable</c> (this node's calls there fail: routed around),
+    /// <c>down</c> (no digest: dead, partitioned away, or not started).
     /// </summary>
     public IReadOnlyDictionary<string, string> RegionStatuses()
     {
@@ -122,7 +154,7 @@ public sealed class RegionState : IAsyncDisposable
         return ConfiguredRtt.Regions
             .Where(r => r != Region && Node.Interested(r))
             .Order(StringComparer.Ordinal)
-            .ToDictionary(r => r, r => !known.Contains(r) ? "down" : draining.Contains(r) ? "draining" : "up", StringComparer.Ordinal);
+            .ToDictionary(r => r, r => !known.Contains(r) ? "down" : !Node.IsReachable(r) ? "unreachable" : draining.Contains(r) ? "draining" : "up", StringComparer.Ordinal);
     }
 
     /// <summary>The node's view now, for <c>/mesh/state</c>.</summary>

@@ -45,11 +45,22 @@ public sealed class EngineHost : IAsyncDisposable
     /// <summary>How many times longer than its profile says each step takes (1: as profiled); a fault injected into a running replica.</summary>
     public double Slowdown
     {
-        get => Volatile.Read(ref _slowdown);
-        set => Volatile.Write(ref _slowdown, double.IsFinite(value) && value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "The slowdown must be a finite number >= 1."));
-    }
+        get
+        {
+            lock (_gate)
+            {
+                return _core.Slowdown;
+            }
+        }
 
-    private double _slowdown = 1;
+        set
+        {
+            lock (_gate)
+            {
+                _core.Slowdown = value;
+            }
+        }
+    }
 
     /// <summary>The engine's profile.</summary>
     public EngineProfile Profile => _core.Profile;
@@ -220,7 +231,7 @@ public sealed class EngineHost : IAsyncDisposable
                 continue;
             }
 
-            double end = start + (duration.Value * Slowdown);
+            double end = start + duration.Value;
             double wait = end - NowMs;
             if (wait > 0 && stop.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(Math.Ceiling(wait))))
             {

@@ -107,11 +107,11 @@ public static class FaultMetrics
         };
     }
 
-    /// <summary>Whether the request had been sent and had not ended at <paramref name="atMs"/> (no known end: it never ended).</summary>
+    /// <summary>Whether the request had been sent and had not ended before <paramref name="atMs"/> (one that ended at that very moment ended because of it; no known end: it never ended).</summary>
     public static bool InFlightAt(RequestRecord record, double atMs)
     {
         ArgumentNullException.ThrowIfNull(record);
-        return record.ArrivalMs <= atMs && (record.EndMs is not { } end || end > atMs);
+        return record.ArrivalMs <= atMs && (record.EndMs is not { } end || end >= atMs);
     }
 
     private static bool Touches(RequestRecord r, FaultSpec spec, Func<string, string?> regionOf)

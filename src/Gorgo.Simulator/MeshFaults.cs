@@ -192,14 +192,14 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
         // Its own clients: a stream with a first token dies with the connection; the others move on to another node.
         foreach (SimRequest request in _inFlight.Where(r => r.Ingress == region).ToList())
         {
-            if (FirstTokenOut(request))
+            double? first = FirstTokenMs(request);
+            CancelOnReplica(request);
+            if (first is not null)
             {
-                CancelOnReplica(request);
-                results.EndStream(request, StreamEnding.Cut, FirstTokenMs(request), "the connection to its node broke (the node was killed)");
+                results.EndStream(request, StreamEnding.Cut, first, "the connection to its node broke (the node was killed)");
             }
             else
             {
-                CancelOnReplica(request);
                 MoveOn(request);
             }
         }
@@ -338,7 +338,6 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
         List<SimRequest> active = [.. replica.Active.Values];
         foreach (SimRequest request in active)
         {
-            bool out_ = FirstTokenOut(request);
             double? first = FirstTokenMs(request);
             CancelOnReplica(request);
             if (!IsUp(request.Ingress))
@@ -346,7 +345,7 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
                 continue; // its own node is gone too: handled with that node's clients
             }
 
-            if (out_)
+            if (first is not null)
             {
                 results.EndStream(request, StreamEnding.ErrorEvent, first, $"replica '{replica.Id}' stopped mid-stream: {reason}");
             }
@@ -398,8 +397,6 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
         request.Ingress = entry;
         mesh.Reenter(request);
     }
-
-    private bool FirstTokenOut(SimRequest request) => FirstTokenMs(request) is not null;
 
     /// <summary>The client-side TTFT of a request whose first token is out, from its replica's engine; null when none is.</summary>
     private double? FirstTokenMs(SimRequest request)

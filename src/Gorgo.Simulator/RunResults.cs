@@ -61,23 +61,13 @@ internal sealed class RunResults(SimContext context, string? consistency, string
     public void EndStream(SimRequest request, StreamEnding ending, double? ttftMs, string error)
     {
         double leg = context.OneWay(request.Ingress, request.User, sameRegionFree: true);
-        var record = new RequestRecord
+        RequestRecord record = Unfinished(request, status: 200, error) with
         {
-            Run = context.Run.Name,
-            Index = request.Shape.Index,
-            UserRegion = context.RegionName(request.User),
-            ArrivalMs = request.Shape.ArrivalMs,
-            EntryRegion = Entry(request),
-            Status = 200,
             TtftMs = ttftMs,
             E2eMs = context.NowMs + leg - request.Shape.ArrivalMs,
-            PromptTokens = request.Prompt.TokenCount,
             ServedRegion = request.Replica >= 0 ? context.RegionName(ServedRegionOf(request)) : null,
             Replica = request.Replica >= 0 ? ReplicaIdOf(request) : null,
             Ending = ending,
-            Attempts = RecordAttempts ? request.Attempts : null,
-            Tried = Tried(request),
-            Error = error,
         };
         _accumulator.Add(record);
         _records?.Add(record);
@@ -91,6 +81,21 @@ internal sealed class RunResults(SimContext context, string? consistency, string
     private int ServedRegionOf(SimRequest request) => ReplicaOf!(request.Replica).Region;
 
     private string ReplicaIdOf(SimRequest request) => ReplicaOf!(request.Replica).Id;
+
+    /// <summary>The record of a request that did not complete: who sent it, when, through which node, what it tried, and why it failed.</summary>
+    private RequestRecord Unfinished(SimRequest request, int status, string error) => new()
+    {
+        Run = context.Run.Name,
+        Index = request.Shape.Index,
+        UserRegion = context.RegionName(request.User),
+        ArrivalMs = request.Shape.ArrivalMs,
+        EntryRegion = Entry(request),
+        Status = status,
+        PromptTokens = request.Prompt.TokenCount,
+        Attempts = RecordAttempts ? request.Attempts : null,
+        Tried = Tried(request),
+        Error = error,
+    };
 
     private string? Entry(SimRequest request) => request.Ingress >= 0 ? context.RegionName(request.Ingress) : null;
 
@@ -106,20 +111,7 @@ internal sealed class RunResults(SimContext context, string? consistency, string
     /// <summary>A request failed with an HTTP status.</summary>
     public void Fail(SimRequest request, int status, string error)
     {
-        var record = new RequestRecord
-        {
-            Run = context.Run.Name,
-            Index = request.Shape.Index,
-            UserRegion = context.RegionName(request.User),
-            ArrivalMs = request.Shape.ArrivalMs,
-            EntryRegion = Entry(request),
-            Status = status,
-            E2eMs = RecordAttempts ? context.NowMs - request.Shape.ArrivalMs : null,
-            PromptTokens = request.Prompt.TokenCount,
-            Attempts = RecordAttempts ? request.Attempts : null,
-            Tried = Tried(request),
-            Error = error,
-        };
+        RequestRecord record = Unfinished(request, status, error) with { E2eMs = RecordAttempts ? context.NowMs - request.Shape.ArrivalMs : null };
         _accumulator.Add(record);
         _records?.Add(record);
         context.ClientDone?.Invoke(context.NowMs + (request.Ingress >= 0 ? context.OneWay(request.Ingress, request.User, sameRegionFree: true) : 0));

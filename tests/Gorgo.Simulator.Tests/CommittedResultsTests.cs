@@ -15,6 +15,7 @@ public class CommittedResultsTests
     [InlineData("smoke.json", "smoke-sim")]
     [InlineData("paper-3region.json", "paper-3region-sim")]
     [InlineData("paper-setup.json", "paper-setup-sim")]
+    [InlineData("faults-3region.json", "faults-3region-sim")]
     public void Simulating_a_scenario_reproduces_its_committed_summary_and_requests(string scenario, string result)
     {
         SimulationResult fresh = new Simulation(Scenario.Load(Paths.Scenario(scenario))).Run(null, null, CancellationToken.None);

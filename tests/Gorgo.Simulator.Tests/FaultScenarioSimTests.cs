@@ -22,6 +22,7 @@ public class FaultScenarioSimTests
         Assert.Equal(Scenarios.Workload.WorkloadBuilder.ExpectedCount(scenario), records.Count);
         Assert.Equal(run.Lost, faults.Sum(f => f.InFlightLostAtKilledEntry));
         Assert.All(records.Where(r => r.EffectiveEnding.IsLost()), r => Assert.Equal("eu-central", r.EntryRegion));
+        Assert.All(records.Where(r => r.EffectiveEnding == StreamEnding.Cut), r => Assert.NotNull(r.TtftMs)); // cut after their first token
         Assert.Equal(0, faults.Single(f => f.Kind == "stop-node").InFlightLost);
         Assert.Equal(0, faults.Single(f => f.Kind == "fail-replica").InFlightLost);
 

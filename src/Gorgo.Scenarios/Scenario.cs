@@ -139,6 +139,7 @@ public sealed record Scenario
             .Include(Proxy.Validate(Regions))
             .Include(Limits.Validate())
             .Include(Sim.Validate())
+            .Check(Faults is not null, "faults must be a list of faults (or left out).")
             .Include(FaultSchedule.Validate(Faults ?? [], Regions, ReplicaIds, Runs));
         foreach (RunSpec run in Runs)
         {

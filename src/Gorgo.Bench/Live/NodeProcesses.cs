@@ -95,6 +95,11 @@ public sealed class NodeProcesses : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach (string key in info.Environment.Keys.Where(k => k.StartsWith("GORGO_", StringComparison.OrdinalIgnoreCase)).ToList())
+        {
+            info.Environment.Remove(key); // the scenario's configuration, not the caller's own deployment settings
+        }
+
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start the node of '{region}' ({_command.File}).");
         var writer = new StreamWriter(log, append: true) { AutoFlush = true };
         var gate = new Lock();

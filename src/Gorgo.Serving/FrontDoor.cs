@@ -439,22 +439,13 @@ public sealed class FrontDoor
                 return Decision.Chosen;
             }
 
-            CandidateScore? best = null;
-            foreach (CandidateScore c in Decision.Candidates)
+            CandidateScore? next = Retries.Next(Decision.Candidates, _tried, Door._backend.Router);
+            if (next is { } chosen)
             {
-                if (!_tried.Contains(c.ReplicaId) && c.Health is (ReplicaHealth.Healthy or ReplicaHealth.Degraded) && !Door._backend.Router.IsSuspended(c.ReplicaId) && Door._backend.Router.IsReachable(c.Region)
-                    && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
-                {
-                    best = c;
-                }
+                _tried.Add(chosen.ReplicaId);
             }
 
-            if (best is { } next)
-            {
-                _tried.Add(next.ReplicaId);
-            }
-
-            return best;
+            return next;
         }
     }
 

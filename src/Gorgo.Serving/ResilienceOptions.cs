@@ -1,3 +1,4 @@
+using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Options;
 
 namespace Gorgo.Serving;
@@ -6,10 +7,10 @@ namespace Gorgo.Serving;
 public sealed class ResilienceOptions
 {
     /// <summary>Replicas tried per request before its first token (the chosen one, then the next best); 1 turns retries off.</summary>
-    public int MaxAttempts { get; set; } = 3;
+    public int MaxAttempts { get; set; } = Retries.DefaultMaxAttempts;
 
     /// <summary>Base of the jittered exponential backoff between attempts, in ms.</summary>
-    public int RetryBaseDelayMs { get; set; } = 25;
+    public int RetryBaseDelayMs { get; set; } = Retries.DefaultBaseDelayMs;
 
     /// <summary>Deadline for a request's first token over all its attempts, in ms (queueing at a busy replica included).</summary>
     public int FirstTokenTimeoutMs { get; set; } = 120_000;

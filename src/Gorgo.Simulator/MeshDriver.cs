@@ -342,21 +342,11 @@ internal sealed class MeshDriver : RunDriver
         Fleet.Forward(request, replica, Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true), last: true);
     }
 
-    /// <summary>A retry's choice, as the live front door makes it: the best healthy candidate by estimate not tried yet.</summary>
+    /// <summary>A retry's choice, as the live front door makes it (<see cref="Retries.Next"/>), on a decision taken now.</summary>
     private static RoutedChoice NextBest(RegionNode node, in RoutingRequest routing, List<string> tried)
     {
         RoutingDecision decision = node.Router.Route(routing);
-        CandidateScore? best = null;
-        foreach (CandidateScore c in decision.Candidates)
-        {
-            if (!tried.Contains(c.ReplicaId) && c.Health is ReplicaHealth.Healthy or ReplicaHealth.Degraded && !node.Router.IsSuspended(c.ReplicaId) && node.Router.IsReachable(c.Region)
-                && (best is null || c.Estimate.TotalMs < best.Value.Estimate.TotalMs))
-            {
-                best = c;
-            }
-        }
-
-        return best is { } next
+        return Retries.Next(decision.Candidates, tried, node.Router) is { } next
             ? new RoutedChoice(next, decision.Candidates.Count, HomeIdleOverride: false)
             : throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica left to try after {string.Join(", ", tried)}.");
     }
@@ -393,7 +383,7 @@ internal sealed class MeshDriver : RunDriver
         ReadOnlySequence<byte> gossip = MakeGossip(region, slot.Peers.Length);
         foreach (int peer in slot.Peers)
         {
-            Send(new SimGossip(region, peer, gossip, IsReply: false, Announce: true));
+            Send(new SimGossip(region, peer, gossip, IsReply: false, Life: slot.Life, Announce: true));
         }
     }
 
@@ -494,6 +484,10 @@ internal sealed class MeshDriver : RunDriver
             }
 
             RecordCall(message.To, message.From, succeeded: !message.Lost);
+            if (message.Announce)
+            {
+                return; // an announcement's reply is merged, as live, but belongs to no round
+            }
 
             if (--slot.AwaitedReplies == 0)
             {
@@ -514,11 +508,7 @@ internal sealed class MeshDriver : RunDriver
             return;
         }
 
-        ReadOnlySequence<byte> reply = OnGossip(message.To, message.Bytes);
-        if (!message.Announce)
-        {
-            Send(new SimGossip(message.To, message.From, reply, IsReply: true, Life: message.Life));
-        }
+        Send(new SimGossip(message.To, message.From, OnGossip(message.To, message.Bytes), IsReply: true, Life: message.Life, Announce: message.Announce));
     }
 
     private void Send(SimGossip message)
@@ -544,13 +534,8 @@ internal sealed class MeshDriver : RunDriver
     /// <summary>Faults only: a gossip message that will not arrive (its peer is down or cut off): the node that waits for its reply gives up after the exchange timeout.</summary>
     private void Lose(SimGossip message)
     {
-        if (message.Announce)
-        {
-            return;
-        }
-
         (int waiting, int peer) = message.IsReply ? (message.To, message.From) : (message.From, message.To);
-        var failure = new SimGossip(peer, waiting, ReadOnlySequence<byte>.Empty, IsReply: true, Life: message.Life, Lost: true);
+        var failure = new SimGossip(peer, waiting, ReadOnlySequence<byte>.Empty, IsReply: true, Life: message.Life, Lost: true, Announce: message.Announce);
         Context.At(Context.NowMs + ExchangeTimeoutMs(waiting, peer), new SimEvent(EventKind.GossipDelivery, waiting, failure));
     }
 

@@ -1,4 +1,5 @@
 using Gorgo.Engine.Model;
+using Gorgo.Routing.Decisions;
 using Gorgo.Scenarios;
 using Gorgo.Scenarios.Results;
 
@@ -8,7 +9,7 @@ namespace Gorgo.Simulator;
 /// The faults of a scenario in a simulated mesh run, modelled on what the live mesh does (see benchmarks/README.md,
 /// "Faults"). A killed node's replicas lose their work and caches; its own clients' streams that had a first token
 /// are lost, the rest move on to the nearest other node; elsewhere a request on a dead or failing replica is retried
-/// before its first token (up to <see cref="MaxAttempts"/> replicas, next best by estimate) and ends with an error
+/// before its first token (as the front door does by default: <see cref="Retries"/>) and ends with an error
 /// event after it; survivors learn of the death after <c>sim.failureDetectionMs</c>. A stopped node stops admitting,
 /// announces its replicas draining, lets its work finish (up to <c>sim.drainTimeoutMs</c>) and leaves. A restarted
 /// node comes back after <c>sim.nodeStartMs</c> with empty caches and a new incarnation. A partition drops gossip and
@@ -19,17 +20,10 @@ namespace Gorgo.Simulator;
 /// <remarks>Not modelled: the front door's circuit breakers, and the retry backoff's jitter.</remarks>
 internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults results, MeshDriver mesh)
 {
-    /// <summary>Replicas a request may try before its first token: the front door's default <c>Resilience:MaxAttempts</c>.</summary>
-    public const int MaxAttempts = 3;
-
-    /// <summary>The first retry's backoff, doubled for each later one: the front door's default <c>Resilience:RetryBaseDelayMs</c>.</summary>
-    public const double RetryBaseDelayMs = 25;
-
     private readonly HashSet<SimRequest> _inFlight = [];
     private readonly HashSet<(int, int)> _partitions = [];
     private readonly List<ExecutedFault> _executed = [];
     private readonly NodeFate[] _fates = new NodeFate[context.RttMatrix.Regions.Count];
-
     /// <summary>The faults executed so far, at their times.</summary>
     public IReadOnlyList<ExecutedFault> Executed => _executed;
 
@@ -366,13 +360,13 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
     {
         request.Replica = -1;
         (request.Tried ??= []).Add(replica.Id);
-        if (request.Attempts >= MaxAttempts || !IsUp(request.Ingress))
+        if (request.Attempts >= Retries.DefaultMaxAttempts || !IsUp(request.Ingress))
         {
             results.Fail(request, 503, $"Every replica tried for this request failed ({request.Attempts} tried); last: {reason}.");
             return;
         }
 
-        double backoff = RetryBaseDelayMs * Math.Pow(2, request.Attempts - 1);
+        double backoff = Retries.DefaultBaseDelayMs * Math.Pow(2, request.Attempts - 1);
         request.Attempts++;
         mesh.Retry(request, context.NowMs + backoff);
     }

@@ -101,7 +101,7 @@ internal sealed class SimReplica(int index, string id, int region, EngineCore en
 }
 
 /// <summary>A gossip message (or the reply to one) on its way between two regions' nodes: the bytes the mesh protocol made (in segments, as it made them).</summary>
-/// <remarks>Faults only: <c>Life</c> is the waiting node's life when the round began, <c>Lost</c> a reply that never came (the exchange timed out), <c>Announce</c> a draining node's one-way announcement.</remarks>
+/// <remarks>Faults only: <c>Life</c> is the waiting node's life when the round began, <c>Lost</c> a reply that never came (the exchange timed out), <c>Announce</c> a draining node's announcement to every peer (and its replies), outside the gossip rounds.</remarks>
 internal sealed record SimGossip(int From, int To, System.Buffers.ReadOnlySequence<byte> Bytes, bool IsReply, int Life = 0, bool Lost = false, bool Announce = false);
 
 /// <summary>A sync query of one peer on behalf of one request, and the peer's encoded answer.</summary>

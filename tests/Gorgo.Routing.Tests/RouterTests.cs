@@ -53,6 +53,24 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_retry_takes_the_next_best_untried_replica_that_is_neither_suspended_nor_cut_off()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("home", UsEast, Now));
+        router.Upsert(Replica("near", EuCentral, Now));
+        router.Upsert(Replica("far", ApNortheast, Now));
+        RoutingDecision d = router.Route(Request(RandomTokens(100, 5)));
+        var tried = new List<string> { d.Chosen.ReplicaId };
+        string[] byEstimate = d.Candidates.Where(c => c.ReplicaId != d.Chosen.ReplicaId).OrderBy(c => c.Estimate.TotalMs).Select(c => c.ReplicaId).ToArray();
+
+        Assert.Equal(byEstimate[0], Retries.Next(d.Candidates, tried, router)?.ReplicaId);
+        router.SetSuspended(byEstimate[0], suspended: true);
+        Assert.Equal(byEstimate[1], Retries.Next(d.Candidates, tried, router)?.ReplicaId);
+        router.SetRegionReachable(d.Candidates.Single(c => c.ReplicaId == byEstimate[1]).Region, reachable: false);
+        Assert.Null(Retries.Next(d.Candidates, tried, router));
+    }
+
+    [Fact]
     public void Gorgo_forwards_when_a_remote_cache_saves_more_than_the_rtt()
     {
         Router router = Router(_clock);

@@ -54,18 +54,16 @@ public sealed class EngineCore
     }
 
     /// <summary>Makes this fork a cache-free copy of <paramref name="source"/>'s queue, batch and planned step.</summary>
-    private void CopyFrom(EngineCore source, Dictionary<Sequence, Sequence> copies)
+    private void CopyFrom(EngineCore source)
     {
         _waiting.Clear();
         _running.Clear();
         _byId.Clear();
         _plan.Clear();
         _runEnds.Clear();
-        copies.Clear();
         foreach (Sequence s in source._running)
         {
             Sequence copy = s.CopyRunning();
-            copies.Add(s, copy);
             _running.Add(copy);
             _byId.Add(copy.Id, copy);
         }
@@ -73,14 +71,15 @@ public sealed class EngineCore
         foreach (Sequence s in source._waiting)
         {
             Sequence copy = s.CopyWaiting(source.Cache.MatchPrefix(s.Hashes.Span));
-            copies.Add(s, copy);
             copy.Node = _waiting.AddLast(copy);
             _byId.Add(copy.Id, copy);
         }
 
         foreach (Work w in source._plan)
         {
-            if (copies.TryGetValue(w.Sequence, out Sequence? copy))
+            // Ids are unique among an engine's live sequences, so the fork's index finds each one's copy.
+            if (source._byId.TryGetValue(w.Sequence.Id, out Sequence? live) && ReferenceEquals(live, w.Sequence)
+                && _byId.TryGetValue(w.Sequence.Id, out Sequence? copy))
             {
                 _plan.Add(w with { Sequence = copy });
             }
@@ -529,7 +528,6 @@ public sealed class EngineCore
     /// <summary>What forecasts reuse instead of allocating a fork and its lists every time.</summary>
     private sealed class ForecastScratch
     {
-        private readonly Dictionary<Sequence, Sequence> _copies = [];
         private EngineCore? _fork;
 
         public List<TokenOutput> Tokens { get; } = [];
@@ -546,7 +544,7 @@ public sealed class EngineCore
                 _fork = new EngineCore(source.Profile);
             }
 
-            _fork.CopyFrom(source, _copies);
+            _fork.CopyFrom(source);
             return _fork;
         }
     }

@@ -1,6 +1,7 @@
 using Gorgo.Replica.OpenAi;
 using Gorgo.Routing.Tokens;
 using Gorgo.Serving;
+using Gorgo.Serving.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -9,7 +10,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Proxy;
 
-/// <summary>Builds the proxy's web application: the OpenAI front door, <c>/health</c> and <c>/proxy/state</c>.</summary>
+/// <summary>Builds the proxy's web application: the OpenAI front door, <c>/health</c>, <c>/proxy/state</c>, <c>/metrics</c> and the status page.</summary>
 public static class ProxyHost
 {
     /// <summary>Builds (but does not start) the proxy; throws <see cref="Routing.Options.RoutingOptionsException"/> for a bad configuration.</summary>
@@ -17,6 +18,7 @@ public static class ProxyHost
     {
         ArgumentNullException.ThrowIfNull(options);
         options.EnsureValid();
+        GorgoTelemetry.StartTracing($"proxy-{options.Region}");
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = OpenAiRequestParser.MaxBodyBytes);
         builder.WebHost.UseUrls(options.ListenUrl);
@@ -38,6 +40,7 @@ public static class ProxyHost
             : Results.Json(new { status = "ok", region = options.Region, role = "proxy" }));
         FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
         app.MapGet("/proxy/state", () => Results.Json(FrontDoorState.Describe(proxy.Describe(), door, admission)));
+        app.MapOperations(new ProxyNodeView(proxy, options.Region), door, admission);
         app.MapFrontDoor(door);
         return app;
     }

@@ -304,6 +304,25 @@ public sealed class Router
         }
     }
 
+    /// <summary>How many prefix blocks this router believes <paramref name="replicaId"/> holds (0 for an unknown replica).</summary>
+    public int CachedBlocks(string replicaId)
+    {
+        lock (_gate)
+        {
+            return _index.BlockCount(replicaId);
+        }
+    }
+
+    /// <summary>The client-to-home RTT the estimates add for a client in <paramref name="clientRegion"/> (0 when it is not named).</summary>
+    /// <exception cref="ArgumentException">The region is unknown.</exception>
+    public double ClientLegMs(string? clientRegion)
+    {
+        lock (_gate)
+        {
+            return ClientLeg(clientRegion);
+        }
+    }
+
     /// <summary>Forgets blocks a replica reports evicted.</summary>
     public void RemoveCached(string replicaId, ReadOnlySpan<ulong> hashes)
     {

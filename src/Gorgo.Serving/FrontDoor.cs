@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text;
 using Gorgo.Replica.Backends;
@@ -7,6 +8,7 @@ using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Tokens;
+using Gorgo.Serving.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -64,7 +66,7 @@ public sealed record FrontDoorOptions
 /// circuit breaker), and the streamed or whole answer with the <c>x-gorgo-*</c> headers. The mesh ingress and the
 /// centralized proxy are both this, with different backends.
 /// </summary>
-public sealed class FrontDoor
+public sealed partial class FrontDoor
 {
     private readonly IFrontDoorBackend _backend;
     private readonly AdmissionGate _admission;
@@ -93,11 +95,40 @@ public sealed class FrontDoor
     /// <summary>The replicas' circuit breakers.</summary>
     public ReplicaBreakers Breakers { get; }
 
-    /// <summary>Serves <c>POST /v1/completions</c> or <c>/v1/chat/completions</c>.</summary>
+    /// <summary>The last requests routed, for the status page.</summary>
+    public DecisionLog Decisions { get; } = new();
+
+    /// <summary>The router deciding for this front door.</summary>
+    public Router Router => _backend.Router;
+
+    /// <summary>
+    /// Serves <c>POST /v1/completions</c> or <c>/v1/chat/completions</c>, and accounts for it: metrics, one log event,
+    /// the status page's decision list.
+    /// </summary>
     public async Task ServeAsync(HttpContext context, OpenAiEndpoint endpoint)
+    {
+        var served = new ServedRequest(Stopwatch.GetTimestamp());
+        try
+        {
+            await ServeCoreAsync(context, endpoint, served).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            served.Failed(ex, context.RequestAborted.IsCancellationRequested);
+            throw;
+        }
+        finally
+        {
+            Account(served);
+        }
+    }
+
+    private async Task ServeCoreAsync(HttpContext context, OpenAiEndpoint endpoint, ServedRequest served)
     {
         CancellationToken aborted = context.RequestAborted;
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
+        served.ClientRegion = clientRegion;
+        served.EmulatedLegAfterMs = clientLegHalfMs;
         if (_admission.IsDraining)
         {
             throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds };
@@ -113,15 +144,24 @@ public sealed class FrontDoor
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
         PreparedPrompt prompt = PreparedPrompt.From(request, _encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
         var backendRequest = new BackendRequest(request, prompt);
-        RoutingDecision decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
+        RoutingDecision decision;
+        using (Activity? routing = GorgoTelemetry.Source.StartActivity("gorgo.route"))
+        {
+            decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
+            RequestTracing.Tag(routing, decision);
+        }
 
+        Decided(served, decision, clientRegion);
+        using Activity? generation = GorgoTelemetry.Source.StartActivity("gorgo.generate");
         OpenStream opened = await OpenAsync(decision, backendRequest, aborted).ConfigureAwait(false);
         await using (opened.ConfigureAwait(false))
         {
-            (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore served) = (opened.Chunks, opened.First, opened.Served);
+            (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore replica) = (opened.Chunks, opened.First, opened.Served);
+            served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts);
+            RequestTracing.Tag(generation, replica, opened.Attempts);
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency);
-            context.Response.Headers[RoutingHeaders.Region] = served.Region;
-            context.Response.Headers[RoutingHeaders.Replica] = served.ReplicaId;
+            context.Response.Headers[RoutingHeaders.Region] = replica.Region;
+            context.Response.Headers[RoutingHeaders.Replica] = replica.ReplicaId;
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
             if (opened.Failed is { } failed)
             {
@@ -144,14 +184,85 @@ public sealed class FrontDoor
             var responses = new OpenAiResponses(endpoint, request.Model);
             if (request.Stream)
             {
-                await StreamAsync(context.Response, responses, request, chunks, first, aborted).ConfigureAwait(false);
+                served.Outcome = await StreamAsync(context.Response, responses, request, chunks, first, aborted).ConfigureAwait(false)
+                    ? RequestOutcomes.Ok
+                    : RequestOutcomes.ServerError;
             }
             else
             {
                 await RespondWholeAsync(context.Response, responses, chunks, first, aborted).ConfigureAwait(false);
+                served.Outcome = RequestOutcomes.Ok;
             }
         }
     }
+
+    /// <summary>Counts the decision and opens the request's entry in the decision list.</summary>
+    private void Decided(ServedRequest served, RoutingDecision decision, string? clientRegion)
+    {
+        CandidateScore chosen = decision.Chosen;
+        var region = new KeyValuePair<string, object?>("region", Options.Region);
+        GorgoMetrics.Decisions.Add(1, region, new("policy", decision.Policy), new("placement", chosen.IsHome ? "home" : "cross_region"));
+        GorgoMetrics.StateAge.Record(chosen.StateAgeMs / 1000, region);
+        served.Decision = decision;
+
+        // What the ingress can observe of the estimate: without emulation the client's leg happens outside it.
+        served.UnseenClientLegMs = served.EmulatedLegAfterMs > 0 || clientRegion is null ? 0 : _backend.Router.ClientLegMs(clientRegion);
+        served.Entry = new DecisionEntry
+        {
+            RequestId = decision.RequestId,
+            AtUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+            Policy = decision.Policy,
+            ClientRegion = clientRegion,
+            PromptTokens = decision.PromptTokens,
+            MatchedTokens = chosen.MatchedTokens,
+            Replica = chosen.ReplicaId,
+            ReplicaRegion = chosen.Region,
+            EstimatedTtftMs = chosen.Estimate.TotalMs,
+            StateAgeMs = chosen.StateAgeMs,
+        };
+        Decisions.Add(served.Entry);
+    }
+
+    /// <summary>Records a finished request: outcome, latencies, estimate error, its decision-list entry and its log event.</summary>
+    private void Account(ServedRequest served)
+    {
+        string outcome = served.Outcome ?? RequestOutcomes.ServerError;
+        var region = new KeyValuePair<string, object?>("region", Options.Region);
+        GorgoMetrics.Requests.Add(1, region, new("outcome", outcome));
+        if (served.RejectedFor is { } reason)
+        {
+            GorgoMetrics.AdmissionRejections.Add(1, region, new("reason", reason));
+        }
+
+        double? ttft = served.TtftMs;
+        double? estimated = served.Decision is { } d ? d.Chosen.Estimate.TotalMs - served.UnseenClientLegMs : null;
+        if (ttft is { } t)
+        {
+            GorgoMetrics.Ttft.Record(t / 1000, region);
+            if (estimated is { } e)
+            {
+                GorgoMetrics.EstimateError.Record((t - e) / 1000, region);
+            }
+        }
+
+        double e2e = served.ElapsedMs(Stopwatch.GetTimestamp());
+        if (outcome == RequestOutcomes.Ok)
+        {
+            GorgoMetrics.EndToEnd.Record(e2e / 1000, region);
+        }
+
+        if (served.Entry is { } entry)
+        {
+            entry.ServedBy = served.Replica?.ReplicaId;
+            entry.TtftMs = ttft;
+            entry.Outcome = outcome;
+        }
+
+        LogRequest(_logger, served.Decision?.RequestId ?? 0, outcome, served.Status, Options.Region, served.ClientRegion, served.Replica?.ReplicaId ?? served.Decision?.Chosen.ReplicaId, served.Replica?.Region ?? served.Decision?.Chosen.Region, served.Decision?.Chosen.Estimate.TotalMs, ttft, e2e, served.Decision?.PromptTokens, served.Decision?.MatchedTokens, served.Attempts);
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Request {Request} {Outcome} ({Status}): ingress {Ingress}, client {ClientRegion}, replica {Replica} in {ReplicaRegion}, estimated {EstimatedTtftMs:F0} ms, TTFT {TtftMs:F0} ms, total {E2eMs:F0} ms, prompt {PromptTokens} tokens ({MatchedTokens} matched), {Attempts} attempt(s)")]
+    private static partial void LogRequest(ILogger logger, long request, string outcome, int status, string ingress, string? clientRegion, string? replica, string? replicaRegion, double? estimatedTtftMs, double? ttftMs, double e2eMs, int? promptTokens, int? matchedTokens, int attempts);
 
     /// <summary>The models any replica serves, as <c>GET /v1/models</c> lists them.</summary>
     public IReadOnlyList<string> Models() => _backend.Router.Replicas.Select(r => r.Model).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToArray();
@@ -159,7 +270,8 @@ public sealed class FrontDoor
     private static async Task<BackendChunk?> NextAsync(IAsyncEnumerator<BackendChunk> chunks) =>
         await chunks.MoveNextAsync().ConfigureAwait(false) ? chunks.Current : null;
 
-    private async Task StreamAsync(HttpResponse response, OpenAiResponses responses, OpenAiRequest request, IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CancellationToken aborted)
+    /// <summary>Streams the answer; false when it had to end with an error event.</summary>
+    private async Task<bool> StreamAsync(HttpResponse response, OpenAiResponses responses, OpenAiRequest request, IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CancellationToken aborted)
     {
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
@@ -171,7 +283,7 @@ public sealed class FrontDoor
             if (c.FinishReason is { } finish)
             {
                 await responses.WriteEndAsync(output, finish, request.IncludeUsage ? c.Usage : null, aborted).ConfigureAwait(false);
-                return;
+                return true;
             }
 
             await responses.WriteTokenAsync(output, c.Text ?? string.Empty, aborted).ConfigureAwait(false);
@@ -185,11 +297,12 @@ public sealed class FrontDoor
                 // stream with an error event and [DONE] rather than a cut connection.
                 _logger.LogWarning(ex, "A stream broke off after its first token; ending it with an error event");
                 await OpenAiResponses.WriteErrorEndAsync(output, MidStreamError(ex), aborted).ConfigureAwait(false);
-                return;
+                return false;
             }
         }
 
         await OpenAiResponses.WriteErrorEndAsync(output, MidStreamError(null), aborted).ConfigureAwait(false);
+        return false;
     }
 
     private static OpenAiError MidStreamError(Exception? failure) => failure switch

@@ -30,14 +30,19 @@ internal sealed class NodeProcess : IDisposable
     }
 
     /// <summary>Starts the node of <paramref name="region"/> and waits until its <c>/health</c> answers 200.</summary>
-    public static async Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout)
+    public static async Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config])
+        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config, .. arguments])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[name] = value;
+        }
+
         var node = new NodeProcess(Process.Start(info)!, ingress);
         node.Process.OutputDataReceived += (_, e) => node.Append(e.Data);
         node.Process.ErrorDataReceived += (_, e) => node.Append(e.Data);

@@ -26,6 +26,7 @@ public class MeshBackpressureTests(BackpressureMeshFixture fixture) : IClassFixt
         // Six replicas of the model, each with 2 batch slots and 1 queue place: room for 18 requests. Send 54 at once
         // to us-east, as us-east's users.
         using var http = new HttpClient { BaseAddress = fixture.Ingress("us-east"), Timeout = TimeSpan.FromSeconds(60) };
+        string metricsBefore = await http.GetStringAsync("metrics");
         var served = new ConcurrentBag<string>();
         var refused = new ConcurrentBag<HttpResponseMessage>();
         var other = new ConcurrentBag<HttpStatusCode>();
@@ -58,6 +59,13 @@ public class MeshBackpressureTests(BackpressureMeshFixture fixture) : IClassFixt
         Assert.All(refused, r => Assert.NotNull(r.Headers.RetryAfter));
         Assert.Contains(served, region => region != "us-east");
         Assert.True(served.Count >= 18, $"only {served.Count} served; the fleet has room for 18");
+
+        // The refusals are counted as such, by reason, at the node that refused them.
+        string metricsAfter = await http.GetStringAsync("metrics");
+        double Moved(string sample, string label) =>
+            NodeOperationsTests.Sum(metricsAfter, sample, "region=\"us-east\"", label) - NodeOperationsTests.Sum(metricsBefore, sample, "region=\"us-east\"", label);
+        Assert.True(Moved("gorgo_admission_rejections_total", "reason=\"replicas_saturated\"") >= refused.Count);
+        Assert.True(Moved("gorgo_requests_total", "outcome=\"rejected\"") >= refused.Count);
         foreach (HttpResponseMessage r in refused)
         {
             r.Dispose();

@@ -46,6 +46,37 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
     }
 
     [Fact]
+    public async Task Metrics_and_status_show_the_proxys_requests_decisions_and_replicas()
+    {
+        using HttpClient http = Client();
+        string before = await http.GetStringAsync("metrics");
+        using (HttpResponseMessage response = await http.PostAsync("v1/completions", Json($$"""{"model": "{{ProxyFixture.Model}}", "prompt": "metrics", "max_tokens": 1}""")))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        using (HttpResponseMessage refused = await http.PostAsync("v1/completions", Json("""{"model": "no-such-model", "prompt": "x"}""")))
+        {
+            Assert.Equal(HttpStatusCode.NotFound, refused.StatusCode);
+        }
+
+        string after = await http.GetStringAsync("metrics");
+        static double Sum(string text, string sample, string label) => text.Split('\n')
+            .Where(l => l.StartsWith(sample + "{", StringComparison.Ordinal) && l.Contains(label, StringComparison.Ordinal) && l.Contains("region=\"us-east\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(Sum(after, "gorgo_requests_total", "outcome=\"ok\"") - Sum(before, "gorgo_requests_total", "outcome=\"ok\"") >= 1);
+        Assert.True(Sum(after, "gorgo_requests_total", "outcome=\"client_error\"") - Sum(before, "gorgo_requests_total", "outcome=\"client_error\"") >= 1);
+        Assert.True(Sum(after, "gorgo_route_decisions_total", "policy=") - Sum(before, "gorgo_route_decisions_total", "policy=") >= 1);
+        Assert.Contains("gorgo_replica_running{", after, StringComparison.Ordinal);
+
+        using JsonDocument status = JsonDocument.Parse(await http.GetStringAsync("status"));
+        Assert.Equal("proxy", status.RootElement.GetProperty("role").GetString());
+        Assert.Equal(3, status.RootElement.GetProperty("replicas").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, status.RootElement.GetProperty("gossip").ValueKind);
+        Assert.Contains(status.RootElement.GetProperty("decisions").EnumerateArray(), d => d.GetProperty("outcome").GetString() == "ok");
+    }
+
+    [Fact]
     public async Task Probes_measure_each_regions_emulated_rtt_into_the_router()
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
@@ -143,5 +174,19 @@ public class ProxyTests(ProxyFixture proxy) : IClassFixture<ProxyFixture>
         Assert.Equal(3, sample.Replicas.Count);
         string unknown = Assert.Throws<ArgumentException>(() => Serving.JsonConfiguration.Load<ProxyOptions>(null, """{ "MaxRunningPerReplica": 10 }""", useEnvironment: false)).Message;
         Assert.Contains("MaxRunningPerReplica", unknown); // the key moved under Dispatch: an old file is refused, not ignored
+    }
+}
+
+public class ByteRatesTests
+{
+    [Fact]
+    public void Rates_are_zero_until_a_second_has_passed_then_the_growth_per_second_of_the_last_interval()
+    {
+        var rates = new Gorgo.Serving.Telemetry.ByteRates();
+        Assert.Equal((0, 0), rates.Read(10_000, 100, 50));
+        Assert.Equal((0, 0), rates.Read(10_500, 600, 50));
+        Assert.Equal((1_000, 250), rates.Read(12_000, 2_100, 550));
+        Assert.Equal((1_000, 250), rates.Read(12_400, 9_999, 9_999));
+        Assert.Equal((0, 0), rates.Read(13_000, 2_100, 550));
     }
 }

@@ -16,6 +16,7 @@ public static class MeshCommands
     private static readonly Option<string?> Policy = new("--policy") { Description = $"Routing policy: {string.Join(", ", PolicyCatalog.Names)}." };
     private static readonly Option<bool?> Wan = new("--wan-emulation") { Description = "Delay cross-region calls by the configured RTTs (true/false)." };
     private static readonly Option<bool> Verbose = new("--verbose") { Description = "Debug logging." };
+    private static readonly Option<string> LogFormat = MeshLogging.FormatOption();
 
     /// <summary>Builds <c>gorgo node</c>.</summary>
     public static Command Node()
@@ -23,7 +24,7 @@ public static class MeshCommands
         var region = new Option<string>("--region", "-r") { Description = "This node's region (a key of Regions in the configuration).", Required = true };
         var command = new Command("node", "Run one region's mesh node: an Orleans silo with the region's replicas, gossip, RTT probes and the OpenAI ingress.")
         {
-            region, Config, Consistency, Policy, Wan, Verbose,
+            region, Config, Consistency, Policy, Wan, Verbose, LogFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -33,7 +34,7 @@ public static class MeshCommands
                 return GorgoCommand.BadInput;
             }
 
-            WebApplication app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)));
+            WebApplication app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!));
             return await ServingHost.RunAsync(
                 parse,
                 app,
@@ -50,7 +51,7 @@ public static class MeshCommands
     {
         var command = new Command("up", "Run a whole mesh locally in this process: by default three regions (us-east, eu-central, ap-northeast) with two emulated replicas each and WAN emulation on.")
         {
-            Config, Consistency, Policy, Wan, Verbose,
+            Config, Consistency, Policy, Wan, Verbose, LogFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -64,7 +65,7 @@ public static class MeshCommands
             MeshDeployment mesh;
             try
             {
-                mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose)), cancellationToken).ConfigureAwait(false);
+                mesh = await MeshDeployment.StartAsync(options, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
@@ -90,6 +91,7 @@ public static class MeshCommands
             await output.WriteLineAsync(converged ? "Every region sees every other. Try:" : "Warning: gossip has not converged yet. Try:").ConfigureAwait(false);
             await output.WriteLineAsync($"  curl -sN {first}/v1/chat/completions -H 'Content-Type: application/json' -D - -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello!\"}}], \"max_tokens\": 8, \"stream\": true}}'").ConfigureAwait(false);
             await output.WriteLineAsync($"  curl -s {first}/mesh/state").ConfigureAwait(false);
+            await output.WriteLineAsync($"Status page: {first}/ (every node has one); Prometheus metrics: {first}/metrics").ConfigureAwait(false);
             await output.WriteLineAsync("Ctrl+C to stop.").ConfigureAwait(false);
             await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
             await output.WriteLineAsync("gorgo up: stopping...").ConfigureAwait(false);

@@ -19,9 +19,10 @@ public static class ProxyCommand
         var listen = new Option<string?>("--listen") { Description = "Listen URL (overrides ListenUrl)." };
         var wan = new Option<bool?>("--wan-emulation") { Description = "Delay each backend call by the RTT between the proxy's region and the replica's (true/false)." };
         var verbose = new Option<bool>("--verbose") { Description = "Debug logging." };
+        Option<string> logFormat = MeshLogging.FormatOption();
         var command = new Command("proxy", "Run the centralized GORGO proxy: one router in one region in front of replica endpoints in every region.")
         {
-            config, policy, listen, wan, verbose,
+            config, policy, listen, wan, verbose, logFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,7 +42,7 @@ public static class ProxyCommand
                 return GorgoCommand.BadInput;
             }
 
-            WebApplication app = ProxyHost.Build(options, logging => MeshLogging.Configure(logging, parse.GetValue(verbose)));
+            WebApplication app = ProxyHost.Build(options, logging => MeshLogging.Configure(logging, parse.GetValue(verbose), parse.GetValue(logFormat)!));
             return await ServingHost.RunAsync(
                 parse,
                 app,

@@ -11,6 +11,7 @@ using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wan;
 using Gorgo.Routing.Tokens;
 using Gorgo.Serving;
+using Gorgo.Serving.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -30,6 +31,7 @@ public static class MeshNode
         ArgumentNullException.ThrowIfNull(options);
         options.EnsureValid(region);
         RegionEndpointOptions endpoints = options.Regions[region];
+        GorgoTelemetry.StartTracing($"node-{region}");
 
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = OpenAiRequestParser.MaxBodyBytes);
@@ -55,6 +57,7 @@ public static class MeshNode
             silo.Configure<SiloOptions>(o => o.SiloName = MeshKeys.SiloName(region));
             ConfigureClustering(silo, options, region, endpoints);
             silo.AddPlacementDirector<RegionPlacement, RegionPlacementDirector>();
+            silo.AddActivityPropagation(); // W3C trace context through grain calls (spans only when tracing is on)
 #pragma warning disable ORLEANSEXP003 // experimental in Orleans 10, and what the mesh needs:
             // with the default directory, a silo's death deactivates every grain whose directory entry it held, so a
             // dead region broke streams served by healthy ones; the distributed directory recovers those entries.
@@ -89,7 +92,7 @@ public static class MeshNode
         return app;
     }
 
-    /// <summary>Maps the ingress: the OpenAI API, <c>/health</c>, <c>/mesh/state</c>.</summary>
+    /// <summary>Maps the ingress: the OpenAI API, <c>/health</c>, <c>/mesh/state</c>, <c>/metrics</c> and the status page at <c>/</c>.</summary>
     public static void MapEndpoints(WebApplication app)
     {
         RegionState state = app.Services.GetRequiredService<RegionState>();
@@ -99,6 +102,7 @@ public static class MeshNode
             statusCode: admission.IsDraining ? 503 : 200));
         FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
         app.MapGet("/mesh/state", () => Results.Json(FrontDoorState.Describe(state.Describe(), door, admission)));
+        app.MapOperations(new MeshNodeView(state), door, admission);
         app.MapFrontDoor(door);
         if (app.Services.GetRequiredService<MeshOptions>().FaultInjection)
         {

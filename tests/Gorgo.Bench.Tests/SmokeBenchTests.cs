@@ -36,6 +36,17 @@ public class SmokeBenchTests
             Assert.InRange(run.PrefixHitRate, 0.01, 1);
             Assert.InRange(run.CrossRegionFraction, 0, 1);
             Assert.Equal(run.Completed, run.ServedByRegion.Values.Sum());
+
+            // Outcome metrics: the engines run in this process, so every completed request has its forecasts, and no
+            // replica anywhere can beat the best one in the client's region by definition of "best".
+            Assert.All(mine.Where(r => r.Completed), r =>
+            {
+                Assert.NotNull(r.BestForecastTtftMs);
+                Assert.True(r.BestHomeForecastTtftMs is null || r.BestForecastTtftMs <= r.BestHomeForecastTtftMs);
+                Assert.Equal(r.CrossRegion && r.TtftMs > r.BestHomeForecastTtftMs, r.HarmfulForward);
+            });
+            Assert.NotNull(run.HarmfulForwardFraction);
+            Assert.NotNull(run.RegretMs);
         }
 
         Assert.Equal("gossip", summary.Runs[0].Consistency);

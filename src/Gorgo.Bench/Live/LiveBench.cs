@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Gorgo.Engine.Model;
 using Gorgo.Scenarios.Results;
 using Gorgo.Scenarios;
 using Gorgo.Scenarios.Workload;
@@ -76,7 +77,8 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         var client = new LiveClient(http, scenario.Replicas.Model);
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(TimeSpan.FromSeconds(scenario.Limits.RunSeconds));
-        var send = new Sender(run.Name, client, deployment, TimeSpan.FromSeconds(scenario.Limits.RequestTimeoutSeconds), total, progress);
+        var forecaster = new LiveForecaster(deployment.Engines, rtt);
+        var send = new Sender(run.Name, client, deployment, forecaster, TimeSpan.FromSeconds(scenario.Limits.RequestTimeoutSeconds), total, progress);
 
         progress?.Report(new BenchProgress(run.Name, "warming up", 0, total));
         await WarmUpAsync(client, run.Name, deployment, send.Timeout, limit.Token).ConfigureAwait(false);
@@ -85,6 +87,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         // An open loop's requests and bodies are built before the clock starts, so the first ones leave on time.
         List<BenchRequest>? openLoop = scenario.Traffic.ClosedLoop ? null : workload.ToList();
         byte[][]? bodies = openLoop?.Select(client.Body).ToArray();
+        EngineRequest?[]? probes = openLoop?.Select((r, i) => forecaster.Probe(r, bodies![i])).ToArray();
         var clock = Stopwatch.StartNew();
         progress?.Report(new BenchProgress(run.Name, "replaying", 0, total));
         using var faultsDone = CancellationTokenSource.CreateLinkedTokenSource(limit.Token);
@@ -93,7 +96,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         Task faulting = faults?.RunAsync(clock, faultsDone.Token) ?? Task.CompletedTask;
         (List<RequestRecord> records, List<BenchRequest> unsent) = scenario.Traffic.ClosedLoop
             ? await ClosedLoopAsync(send, workload, clock, limit.Token).ConfigureAwait(false)
-            : await OpenLoopAsync(send, openLoop!, bodies!, clock, limit.Token).ConfigureAwait(false);
+            : await OpenLoopAsync(send, openLoop!, bodies!, probes!, clock, limit.Token).ConfigureAwait(false);
         double? gossip = GossipRate(gossipAtStart, deployment.GossipBytesSent, clock.Elapsed);
         await faultsDone.CancelAsync().ConfigureAwait(false);
         try
@@ -119,7 +122,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
     }
 
     /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>
-    private static async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> OpenLoopAsync(Sender send, List<BenchRequest> workload, byte[][] bodies, Stopwatch clock, CancellationToken limit)
+    private static async Task<(List<RequestRecord> Records, List<BenchRequest> Unsent)> OpenLoopAsync(Sender send, List<BenchRequest> workload, byte[][] bodies, EngineRequest?[] probes, Stopwatch clock, CancellationToken limit)
     {
         var tasks = new List<Task<RequestRecord>>(workload.Count);
         foreach (BenchRequest request in workload)
@@ -142,7 +145,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
                 break;
             }
 
-            tasks.Add(send.SendAsync(request, bodies[tasks.Count], limit));
+            tasks.Add(send.SendAsync(request, bodies[tasks.Count], probes[tasks.Count], limit));
         }
 
         RequestRecord[] sent = await Task.WhenAll(tasks).ConfigureAwait(false);
@@ -177,7 +180,8 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
                     request = source.Current with { ArrivalMs = clock.Elapsed.TotalMilliseconds };
                 }
 
-                RequestRecord record = await send.SendAsync(request, send.Client.Body(request), limit).ConfigureAwait(false);
+                byte[] body = send.Client.Body(request);
+                RequestRecord record = await send.SendAsync(request, body, send.Forecaster.Probe(request, body), limit).ConfigureAwait(false);
                 lock (gate)
                 {
                     records.Add(record);
@@ -233,19 +237,23 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             ? Math.Round((e.Bytes - s.Bytes) / (double)e.Nodes / elapsed.TotalSeconds, 1)
             : null;
 
-    /// <summary>What sending one request of a run needs: the client, the deployment's entry points, the timeout and progress.</summary>
-    private sealed class Sender(string run, LiveClient client, LiveDeployment deployment, TimeSpan timeout, int total, IProgress<BenchProgress>? progress)
+    /// <summary>What sending one request of a run needs: the client, the deployment's entry points, the outcome forecasts, the timeout and progress.</summary>
+    private sealed class Sender(string run, LiveClient client, LiveDeployment deployment, LiveForecaster forecaster, TimeSpan timeout, int total, IProgress<BenchProgress>? progress)
     {
         private int _finished;
 
         public LiveClient Client { get; } = client;
 
+        public LiveForecaster Forecaster { get; } = forecaster;
+
         public TimeSpan Timeout { get; } = timeout;
 
-        /// <summary>Sends the request from its user's region and reports progress when it ends.</summary>
-        public async Task<RequestRecord> SendAsync(BenchRequest request, byte[] body, CancellationToken cancellationToken)
+        /// <summary>Forecasts the request's outcomes (when <paramref name="probe"/> is given), sends it from its user's region and reports progress when it ends.</summary>
+        public async Task<RequestRecord> SendAsync(BenchRequest request, byte[] body, EngineRequest? probe, CancellationToken cancellationToken)
         {
+            (double? best, double? bestHome) = probe is null ? (null, null) : Forecaster.Forecast(request.UserRegion, probe);
             RequestRecord record = await Client.SendAsync(run, request, body, deployment.EntryPoints[request.UserRegion], Timeout, cancellationToken).ConfigureAwait(false);
+            record = record with { BestForecastTtftMs = best, BestHomeForecastTtftMs = bestHome };
             progress?.Report(new BenchProgress(run, "replaying", Interlocked.Increment(ref _finished), total));
             return record;
         }

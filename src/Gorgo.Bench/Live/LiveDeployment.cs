@@ -27,6 +27,12 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// <summary>Where users of each region send requests, in the order they try them: their region's node then the nearest others, or the proxy.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> EntryPoints { get; }
 
+    /// <summary>
+    /// The deployment's engines that run in this process, with where requests reach them from (for the outcome
+    /// forecasts of <see cref="LiveForecaster"/>); empty when they run elsewhere (a mesh of node processes).
+    /// </summary>
+    public IReadOnlyList<ForecastEngine> Engines { get; private init; } = [];
+
     /// <summary>The node processes of a mesh started by <see cref="StartMeshProcessesAsync"/>; null otherwise.</summary>
     public NodeProcesses? Processes { get; private init; }
 
@@ -39,7 +45,13 @@ public sealed class LiveDeployment : IAsyncDisposable
     {
         MeshOptions options = MeshOptionsFor(scenario, run, rtt);
         MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
-        var deployment = new LiveDeployment(MeshEntries(options, rtt));
+        var deployment = new LiveDeployment(MeshEntries(options, rtt))
+        {
+            Engines = options.Regions.Keys.SelectMany(region => mesh.State(region).Local.Values
+                    .Where(r => r.Engine is not null)
+                    .Select(r => new ForecastEngine(r.Id, region, r.Engine!, user => user == region || mesh.State(user).Node.Interested(region), SameRegionFree: true)))
+                .ToArray(),
+        };
         deployment._parts.Add(mesh);
         deployment._mesh = mesh;
         if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
@@ -113,6 +125,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         string proxyRegion = run.ProxyRegion ?? scenario.Proxy.Region ?? scenario.Regions[0];
         var parts = new List<IAsyncDisposable>();
         var replicas = new List<ProxyReplicaOptions>();
+        var engines = new List<ForecastEngine>();
         try
         {
             foreach (string region in scenario.Regions)
@@ -123,6 +136,7 @@ public sealed class LiveDeployment : IAsyncDisposable
                     parts.Add(server);
                     await server.StartAsync(cancellationToken).ConfigureAwait(false);
                     replicas.Add(new ProxyReplicaOptions { Id = id, Region = region, Model = scenario.Replicas.Model, Url = server.Urls.Single(), PrefillMsPerToken = profile.PrefillMsPerToken, MaxContextTokens = profile.MaxContextTokens });
+                    engines.Add(new ForecastEngine(id, region, server.Services.GetRequiredService<EmulatedReplica>().Engine, _ => true, SameRegionFree: false) { Via = proxyRegion });
                 }
             }
 
@@ -149,7 +163,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             }
 
             EntryPoint[] proxyEntry = [new EntryPoint(proxyRegion, new Uri(options.ListenUrl + "/"))];
-            var deployment = new LiveDeployment(scenario.Regions.ToDictionary(r => r, IReadOnlyList<EntryPoint> (_) => proxyEntry));
+            var deployment = new LiveDeployment(scenario.Regions.ToDictionary(r => r, IReadOnlyList<EntryPoint> (_) => proxyEntry)) { Engines = engines };
             parts.Reverse();
             deployment._parts.AddRange(parts);
             return deployment;
@@ -189,3 +203,15 @@ public sealed class LiveDeployment : IAsyncDisposable
 
 /// <summary>A node (or the proxy) a client can send its requests to, and its region.</summary>
 public sealed record EntryPoint(string Region, Uri Uri);
+
+/// <summary>An in-process engine of a live deployment, as the outcome forecasts see it.</summary>
+/// <param name="Id">The replica.</param>
+/// <param name="Region">Its region.</param>
+/// <param name="Engine">Its engine.</param>
+/// <param name="Usable">Whether a request from users of a region may be sent to it (the mesh node's regions of interest).</param>
+/// <param name="SameRegionFree">Whether a hop within a region costs nothing (the mesh's in-process calls) or half the region's own RTT (the proxy's HTTP calls).</param>
+public sealed record ForecastEngine(string Id, string Region, EngineHost Engine, Func<string, bool> Usable, bool SameRegionFree)
+{
+    /// <summary>The region every request passes through first (the proxy's), or null when users reach their own region's node.</summary>
+    public string? Via { get; init; }
+}

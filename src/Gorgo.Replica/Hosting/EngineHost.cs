@@ -30,6 +30,7 @@ public sealed class EngineHost : IAsyncDisposable
     private readonly Thread _loop;
     private readonly long _epoch;
     private long _nextId;
+    private double? _stepEndsAtMs;
 
     /// <summary>Starts the engine thread.</summary>
     public EngineHost(EngineProfile profile, ILogger? logger = null, double stepJitter = 0, int seed = 1)
@@ -80,6 +81,23 @@ public sealed class EngineHost : IAsyncDisposable
             {
                 return _core.State;
             }
+        }
+    }
+
+    /// <summary>
+    /// Forecasts from the engine's true state now (its queue, batch, cache and the step under way) how long until
+    /// <paramref name="probe"/>'s first token if it reached the engine in <paramref name="arriveInMs"/>, ms from now;
+    /// infinity when the engine would refuse it or the forecast passes <paramref name="boundMs"/>. Requests on their way
+    /// to the engine are not known to it, so are not counted. The engine does not change.
+    /// </summary>
+    public double ForecastFirstTokenInMs(EngineRequest probe, double arriveInMs, double boundMs = 3_600_000)
+    {
+        ArgumentNullException.ThrowIfNull(probe);
+        lock (_gate)
+        {
+            double now = NowMs;
+            double first = _core.ForecastFirstTokenMs(probe, now, now + Math.Max(0, arriveInMs), _stepEndsAtMs, now + boundMs);
+            return double.IsFinite(first) ? first - now : double.PositiveInfinity;
         }
     }
 
@@ -215,6 +233,7 @@ public sealed class EngineHost : IAsyncDisposable
             lock (_gate)
             {
                 duration = _core.PlanStep(start);
+                _stepEndsAtMs = start + duration;
             }
 
             if (duration is null)
@@ -242,6 +261,7 @@ public sealed class EngineHost : IAsyncDisposable
             {
                 _core.CompleteStep(end, tokens, finished);
                 _core.DrainCacheEvents(events);
+                _stepEndsAtMs = null;
             }
 
             previousEnd = end;

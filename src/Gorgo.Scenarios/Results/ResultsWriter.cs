@@ -71,9 +71,10 @@ public static class ResultsWriter
     public const string Legend =
         "req/s = completed requests per second from the first arrival to the last response. Prefix hit = cached prompt tokens / prompt tokens. " +
         "Cross-region = served outside the user's region. Harmful fwd = served outside the user's region and its TTFT exceeded the TTFT forecast, " +
-        "from the true engine states when the request reached its ingress, at the best replica in the user's region. Regret = TTFT minus the least " +
+        "from the true engine states when the request reached its ingress (live: as it left its client, with the emulated legs, not counting requests " +
+        "already on their way to an engine), at the best replica in the user's region. Regret = TTFT minus the least " +
         "forecast TTFT over every replica the deployment could use (negative when the realized TTFT beat the forecast). \"-\": not measurable " +
-        "(live runs against HTTP replicas). Home-idle override = the router's own count of forwards that passed over a home replica that it saw " +
+        "(live runs whose engines run in other processes). Home-idle override = the router's own count of forwards that passed over a home replica that it saw " +
         "idle with as long a prefix match (GORGO's stay-when-home-idle rule makes it 0 there by construction: a policy counter, not an outcome).";
 
     /// <summary>What the simulator's <c>oracle</c> run is.</summary>

@@ -50,28 +50,20 @@ public sealed class NodeFailureTests(Xunit.Abstractions.ITestOutputHelper output
         // One model per region, so that a request at us-east for "m-eu" must be served in eu-central and for "m-ap" in
         // ap-northeast. us-east is the cluster's primary; eu-central is the one killed.
         var regions = new[] { "us-east", "eu-central", "ap-northeast" };
-        var config = new JsonObject
-        {
-            ["Regions"] = new JsonObject(regions.Select(r => KeyValuePair.Create<string, JsonNode?>(r, new JsonObject
-            {
-                ["IngressUrl"] = $"http://127.0.0.1:{LoopbackPorts.Free()}",
-                ["SiloPort"] = LoopbackPorts.Free(),
-                ["GatewayPort"] = LoopbackPorts.Free(),
-            }))),
-            ["Rtt"] = JsonNode.Parse("""{"us-east": {"eu-central": 92.8, "ap-northeast": 178.6}, "eu-central": {"ap-northeast": 231.5}}"""),
-            ["Replicas"] = JsonNode.Parse("""
-                [{"Id": "use-1", "Region": "us-east", "Model": "m-us", "Profile": "h100-8b"},
-                 {"Id": "euc-1", "Region": "eu-central", "Model": "m-eu", "Profile": "h100-8b"},
-                 {"Id": "apn-1", "Region": "ap-northeast", "Model": "m-ap", "Profile": "h100-8b"}]
-                """),
-            ["Clustering"] = new JsonObject { ["PrimaryRegion"] = "us-east", ["ClusterId"] = "kill-" + Guid.NewGuid().ToString("N")[..8] },
-            ["Gossip"] = new JsonObject { ["IntervalMs"] = 100 },
-        };
+        JsonObject config = NodeProcess.MeshConfig(
+            regions,
+            """{"us-east": {"eu-central": 92.8, "ap-northeast": 178.6}, "eu-central": {"ap-northeast": 231.5}}""",
+            """
+            [{"Id": "use-1", "Region": "us-east", "Model": "m-us", "Profile": "h100-8b"},
+             {"Id": "euc-1", "Region": "eu-central", "Model": "m-eu", "Profile": "h100-8b"},
+             {"Id": "apn-1", "Region": "ap-northeast", "Model": "m-ap", "Profile": "h100-8b"}]
+            """,
+            "kill");
         string path = Path.Combine(_directory, "mesh.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         foreach (string region in regions)
         {
-            _nodes.Add(await NodeProcess.StartAsync(path, region, new Uri(config["Regions"]![region]!["IngressUrl"]!.GetValue<string>() + "/"), TimeSpan.FromSeconds(60)));
+            _nodes.Add(await NodeProcess.StartAsync(path, region, NodeProcess.IngressOf(config, region), TimeSpan.FromSeconds(60)));
         }
 
         using var http = new HttpClient { BaseAddress = _nodes[0].Ingress, Timeout = TimeSpan.FromSeconds(60) };

@@ -29,6 +29,27 @@ internal sealed class NodeProcess : IDisposable
         }
     }
 
+    /// <summary>
+    /// A localhost-clustered mesh configuration for node processes: <paramref name="regions"/> on free loopback ports
+    /// (the first is the primary), the given RTTs and replicas, 100 ms gossip, a fresh cluster id.
+    /// </summary>
+    public static System.Text.Json.Nodes.JsonObject MeshConfig(string[] regions, string rtt, string replicas, string clusterPrefix) => new()
+    {
+        ["Regions"] = new System.Text.Json.Nodes.JsonObject(regions.Select(r => KeyValuePair.Create<string, System.Text.Json.Nodes.JsonNode?>(r, new System.Text.Json.Nodes.JsonObject
+        {
+            ["IngressUrl"] = $"http://127.0.0.1:{Gorgo.Replica.Hosting.LoopbackPorts.Free()}",
+            ["SiloPort"] = Gorgo.Replica.Hosting.LoopbackPorts.Free(),
+            ["GatewayPort"] = Gorgo.Replica.Hosting.LoopbackPorts.Free(),
+        }))),
+        ["Rtt"] = System.Text.Json.Nodes.JsonNode.Parse(rtt),
+        ["Replicas"] = System.Text.Json.Nodes.JsonNode.Parse(replicas),
+        ["Clustering"] = new System.Text.Json.Nodes.JsonObject { ["PrimaryRegion"] = regions[0], ["ClusterId"] = clusterPrefix + "-" + Guid.NewGuid().ToString("N")[..8] },
+        ["Gossip"] = new System.Text.Json.Nodes.JsonObject { ["IntervalMs"] = 100 },
+    };
+
+    /// <summary>The ingress of <paramref name="region"/> in a configuration made by <see cref="MeshConfig"/>.</summary>
+    public static Uri IngressOf(System.Text.Json.Nodes.JsonObject config, string region) => new(config["Regions"]![region]!["IngressUrl"]!.GetValue<string>() + "/");
+
     /// <summary>Starts the node of <paramref name="region"/> and waits until its <c>/health</c> answers 200.</summary>
     public static async Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, params string[] arguments)
     {

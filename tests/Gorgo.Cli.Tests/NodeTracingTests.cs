@@ -36,22 +36,14 @@ public sealed class NodeTracingTests(Xunit.Abstractions.ITestOutputHelper output
     {
         // One model per region: a request at us-east for "m-eu" is served by eu-central's replica through a grain call.
         var regions = new[] { "us-east", "eu-central" };
-        var config = new JsonObject
-        {
-            ["Regions"] = new JsonObject(regions.Select(r => KeyValuePair.Create<string, JsonNode?>(r, new JsonObject
-            {
-                ["IngressUrl"] = $"http://127.0.0.1:{LoopbackPorts.Free()}",
-                ["SiloPort"] = LoopbackPorts.Free(),
-                ["GatewayPort"] = LoopbackPorts.Free(),
-            }))),
-            ["Rtt"] = JsonNode.Parse("""{"us-east": {"eu-central": 92.8}}"""),
-            ["Replicas"] = JsonNode.Parse("""
-                [{"Id": "use-1", "Region": "us-east", "Model": "m-us", "Profile": "h100-8b"},
-                 {"Id": "euc-1", "Region": "eu-central", "Model": "m-eu", "Profile": "h100-8b"}]
-                """),
-            ["Clustering"] = new JsonObject { ["PrimaryRegion"] = "us-east", ["ClusterId"] = "trace-" + Guid.NewGuid().ToString("N")[..8] },
-            ["Gossip"] = new JsonObject { ["IntervalMs"] = 100 },
-        };
+        JsonObject config = NodeProcess.MeshConfig(
+            regions,
+            """{"us-east": {"eu-central": 92.8}}""",
+            """
+            [{"Id": "use-1", "Region": "us-east", "Model": "m-us", "Profile": "h100-8b"},
+             {"Id": "euc-1", "Region": "eu-central", "Model": "m-eu", "Profile": "h100-8b"}]
+            """,
+            "trace");
         string path = Path.Combine(_directory, "mesh.json");
         await File.WriteAllTextAsync(path, config.ToJsonString());
         var otlp = new Dictionary<string, string>
@@ -62,7 +54,7 @@ public sealed class NodeTracingTests(Xunit.Abstractions.ITestOutputHelper output
         };
         foreach (string region in regions)
         {
-            _nodes.Add(await NodeProcess.StartAsync(path, region, new Uri(config["Regions"]![region]!["IngressUrl"]!.GetValue<string>() + "/"), TimeSpan.FromSeconds(60), otlp, "--log-format", "json"));
+            _nodes.Add(await NodeProcess.StartAsync(path, region, NodeProcess.IngressOf(config, region), TimeSpan.FromSeconds(60), otlp, "--log-format", "json"));
         }
 
         using var http = new HttpClient { BaseAddress = _nodes[0].Ingress, Timeout = TimeSpan.FromSeconds(30) };

@@ -21,8 +21,12 @@ public sealed class FaultDriver(IReadOnlyList<FaultSpec> faults, NodeProcesses n
     /// <summary>The faults executed so far, with when each began (ms on the replay's clock).</summary>
     public IReadOnlyList<ExecutedFault> Executed => _executed;
 
-    /// <summary>Runs every fault at its time until all are done or <paramref name="cancellationToken"/> fires (the run ended).</summary>
-    public async Task RunAsync(Stopwatch clock, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs every fault at its time, one after another, until all are done or <paramref name="stopScheduling"/> fires
+    /// (the replay ended): faults due by then still run (a restart that made later faults late lets them catch up),
+    /// later ones do not. <paramref name="cancellationToken"/> (the run's limit) abandons everything.
+    /// </summary>
+    public async Task RunAsync(Stopwatch clock, CancellationToken stopScheduling, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(clock);
         foreach (FaultSpec fault in faults.OrderBy(f => f.AtSeconds))
@@ -30,7 +34,19 @@ public sealed class FaultDriver(IReadOnlyList<FaultSpec> faults, NodeProcesses n
             double wait = (fault.AtSeconds * 1000) - clock.Elapsed.TotalMilliseconds;
             if (wait > 0)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(wait), cancellationToken).ConfigureAwait(false);
+                if (stopScheduling.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(wait), stopScheduling).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stopScheduling.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    return;
+                }
             }
 
             _executed.Add(new ExecutedFault(fault, clock.Elapsed.TotalMilliseconds));

@@ -93,7 +93,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         using var faultsDone = CancellationTokenSource.CreateLinkedTokenSource(limit.Token);
         using ILoggerFactory loggers = LoggerFactory.Create(logging);
         FaultDriver? faults = deployment.Processes is { } nodes ? new FaultDriver(scenario.Faults, nodes, RegionOfReplica, loggers.CreateLogger<FaultDriver>()) : null;
-        Task faulting = faults?.RunAsync(clock, faultsDone.Token) ?? Task.CompletedTask;
+        Task faulting = faults?.RunAsync(clock, faultsDone.Token, limit.Token) ?? Task.CompletedTask;
         (List<RequestRecord> records, List<BenchRequest> unsent) = scenario.Traffic.ClosedLoop
             ? await ClosedLoopAsync(send, workload, clock, limit.Token).ConfigureAwait(false)
             : await OpenLoopAsync(send, openLoop!, bodies!, probes!, clock, limit.Token).ConfigureAwait(false);
@@ -103,9 +103,9 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         {
             await faulting.ConfigureAwait(false); // a fault that failed (a node that would not restart) fails the run
         }
-        catch (OperationCanceledException) when (faultsDone.IsCancellationRequested)
+        catch (OperationCanceledException) when (limit.IsCancellationRequested)
         {
-            // The replay ended before every fault was due.
+            // The run hit its time limit in the middle of a fault.
         }
 
         bool complete = unsent.Count == 0 && !limit.IsCancellationRequested;

@@ -3,6 +3,7 @@ using Gorgo.Engine.Profiles;
 using Gorgo.Replica.Server;
 using Gorgo.Routing.Options;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Cli.Replica;
@@ -21,10 +22,13 @@ public static class ReplicaCommand
         var maxTokens = new Option<int>("--default-max-tokens") { Description = "Output length of chat requests without max_tokens.", DefaultValueFactory = _ => defaults.DefaultMaxTokens };
         var jitter = new Option<double>("--step-jitter") { Description = "Relative standard deviation of engine step times (0 = exact profile times).", DefaultValueFactory = _ => defaults.StepJitter };
         var seed = new Option<int>("--seed") { Description = "Seed of the step-time jitter.", DefaultValueFactory = _ => defaults.Seed };
+        var kvEvents = new Option<string?>("--kv-events-endpoint") { Description = "Publish the engine's KV cache events on this ZeroMQ PUB address (e.g. tcp://*:5557), in vLLM's wire format." };
+        var kvReplay = new Option<string?>("--kv-events-replay-endpoint") { Description = "Serve replays of missed KV event batches on this ZeroMQ ROUTER address (e.g. tcp://*:5558)." };
+        var kvTopic = new Option<string>("--kv-events-topic") { Description = "Topic frame of the KV event messages.", DefaultValueFactory = _ => defaults.KvEventsTopic };
 
         var command = new Command("replica", "Run an emulated GPU replica (continuous batching, prefix cache, calibrated timing) serving the OpenAI API, /health and /metrics like vLLM.")
         {
-            port, host, profile, model, maxTokens, jitter, seed,
+            port, host, profile, model, maxTokens, jitter, seed, kvEvents, kvReplay, kvTopic,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -38,6 +42,9 @@ public static class ReplicaCommand
                 DefaultMaxTokens = parse.GetValue(maxTokens),
                 StepJitter = parse.GetValue(jitter),
                 Seed = parse.GetValue(seed),
+                KvEventsEndpoint = parse.GetValue(kvEvents),
+                KvEventsReplayEndpoint = parse.GetValue(kvReplay),
+                KvEventsTopic = parse.GetValue(kvTopic) ?? string.Empty,
             };
 
             WebApplication app;
@@ -51,11 +58,21 @@ public static class ReplicaCommand
                 await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo replica: {ex.Message}").ConfigureAwait(false);
                 return GorgoCommand.BadInput;
             }
+            catch (NetMQ.NetMQException ex)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo replica: cannot bind the KV events sockets ({options.KvEventsEndpoint}, {options.KvEventsReplayEndpoint ?? "no replay"}): {ex.Message}. Choose others with --kv-events-endpoint and --kv-events-replay-endpoint.").ConfigureAwait(false);
+                return GorgoCommand.BadInput;
+            }
 
             return await ServingHost.RunAsync(parse, app, "Choose another with --port.", async output =>
             {
                 string url = app.Urls.First();
                 await output.WriteLineAsync($"gorgo replica: model '{options.Model}', profile '{options.Profile}', serving on {url} (Ctrl+C to stop)").ConfigureAwait(false);
+                if (app.Services.GetRequiredService<EmulatedReplica>().KvEvents is { } kv)
+                {
+                    await output.WriteLineAsync($"  KV events on {kv.Publisher.Endpoint} (topic '{options.KvEventsTopic}'), replay on {kv.Publisher.ReplayEndpoint ?? "(none)"}").ConfigureAwait(false);
+                }
+
                 await output.WriteLineAsync($"  curl {url}/v1/completions -H 'Content-Type: application/json' -d '{{\"model\": \"{options.Model}\", \"prompt\": \"Hello\", \"max_tokens\": 8}}'").ConfigureAwait(false);
             }, verbose: false, cancellationToken).ConfigureAwait(false);
         });

@@ -67,6 +67,9 @@ public sealed class KvBlockCache
     /// <summary>Whether a block is cached.</summary>
     public bool Contains(ulong hash) => _slotOf.TryGetValue(hash, out _);
 
+    /// <summary>The hashes of every cached block, in no order.</summary>
+    public ulong[] Hashes() => [.. _slotOf.Keys()];
+
     /// <summary>Number of leading blocks of a prompt that are cached.</summary>
     public int MatchPrefix(ReadOnlySpan<ulong> hashes)
     {

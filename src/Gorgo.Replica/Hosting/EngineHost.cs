@@ -169,6 +169,15 @@ public sealed class EngineHost : IAsyncDisposable
         return true;
     }
 
+    /// <summary>The hashes of the blocks the engine's KV cache holds now, in no order.</summary>
+    public ulong[] CachedBlocks()
+    {
+        lock (_gate)
+        {
+            return _core.Cache.Hashes();
+        }
+    }
+
     /// <summary>A stream of this engine's cache events (block stored/removed), from now on.</summary>
     public ChannelReader<CacheEvent> SubscribeCacheEvents()
     {

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Text.Json;
 using Gorgo.Replica.Hosting;
+using Gorgo.Replica.KvEvents;
 using Gorgo.Engine.Model;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Engine.Profiles;
@@ -13,8 +14,8 @@ namespace Gorgo.Replica.Server;
 /// <summary>An emulated replica: an <see cref="EngineHost"/> serving one model over the OpenAI API, as a vLLM server would.</summary>
 public sealed class EmulatedReplica : IAsyncDisposable
 {
-    /// <summary>Creates the replica and starts its engine.</summary>
-    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, double stepJitter = 0, int seed = 1)
+    /// <summary>Creates the replica and starts its engine; with <paramref name="kvEvents"/> its cache events are published there as vLLM publishes them.</summary>
+    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, double stepJitter = 0, int seed = 1, KvEventPublisher? kvEvents = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(defaultMaxTokens, 1);
@@ -22,7 +23,11 @@ public sealed class EmulatedReplica : IAsyncDisposable
         DefaultMaxTokens = defaultMaxTokens;
         Engine = new EngineHost(profile, stepJitter: stepJitter, seed: seed);
         Encoder = new PromptEncoder(TiktokenPromptTokenizer.Default, new BlockHasher(profile.BlockSize));
+        KvEvents = kvEvents is null ? null : new EngineKvPublisher(Engine, kvEvents);
     }
+
+    /// <summary>The publisher of the engine's KV events, or null when they are not published.</summary>
+    public EngineKvPublisher? KvEvents { get; }
 
     /// <summary>The model served.</summary>
     public string Model { get; }
@@ -47,7 +52,10 @@ public sealed class EmulatedReplica : IAsyncDisposable
             throw OpenAiError.ModelNotFound(request.Model);
         }
 
-        PreparedPrompt prompt = PreparedPrompt.From(request, Encoder, Engine.Profile.MaxContextTokens, DefaultMaxTokens);
+        int[] tokens = PreparedPrompt.Tokens(request, Encoder);
+        PromptBlocks blocks = Encoder.FromTokens(tokens);
+        PreparedPrompt prompt = PreparedPrompt.From(request, blocks, Engine.Profile.MaxContextTokens, DefaultMaxTokens);
+        KvEvents?.Remember(tokens, blocks.Hashes.Span);
         var engineRequest = new EngineRequest(Engine.NextRequestId(), prompt.Blocks, prompt.MaxTokens);
         EngineRejection rejection = Engine.TrySubmit(engineRequest, out RequestStream? stream, aborted);
         switch (rejection)
@@ -72,7 +80,11 @@ public sealed class EmulatedReplica : IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => Engine.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Engine.DisposeAsync().ConfigureAwait(false);
+        KvEvents?.Dispose();
+    }
 
     private static async Task StreamAsync(HttpContext context, OpenAiResponses responses, OpenAiRequest request, RequestStream stream, CancellationToken aborted)
     {

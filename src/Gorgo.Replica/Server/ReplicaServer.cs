@@ -1,3 +1,4 @@
+using Gorgo.Replica.KvEvents;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Engine.Profiles;
 using Gorgo.Routing.Options;
@@ -30,7 +31,13 @@ public static class ReplicaServer
             logging(builder.Logging);
         }
 
-        builder.Services.AddSingleton(_ => new EmulatedReplica(options.Model, profile, options.DefaultMaxTokens, options.StepJitter, options.Seed));
+        builder.Services.AddSingleton(_ => new EmulatedReplica(
+            options.Model,
+            profile,
+            options.DefaultMaxTokens,
+            options.StepJitter,
+            options.Seed,
+            options.KvEventsEndpoint is { } kv ? new KvEventPublisher(kv, options.KvEventsReplayEndpoint, options.KvEventsTopic) : null));
         WebApplication app = builder.Build();
         app.MapReplicaEndpoints(app.Services.GetRequiredService<EmulatedReplica>());
         return app;

@@ -26,6 +26,15 @@ public sealed record ReplicaServerOptions
     /// <summary>Seed of the step-time jitter.</summary>
     public int Seed { get; init; } = 1;
 
+    /// <summary>Where the engine publishes its KV events (ZeroMQ PUB, e.g. <c>tcp://*:5557</c>), or null for none.</summary>
+    public string? KvEventsEndpoint { get; init; }
+
+    /// <summary>Where the engine replays missed KV event batches (ZeroMQ ROUTER, e.g. <c>tcp://*:5558</c>), or null for none.</summary>
+    public string? KvEventsReplayEndpoint { get; init; }
+
+    /// <summary>The topic frame of every KV event message.</summary>
+    public string KvEventsTopic { get; init; } = string.Empty;
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(!string.IsNullOrWhiteSpace(Host), "host is required.")
@@ -34,5 +43,8 @@ public sealed record ReplicaServerOptions
         .Check(!string.IsNullOrWhiteSpace(Profile), "profile is required.")
         .Check(DefaultMaxTokens >= 1, $"default max tokens must be at least 1 (got {DefaultMaxTokens}).")
         .Check(double.IsFinite(StepJitter) && StepJitter is >= 0 and <= 0.5, $"step jitter must be between 0 and 0.5 (got {StepJitter}).")
+        .Check(KvEventsEndpoint is null || KvEvents.KvEventsOptions.IsTcpEndpoint(KvEventsEndpoint), $"kv events endpoint must be a ZeroMQ tcp address such as tcp://*:5557 (got '{KvEventsEndpoint}').")
+        .Check(KvEventsReplayEndpoint is null || KvEvents.KvEventsOptions.IsTcpEndpoint(KvEventsReplayEndpoint), $"kv events replay endpoint must be a ZeroMQ tcp address such as tcp://*:5558 (got '{KvEventsReplayEndpoint}').")
+        .Check(KvEventsReplayEndpoint is null || KvEventsEndpoint is not null, "a kv events replay endpoint needs a kv events endpoint.")
         .Errors;
 }

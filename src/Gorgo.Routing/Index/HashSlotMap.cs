@@ -162,6 +162,19 @@ public sealed class HashSlotMap
         return true;
     }
 
+    /// <summary>Every key present, in no order (allocates an iterator; not for hot paths).</summary>
+    public IEnumerable<ulong> Keys()
+    {
+        Entry[] entries = _entries;
+        for (int i = 0; i < entries.Length; i++)
+        {
+            if (entries[i].Value != Empty)
+            {
+                yield return entries[i].Key;
+            }
+        }
+    }
+
     /// <summary>Removes every key (capacity kept).</summary>
     public void Clear()
     {

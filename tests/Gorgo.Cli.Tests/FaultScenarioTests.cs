@@ -38,7 +38,11 @@ public sealed class FaultScenarioTests(Xunit.Abstractions.ITestOutputHelper outp
         // by the faults-3region benchmark on a quiet machine; here, beside the rest of the suite on two cores, only that
         // both happen within generous bounds.
         Assert.InRange(run.DeadRoutedAfterMs!.Value, 0, 15_000);
-        Assert.InRange(run.RejoinedAfterMs!.Value, 0, 30_000);
+        // A restart that a loaded machine makes slow may finish after the last request was sent; eu-central's (at 11 s,
+        // well before the workload's end at 38 s) must have served again.
+        FaultOutcome[] restarts = [.. faults.Where(f => f.Kind == "restart-node")];
+        Assert.NotNull(Assert.Single(restarts, f => f.Target == "eu-central").RejoinedAfterMs);
+        Assert.All(restarts.Where(f => f.RejoinedAfterMs is not null), f => Assert.InRange(f.RejoinedAfterMs!.Value, 0, 30_000));
 
         // While a node was down its users were served by the others (they moved on), and most requests completed.
         double eu = faults.Single(f => f.Kind == "kill-node").AtMs;

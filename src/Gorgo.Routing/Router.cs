@@ -271,6 +271,48 @@ public sealed class Router
         }
     }
 
+    /// <summary>
+    /// Sets how the router knows a replica's cache: <see cref="CacheViewKind.Exact"/> stops recording its decisions
+    /// there (the engine's events say what it holds); the others record them. Returns false when the replica is unknown.
+    /// </summary>
+    public bool SetCacheView(string replicaId, CacheViewKind kind)
+    {
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state)
+            {
+                return false;
+            }
+
+            _candidates[state.Position].CacheView = kind;
+            return true;
+        }
+    }
+
+    /// <summary>How the router knows a replica's cache (<see cref="CacheViewKind.Decisions"/> for an unknown one).</summary>
+    public CacheViewKind CacheViewOf(string replicaId)
+    {
+        lock (_gate)
+        {
+            return KnownState(replicaId) is { } state ? _candidates[state.Position].CacheView : CacheViewKind.Decisions;
+        }
+    }
+
+    /// <summary>How the router knows each replica's cache, by replica id.</summary>
+    public IReadOnlyDictionary<string, CacheViewKind> CacheViews()
+    {
+        lock (_gate)
+        {
+            var views = new Dictionary<string, CacheViewKind>(StringComparer.Ordinal);
+            foreach (ReplicaState state in _byId.Values)
+            {
+                views[state.View.Id] = _candidates[state.Position].CacheView;
+            }
+
+            return views;
+        }
+    }
+
     /// <summary>Whether a replica is taken out of routing by <see cref="SetSuspended"/>.</summary>
     public bool IsSuspended(string replicaId)
     {
@@ -300,6 +342,23 @@ public sealed class Router
             }
 
             _index.Record(_candidates[state.Position].Slot, hashes);
+            return true;
+        }
+    }
+
+    /// <summary>Makes <paramref name="hashes"/> exactly the blocks a known replica is believed to hold (e.g. an engine's whole cache from its events); false when unknown.</summary>
+    public bool ReplaceCached(string replicaId, ReadOnlySpan<ulong> hashes)
+    {
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state)
+            {
+                return false;
+            }
+
+            int slot = _candidates[state.Position].Slot;
+            _index.Remove(slot, _index.Summarize(replicaId).Hashes);
+            _index.Record(slot, hashes);
             return true;
         }
     }
@@ -451,7 +510,7 @@ public sealed class Router
             target.Pending.Add(scores[choice.Chosen].UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
         }
 
-        if (Options.LearnFromDecisions)
+        if (Options.LearnFromDecisions && target.CacheView != CacheViewKind.Exact)
         {
             _index.Record(target.Slot, hashes, heldPrefix: matchedBlocks[target.Slot]);
         }
@@ -658,6 +717,7 @@ public sealed class Router
         public ReplicaHealth Health;
         public bool IsRoutable;
         public bool Suspended;
+        public CacheViewKind CacheView;
         public bool Unreachable;
         public bool IsHome;
         public bool IsNear;

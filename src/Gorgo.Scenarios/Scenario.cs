@@ -347,6 +347,20 @@ public enum DeploymentMode
     Proxy,
 }
 
+/// <summary>How a simulated mesh node knows its own region's replicas' prefix caches.</summary>
+[JsonConverter(typeof(EnumNameJsonConverter<CacheViewMode>))]
+public enum CacheViewMode
+{
+    /// <summary>The engines' cache events and the node's own decisions (<c>hybrid</c>; what a live node does for emulated replicas).</summary>
+    Hybrid,
+
+    /// <summary>Only the node's decisions (<c>decisions</c>): the approximation a node has of HTTP replicas without KV events.</summary>
+    Decisions,
+
+    /// <summary>Only the engines' cache events (<c>exact</c>): what a node has of replicas publishing KV events.</summary>
+    Exact,
+}
+
 /// <summary>One run of a scenario: a deployment and a policy.</summary>
 public sealed record RunSpec
 {
@@ -387,6 +401,12 @@ public sealed record RunSpec
 
     /// <summary>A mesh run's own <c>mesh.gossip.summaryMerge</c> (default: the scenario's).</summary>
     public PrefixMergeMode? SummaryMerge { get; init; }
+
+    /// <summary>
+    /// How a mesh run's nodes know their own replicas' caches (simulator only; default <c>hybrid</c>): <c>decisions</c>,
+    /// <c>exact</c> (KV events) or <c>hybrid</c>. Other regions' replicas are known from gossip and decisions either way.
+    /// </summary>
+    public CacheViewMode? CacheView { get; init; }
 
     /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>
     public string? TrueProfile { get; init; }
@@ -435,6 +455,8 @@ public sealed record RunSpec
         .Check(GossipIntervalMs is null or >= 10, $"run '{Name}': gossipIntervalMs must be at least 10 (got {GossipIntervalMs}).")
         .Check(Scope is null or RoutingScope.Global || Mode == DeploymentMode.Mesh, $"run '{Name}': a proxy routes globally (scope must be global).")
         .Check(ProxyBinding is null || Mode == DeploymentMode.Proxy, $"run '{Name}': only a proxy run has a proxyBinding.")
+        .Check(CacheView is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a cacheView.")
+        .Check(CacheView is null || Enum.IsDefined(CacheView.Value), EnumNames<CacheViewMode>.Expected($"run '{Name}': cacheView", CacheView?.ToString() ?? string.Empty))
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;
 }

@@ -219,6 +219,7 @@ public sealed partial class FrontDoor
             ReplicaRegion = chosen.Region,
             EstimatedTtftMs = chosen.Estimate.TotalMs,
             StateAgeMs = chosen.StateAgeMs,
+            CacheView = _backend.Router.CacheViewOf(chosen.ReplicaId).Name(),
         };
         Decisions.Add(served.Entry);
     }

@@ -1,5 +1,6 @@
 using Gorgo.Replica.OpenAi;
 using Gorgo.Replica.Server;
+using Gorgo.Routing.Fleet;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -37,6 +38,9 @@ public static class FrontDoorState
         var json = System.Text.Json.JsonSerializer.SerializeToNode(deployment, System.Text.Json.JsonSerializerOptions.Web)!.AsObject();
         json["draining"] = admission.IsDraining;
         json["breakers"] = System.Text.Json.JsonSerializer.SerializeToNode(door.Breakers.Describe(), System.Text.Json.JsonSerializerOptions.Web);
+        json["cacheViews"] = System.Text.Json.JsonSerializer.SerializeToNode(
+            door.Router.CacheViews().OrderBy(v => v.Key, StringComparer.Ordinal).ToDictionary(v => v.Key, v => v.Value.Name(), StringComparer.Ordinal),
+            System.Text.Json.JsonSerializerOptions.Web);
         return json;
     }
 }

@@ -7,6 +7,7 @@ using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Index;
+using Gorgo.Scenarios;
 using Gorgo.Scenarios.Results;
 
 namespace Gorgo.Simulator;
@@ -37,6 +38,7 @@ internal sealed class MeshDriver : RunDriver
     private readonly RegionNodeOptions _nodeBase;
     private readonly SharedDigestDecoder _decoder;
     private readonly MeshFaults? _faults;
+    private readonly CacheViewMode _cacheView;
 
     /// <summary>Builds a node per region with its router on the virtual clock.</summary>
     public MeshDriver(SimContext context, SimFleet fleet, RunResults results, ConsistencyMode consistency, RouterOptions routerBase)
@@ -44,6 +46,7 @@ internal sealed class MeshDriver : RunDriver
     {
         _consistency = consistency;
         _routerBase = routerBase;
+        _cacheView = context.Run.CacheView ?? CacheViewMode.Hybrid;
         RegionNodeOptions nodeBase = _nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
         _gossipIntervalMs = nodeBase.Gossip.IntervalMs;
         _nodes = new NodeSlot?[context.RttMatrix.Regions.Count];
@@ -255,7 +258,7 @@ internal sealed class MeshDriver : RunDriver
     {
         _cacheEvents.Clear();
         replica.Engine.DrainCacheEvents(_cacheEvents);
-        if (_cacheEvents.Count > 0)
+        if (_cacheEvents.Count > 0 && _cacheView != CacheViewMode.Decisions)
         {
             OnCacheEvents(replica.Region, replica.Id, _cacheEvents);
         }
@@ -278,6 +281,11 @@ internal sealed class MeshDriver : RunDriver
     {
         NodeSlot slot = _nodes[region]!;
         slot.Node.UpdateLocal(view);
+        if (_cacheView == CacheViewMode.Exact)
+        {
+            slot.Node.Router.SetCacheView(view.Id, CacheViewKind.Exact); // as a live node does once it holds the engine's events
+        }
+
         foreach (RegionNode observer in slot.Observers)
         {
             observer.ObserveExact(view);

@@ -8,6 +8,23 @@ namespace Gorgo.Bench.Tests;
 /// <summary>The live harness end to end on the shipped smoke scenario: a mesh run and a proxy run.</summary>
 public class SmokeBenchTests
 {
+    [Theory]
+    [InlineData("{ \"name\": \"x\", \"policy\": \"oracle\" }")]
+    [InlineData("{ \"name\": \"x\", \"consistency\": \"shared\" }")]
+    [InlineData("{ \"name\": \"x\", \"cacheView\": \"exact\" }")]
+    [InlineData("{ \"name\": \"x\", \"cacheView\": \"decisions\" }")]
+    public async Task Runs_only_the_simulator_can_model_are_refused_before_anything_starts(string run)
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        Scenario scenario = smoke with { Runs = [System.Text.Json.JsonSerializer.Deserialize<RunSpec>(run, Scenario.JsonOptions)!] };
+        var bench = new LiveBench(scenario, logging => logging.ClearProviders());
+
+        ArgumentException ex = await Assert.ThrowsAsync<ArgumentException>(() => bench.RunAsync(null, null, CancellationToken.None));
+
+        Assert.Contains("Run 'x'", ex.Message);
+        Assert.Contains("only the simulator (gorgo sim) can run", ex.Message);
+    }
+
     [Fact]
     public async Task The_smoke_scenario_runs_live_for_a_mesh_and_a_proxy_and_its_summary_is_self_consistent()
     {

@@ -1,5 +1,6 @@
 using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Options;
+using Gorgo.Replica.KvEvents;
 using Gorgo.Routing.Options;
 
 namespace Gorgo.Mesh.Tests;
@@ -42,6 +43,34 @@ public class MeshOptionsTests
         MeshOptions options = MeshConfiguration.Load(null, new Dictionary<string, string?> { [key] = value }, useEnvironment: false);
         RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => options.EnsureValid());
         Assert.Contains(expected, ex.Message);
+    }
+
+    [Fact]
+    public void KV_events_are_validated_at_start_up_and_bound_from_configuration()
+    {
+        // Only an HTTP replica has an engine outside the node to subscribe to.
+        MeshOptions emulated = MeshConfiguration.Load(null, new Dictionary<string, string?> { ["Replicas:0:KvEvents:Endpoint"] = "tcp://127.0.0.1:5557" }, useEnvironment: false);
+        Assert.Contains("kvEvents applies to http replicas", Assert.Throws<RoutingOptionsException>(() => emulated.EnsureValid()).Message);
+
+        var http = new Dictionary<string, string?>
+        {
+            ["Replicas:0:Kind"] = "http",
+            ["Replicas:0:Url"] = "http://127.0.0.1:8000",
+            ["Replicas:0:KvEvents:Endpoint"] = "udp://127.0.0.1:5557",
+            ["Replicas:0:KvEvents:ReplayEndpoint"] = "tcp://127.0.0.1",
+            ["Replicas:0:KvEvents:ReplayTimeoutMs"] = "0",
+        };
+        string message = Assert.Throws<RoutingOptionsException>(() => MeshConfiguration.Load(null, http, useEnvironment: false).EnsureValid()).Message;
+        Assert.Contains("kvEvents.endpoint must be a ZeroMQ tcp address such as tcp://host:5557 (got 'udp://127.0.0.1:5557')", message);
+        Assert.Contains("kvEvents.replayEndpoint must be a ZeroMQ tcp address", message);
+        Assert.Contains("kvEvents.replayTimeoutMs must be between 1 and 60000 (got 0)", message);
+
+        http["Replicas:0:KvEvents:Endpoint"] = "tcp://10.0.0.5:5557";
+        http["Replicas:0:KvEvents:ReplayEndpoint"] = "tcp://10.0.0.5:5558";
+        http["Replicas:0:KvEvents:ReplayTimeoutMs"] = "500";
+        http["Replicas:0:KvEvents:Topic"] = "kv-events";
+        MeshOptions valid = MeshConfiguration.Load(null, http, useEnvironment: false).EnsureValid();
+        Assert.Equal(new KvEventsOptions { Endpoint = "tcp://10.0.0.5:5557", ReplayEndpoint = "tcp://10.0.0.5:5558", ReplayTimeoutMs = 500, Topic = "kv-events" }, valid.Replicas[0].KvEvents);
     }
 
     [Theory]

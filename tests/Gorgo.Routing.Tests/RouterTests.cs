@@ -31,6 +31,36 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_replica_with_an_exact_cache_view_holds_what_its_engine_reported_not_what_was_routed_to_it()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("exact", UsEast, Now));
+        router.Upsert(Replica("guessed", UsEast, Now));
+        Assert.Equal(CacheViewKind.Decisions, router.CacheViewOf("exact"));
+        Assert.True(router.SetCacheView("exact", CacheViewKind.Exact));
+        Assert.False(router.SetCacheView("unknown", CacheViewKind.Exact));
+
+        // Routed twice to each: the decision-based view learns the prompt, the exact one does not.
+        int[] prompt = RandomTokens(2_000, 7);
+        ulong[] hashes = Prompt(prompt).Hashes.ToArray();
+        router.SetSuspended("guessed", suspended: true);
+        Assert.Equal("exact", router.Route(Request(prompt)).Chosen.ReplicaId);
+        router.SetSuspended("guessed", suspended: false);
+        router.SetSuspended("exact", suspended: true);
+        Assert.Equal("guessed", router.Route(Request(prompt)).Chosen.ReplicaId);
+        Assert.Equal(0, router.CachedBlocks("exact"));
+        Assert.Equal(hashes.Length, router.CachedBlocks("guessed"));
+
+        // The engine's report replaces the whole view, and removals apply at once.
+        router.RecordCached("exact", [42UL, 43UL]);
+        Assert.True(router.ReplaceCached("exact", hashes));
+        Assert.Equal(hashes.Order(), router.Summarize("exact").Hashes.Order());
+        router.RemoveCached("exact", hashes[^1..]);
+        Assert.Equal(hashes.Length - 1, router.CachedBlocks("exact"));
+        Assert.Equal(new Dictionary<string, CacheViewKind> { ["exact"] = CacheViewKind.Exact, ["guessed"] = CacheViewKind.Decisions }, router.CacheViews());
+    }
+
+    [Fact]
     public void An_unreachable_region_is_routed_around_including_its_replicas_learnt_later_until_it_is_reachable_again()
     {
         Router router = Router(_clock);

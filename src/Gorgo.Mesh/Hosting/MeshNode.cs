@@ -101,7 +101,12 @@ public static class MeshNode
             new { status = admission.IsDraining ? "draining" : "ok", region = state.Region, knownRegions = state.Node.KnownRegions(), regions = state.RegionStatuses() },
             statusCode: admission.IsDraining ? 503 : 200));
         FrontDoor door = app.Services.GetRequiredService<FrontDoor>();
-        app.MapGet("/mesh/state", () => Results.Json(FrontDoorState.Describe(state.Describe(), door, admission)));
+        app.MapGet("/mesh/state", () =>
+        {
+            System.Text.Json.Nodes.JsonObject json = FrontDoorState.Describe(state.Describe(), door, admission);
+            json["kvEvents"] = System.Text.Json.JsonSerializer.SerializeToNode(state.KvFeeds.Values.Select(f => f.Describe()).ToArray(), System.Text.Json.JsonSerializerOptions.Web);
+            return Results.Json(json);
+        });
         app.MapOperations(new MeshNodeView(state), door, admission);
         app.MapFrontDoor(door);
         if (app.Services.GetRequiredService<MeshOptions>().FaultInjection)

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
+using Gorgo.Replica.KvEvents;
 using Gorgo.Routing;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
@@ -75,6 +76,12 @@ public sealed class ReplicaOptions
     /// every replica is full); null: four times its batch slots; 0: unbounded.
     /// </summary>
     public int? MaxQueuedRequests { get; set; }
+
+    /// <summary>
+    /// Where an HTTP replica's engine publishes its KV events (vLLM/SGLang <c>--kv-events-config</c>): with it, the node
+    /// holds exactly the engine's cached blocks instead of guessing them from its decisions; null: no events.
+    /// </summary>
+    public KvEventsOptions? KvEvents { get; set; }
 
     /// <summary>Step-time jitter of an emulated replica.</summary>
     public double StepJitter { get; set; }
@@ -262,7 +269,10 @@ public sealed class MeshOptions
                 errors.Check(Uri.TryCreate(r.Url, UriKind.Absolute, out Uri? url) && (url.Scheme == Uri.UriSchemeHttp || url.Scheme == Uri.UriSchemeHttps), $"{who}: url '{r.Url}' must be an absolute http(s) URL.");
                 errors.Finite(r.PrefillMsPerToken, $"{who}: prefillMsPerToken", min: 1e-6);
                 errors.Check(r.MaxRunningRequests >= 1 && r.MaxContextTokens >= 1 && r.AssumedPromptTokens >= 0, $"{who}: maxRunningRequests and maxContextTokens must be positive.");
+                errors.Include(r.KvEvents?.Validate($"{who}: kvEvents") ?? []);
             }
+
+            errors.Check(r.KvEvents is null || r.Kind == ReplicaKind.Http, $"{who}: kvEvents applies to http replicas (an emulated replica's engine feeds its cache events in process).");
         }
 
         string live = string.Join(", ", ConsistencyModes.Live.Select(m => m.Name()));

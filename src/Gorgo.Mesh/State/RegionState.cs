@@ -50,6 +50,9 @@ public sealed class RegionState : IAsyncDisposable
         Local = runReplicas
             ? local.Select(r => LocalReplica.Create(r, TimeSpan.FromMilliseconds(options.LoadReportIntervalMs), loggers)).ToDictionary(r => r.Id, StringComparer.Ordinal)
             : new Dictionary<string, LocalReplica>(StringComparer.Ordinal);
+        KvFeeds = Local.Values
+            .Where(r => r.Options.KvEvents is not null)
+            .ToDictionary(r => r.Id, r => new KvEventFeed(r.Id, r.Options.KvEvents!, router, loggers.CreateLogger<KvEventFeed>()), StringComparer.Ordinal);
         foreach (LocalReplica replica in Local.Values)
         {
             replica.Monitor.Updated += _ => PublishLocal(replica);
@@ -80,6 +83,9 @@ public sealed class RegionState : IAsyncDisposable
 
     /// <summary>This region's replicas by id.</summary>
     public IReadOnlyDictionary<string, LocalReplica> Local { get; }
+
+    /// <summary>The KV event feeds of this region's HTTP replicas that publish them, by replica id.</summary>
+    public IReadOnlyDictionary<string, KvEventFeed> KvFeeds { get; }
 
     /// <summary>Counters.</summary>
     public MeshStats Stats => Node.Stats;
@@ -197,6 +203,11 @@ public sealed class RegionState : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (KvEventFeed feed in KvFeeds.Values)
+        {
+            feed.Dispose();
+        }
+
         foreach (LocalReplica replica in Local.Values)
         {
             await replica.DisposeAsync().ConfigureAwait(false);
@@ -211,6 +222,7 @@ public sealed class RegionState : IAsyncDisposable
         if (replica.CurrentView(Region) is { } view)
         {
             OnLocalLoad(_draining ? view with { Health = ReplicaHealth.Draining } : view);
+            KvFeeds.GetValueOrDefault(replica.Id)?.Sync();
         }
     }
 

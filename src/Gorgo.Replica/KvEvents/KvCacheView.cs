@@ -81,6 +81,16 @@ public sealed class KvCacheView : IKvEventSink
         }
     }
 
+    /// <summary>Hands the blocks held to <paramref name="consumer"/> while no change can happen (so a copy taken there misses none).</summary>
+    public void Snapshot(Action<ulong[]> consumer)
+    {
+        ArgumentNullException.ThrowIfNull(consumer);
+        lock (_gate)
+        {
+            consumer([.. _routerBlocks.Keys]);
+        }
+    }
+
     /// <inheritdoc />
     public void Apply(KvEventBatch batch)
     {

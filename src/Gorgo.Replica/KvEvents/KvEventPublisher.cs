@@ -21,6 +21,7 @@ public sealed class KvEventPublisher : IDisposable
     private readonly TaskCompletionSource _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
     private long _published;
+    private int _skipOnWire;
 
     /// <summary>Binds the sockets (a <c>*</c> or <c>0</c> port picks a free one) and starts publishing.</summary>
     /// <param name="endpoint">PUB address, e.g. <c>tcp://*:5557</c> or <c>tcp://127.0.0.1:*</c>.</param>
@@ -53,6 +54,16 @@ public sealed class KvEventPublisher : IDisposable
         {
             _queue.Add(batch);
         }
+    }
+
+    /// <summary>
+    /// Injected fault: the next <paramref name="batches"/> batches get their sequence numbers and are kept for replay
+    /// but are not sent, as when ZeroMQ drops messages for a slow subscriber.
+    /// </summary>
+    public void SkipOnWire(int batches)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(batches);
+        Interlocked.Exchange(ref _skipOnWire, batches);
     }
 
     /// <summary>Waits until every queued batch is on the wire (tests).</summary>
@@ -112,7 +123,11 @@ public sealed class KvEventPublisher : IDisposable
                 {
                     long sequence = _published;
                     byte[] payload = KvEventCodec.Encode(batch);
-                    pub.SendMoreFrame(_topic).SendMoreFrame(KvEventCodec.SequenceFrame(sequence)).SendFrame(payload);
+                    if (!TakeSkip())
+                    {
+                        pub.SendMoreFrame(_topic).SendMoreFrame(KvEventCodec.SequenceFrame(sequence)).SendFrame(payload);
+                    }
+
                     buffer.Enqueue((sequence, payload));
                     if (buffer.Count > BufferedBatches)
                     {
@@ -128,6 +143,22 @@ public sealed class KvEventPublisher : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>Consumes one batch of an injected <see cref="SkipOnWire"/>; false when none is left.</summary>
+    private bool TakeSkip()
+    {
+        int left;
+        do
+        {
+            left = Volatile.Read(ref _skipOnWire);
+            if (left == 0)
+            {
+                return false;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _skipOnWire, left - 1, left) != left);
+        return true;
     }
 
     private static void ServeReplays(RouterSocket replay, Queue<(long Sequence, byte[] Payload)> buffer)

@@ -14,14 +14,17 @@ public sealed record KvEventsOptions
     /// <summary>The engine's ROUTER socket that replays missed batches, e.g. <c>tcp://10.0.0.5:5558</c>; null: gaps cannot be repaired.</summary>
     public string? ReplayEndpoint { get; init; }
 
-    /// <summary>How long a replay may take before the view is declared approximate.</summary>
-    public TimeSpan ReplayTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long a replay may take, ms, before the view is declared approximate.</summary>
+    public int ReplayTimeoutMs { get; init; } = 2_000;
+
+    /// <summary><see cref="ReplayTimeoutMs"/> as a time span.</summary>
+    public TimeSpan ReplayTimeout => TimeSpan.FromMilliseconds(ReplayTimeoutMs);
 
     /// <summary>Problems with these options, empty when valid; <paramref name="who"/> names them in messages.</summary>
     public IReadOnlyList<string> Validate(string who = "kvEvents") => new OptionsErrors()
         .Check(IsTcpEndpoint(Endpoint), $"{who}.endpoint must be a ZeroMQ tcp address such as tcp://host:5557 (got '{Endpoint}').")
         .Check(ReplayEndpoint is null || IsTcpEndpoint(ReplayEndpoint), $"{who}.replayEndpoint must be a ZeroMQ tcp address such as tcp://host:5558 (got '{ReplayEndpoint}').")
-        .Check(ReplayTimeout > TimeSpan.Zero, $"{who}.replayTimeout must be positive (got {ReplayTimeout}).")
+        .Check(ReplayTimeoutMs is >= 1 and <= 60_000, $"{who}.replayTimeoutMs must be between 1 and 60000 (got {ReplayTimeoutMs}).")
         .Errors;
 
     /// <summary>Whether <paramref name="endpoint"/> is <c>tcp://host:port</c> with a port (or <c>*</c> when binding).</summary>

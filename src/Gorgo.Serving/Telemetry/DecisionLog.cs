@@ -77,6 +77,9 @@ public sealed class DecisionEntry
     /// <summary>Age of the chosen replica's state when deciding, ms.</summary>
     public required double StateAgeMs { get; init; }
 
+    /// <summary>How the node knew the chosen replica's cache: <c>decisions</c>, <c>exact</c> (engine KV events) or <c>approximate</c> (events lost).</summary>
+    public string CacheView { get; init; } = "decisions";
+
     /// <summary>The replica that served (differs from <see cref="Replica"/> after a retry); null until the first token.</summary>
     public string? ServedBy { get; set; }
 

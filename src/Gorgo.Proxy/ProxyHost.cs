@@ -28,7 +28,7 @@ public static class ProxyHost
         builder.Services.AddSingleton(sp =>
         {
             ProxyState state = sp.GetRequiredService<ProxyState>();
-            return new FrontDoor(state.FrontDoorOptions, state, sp.GetRequiredService<AdmissionGate>(), PromptEncoder.CreateDefault(), sp.GetRequiredService<ILogger<FrontDoor>>());
+            return new FrontDoor(state.FrontDoorOptions, state, sp.GetRequiredService<AdmissionGate>(), PromptEncoders.CreateDefault(), sp.GetRequiredService<ILogger<FrontDoor>>());
         });
         builder.Services.AddFrontDoorDrain(options.Admission);
 

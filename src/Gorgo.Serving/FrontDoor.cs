@@ -70,20 +70,20 @@ public sealed partial class FrontDoor
 {
     private readonly IFrontDoorBackend _backend;
     private readonly AdmissionGate _admission;
-    private readonly PromptEncoder _encoder;
+    private readonly PromptEncoders _encoders;
     private readonly ILogger<FrontDoor> _logger;
     private readonly ResiliencePipeline _firstToken;
     private long _requestIds;
 
-    /// <summary>Creates the front door.</summary>
-    public FrontDoor(FrontDoorOptions options, IFrontDoorBackend backend, AdmissionGate admission, PromptEncoder encoder, ILogger<FrontDoor> logger)
+    /// <summary>Creates the front door; <paramref name="encoders"/> tokenizes each model's prompts.</summary>
+    public FrontDoor(FrontDoorOptions options, IFrontDoorBackend backend, AdmissionGate admission, PromptEncoders encoders, ILogger<FrontDoor> logger)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(backend);
         Options = options;
         _backend = backend;
         _admission = admission;
-        _encoder = encoder;
+        _encoders = encoders ?? throw new ArgumentNullException(nameof(encoders));
         _logger = logger;
         Breakers = new ReplicaBreakers(backend.Router, options.Resilience, logger);
         _firstToken = FirstTokenPipeline(options.Resilience);
@@ -142,7 +142,7 @@ public sealed partial class FrontDoor
 
         byte[] body = await OpenAiBody.ReadAsync(context.Request, aborted).ConfigureAwait(false);
         OpenAiRequest request = OpenAiRequestParser.Parse(body, endpoint);
-        PreparedPrompt prompt = PreparedPrompt.From(request, _encoder, ContextOf(request.Model), Options.DefaultMaxTokens);
+        PreparedPrompt prompt = PreparedPrompt.From(request, _encoders.For(request.Model), ContextOf(request.Model), Options.DefaultMaxTokens);
         var backendRequest = new BackendRequest(request, prompt);
         RoutingDecision decision;
         using (Activity? routing = GorgoTelemetry.Source.StartActivity("gorgo.route"))

@@ -90,4 +90,27 @@ public sealed class StartupErrorTests : IDisposable
         Assert.Contains(expectedPath, error, StringComparison.Ordinal);
         Assert.Contains("integer", error, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Fact]
+    public void A_tokenizer_file_that_cannot_be_read_is_named_in_one_line()
+    {
+        string tokenizer = Write("tokenizer.json", "{ \"model\": { \"type\": \"Unigram\", \"vocab\": [] } }");
+        JsonNode config = JsonNode.Parse(File.ReadAllText(CliRunner.Sample("three-regions", "mesh.json")))!;
+        foreach (JsonNode? replica in config["Replicas"]!.AsArray())
+        {
+            replica!["Tokenizer"] = tokenizer;
+        }
+
+        (int code, _, string error) = CliRunner.Run("node", "--region", "us-east", "--config", Write("tok.json", config.ToJsonString()));
+
+        Assert.Equal(GorgoCommand.BadInput, code);
+        AssertOneLine(error);
+        Assert.Contains(tokenizer, error, StringComparison.Ordinal);
+        Assert.Contains("model type 'Unigram' is not supported", error, StringComparison.Ordinal);
+
+        (code, _, error) = CliRunner.Run("replica", "--port", "0", "--tokenizer", tokenizer);
+        Assert.Equal(GorgoCommand.BadInput, code);
+        AssertOneLine(error);
+        Assert.Contains("model type 'Unigram' is not supported", error, StringComparison.Ordinal);
+    }
 }

@@ -22,6 +22,9 @@ namespace Gorgo.Mesh.Tests;
 public sealed class MeshKvEventsTests : IAsyncLifetime
 {
     private const string Model = "kv-model";
+
+    // Engines and node share the model's tokenizer (a cut-down Qwen2.5 vocabulary shipped with the tests).
+    private static readonly string Tokenizer = Gorgo.Testing.Paths.Tokenizer("qwen2.5-tiny");
     private readonly List<WebApplication> _replicas = [];
     private MeshDeployment _mesh = null!;
 
@@ -34,7 +37,7 @@ public sealed class MeshKvEventsTests : IAsyncLifetime
         for (int i = 1; i <= 2; i++)
         {
             WebApplication app = ReplicaServer.Build(
-                new ReplicaServerOptions { Port = 0, Model = Model, DefaultMaxTokens = 4, KvEventsEndpoint = "tcp://127.0.0.1:*", KvEventsReplayEndpoint = "tcp://127.0.0.1:*" },
+                new ReplicaServerOptions { Port = 0, Model = Model, DefaultMaxTokens = 4, KvEventsEndpoint = "tcp://127.0.0.1:*", KvEventsReplayEndpoint = "tcp://127.0.0.1:*", Tokenizer = Tokenizer },
                 MeshFixture.Logging,
                 Profile);
             await app.StartAsync();
@@ -51,6 +54,7 @@ public sealed class MeshKvEventsTests : IAsyncLifetime
                 MaxRunningRequests = Profile.MaxRunningRequests,
                 MaxContextTokens = Profile.MaxContextTokens,
                 KvEvents = new KvEventsOptions { Endpoint = publisher.Endpoint, ReplayEndpoint = publisher.ReplayEndpoint },
+                Tokenizer = Tokenizer,
             });
         }
 
@@ -107,6 +111,35 @@ public sealed class MeshKvEventsTests : IAsyncLifetime
         JsonArray feeds = mesh["kvEvents"]!.AsArray();
         Assert.Equal(2, feeds.Count);
         Assert.Contains(feeds, f => (long)f!["replayed"]! >= 1 && (long)f["gaps"]! >= 1);
+    }
+
+    [Fact]
+    public async Task A_text_prompt_tokenized_with_the_models_tokenizer_finds_the_blocks_the_engine_reported()
+    {
+        RegionState state = _mesh.State("us-east");
+        using var http = new HttpClient { BaseAddress = new Uri(_mesh.Options.Regions["us-east"].IngressUrl + "/") };
+        string text = string.Join(' ', Enumerable.Range(0, 40).Select(i => $"Paragraph {i} of the shared system prompt."));
+        Assert.NotEqual(Gorgo.Routing.Tokens.PromptEncoder.CreateDefault().Tokenize(text), Emulated(0).Encoder.Tokenize(text));
+
+        // The first request stores the prompt's blocks in one engine; its KV events (not the node's decision: the views
+        // are exact) tell the node.
+        using HttpResponseMessage first = await http.PostAsJsonAsync("v1/completions", new { model = Model, prompt = text, max_tokens = 4 });
+        Assert.True(first.IsSuccessStatusCode, await first.Content.ReadAsStringAsync());
+        int promptTokens = (int)(await first.Content.ReadFromJsonAsync<JsonObject>())!["usage"]!["prompt_tokens"]!;
+        string replica = first.Headers.GetValues("x-gorgo-replica").Single();
+        Assert.Equal(CacheViewKind.Exact, state.Router.CacheViewOf(replica));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (state.Router.CachedBlocks(replica) < promptTokens / 16 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(25);
+        }
+
+        // The node tokenizes the longer prompt as the engine did, so its blocks are found whole.
+        using HttpResponseMessage second = await http.PostAsJsonAsync("v1/completions", new { model = Model, prompt = text + " And a question.", max_tokens = 4 });
+        Assert.True(second.IsSuccessStatusCode, await second.Content.ReadAsStringAsync());
+        int matched = int.Parse(second.Headers.GetValues("x-gorgo-matched-tokens").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal(replica, second.Headers.GetValues("x-gorgo-replica").Single());
+        Assert.InRange(matched, (promptTokens / 16 * 16) - 16, promptTokens);
     }
 
     private EmulatedReplica Emulated(int i) => _replicas[i].Services.GetRequiredService<EmulatedReplica>();

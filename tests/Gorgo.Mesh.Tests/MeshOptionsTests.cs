@@ -73,6 +73,22 @@ public class MeshOptionsTests
         Assert.Equal(new KvEventsOptions { Endpoint = "tcp://10.0.0.5:5557", ReplayEndpoint = "tcp://10.0.0.5:5558", ReplayTimeoutMs = 500, Topic = "kv-events" }, valid.Replicas[0].KvEvents);
     }
 
+    [Fact]
+    public void A_models_replicas_must_agree_on_an_existing_tokenizer()
+    {
+        string tiny = Gorgo.Testing.Paths.Tokenizer("qwen2.5-tiny");
+        var settings = new Dictionary<string, string?> { ["Replicas:0:Tokenizer"] = tiny };
+        string message = Assert.Throws<RoutingOptionsException>(() => MeshConfiguration.Load(null, settings, useEnvironment: false).EnsureValid()).Message;
+        Assert.Contains($"Model 'llama-3-8b': its replicas name different tokenizers ({tiny}, (cl100k_base))", message);
+
+        settings["Replicas:1:Tokenizer"] = "/nonexistent/tokenizer.json";
+        Assert.Contains("tokenizer file '/nonexistent/tokenizer.json' does not exist", Assert.Throws<RoutingOptionsException>(() => MeshConfiguration.Load(null, settings, useEnvironment: false).EnsureValid()).Message);
+
+        MeshOptions agreed = MeshConfiguration.Load(null, Enumerable.Range(0, 6).ToDictionary(i => $"Replicas:{i}:Tokenizer", _ => (string?)tiny), useEnvironment: false).EnsureValid();
+        Assert.Equal("qwen2.5-tiny", agreed.BuildEncoders().For("llama-3-8b").Tokenizer.Name);
+        Assert.Equal("cl100k_base", agreed.BuildEncoders().For("another-model").Tokenizer.Name);
+    }
+
     [Theory]
     [InlineData("Consistency", "eventual", "must be one of local-only, gossip, sync, shared (got 'eventual')")]
     [InlineData("Replicas:0:Kind", "gpu", "must be one of emulated, http (got 'gpu')")]

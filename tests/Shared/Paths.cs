@@ -12,6 +12,9 @@ internal static class Paths
     /// <summary>The repository's benchmark data (<c>benchmarks/data</c>): traces, RTT matrices, calibration inputs.</summary>
     public static string Data(params string[] parts) => Path.Combine([RepoRoot, "benchmarks", "data", .. parts]);
 
+    /// <summary>A <c>tokenizer.json</c> the tests ship under <c>tests/Shared/tokenizers</c>.</summary>
+    public static string Tokenizer(string name) => Path.Combine(RepoRoot, "tests", "Shared", "tokenizers", name, "tokenizer.json");
+
     private static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

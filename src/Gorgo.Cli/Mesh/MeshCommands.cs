@@ -34,7 +34,17 @@ public static class MeshCommands
                 return GorgoCommand.BadInput;
             }
 
-            WebApplication app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!));
+            WebApplication app;
+            try
+            {
+                app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!));
+            }
+            catch (ArgumentException ex)
+            {
+                await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo node: {ex.Message}").ConfigureAwait(false);
+                return GorgoCommand.BadInput;
+            }
+
             return await ServingHost.RunAsync(
                 parse,
                 app,

@@ -25,10 +25,11 @@ public static class ReplicaCommand
         var kvEvents = new Option<string?>("--kv-events-endpoint") { Description = "Publish the engine's KV cache events on this ZeroMQ PUB address (e.g. tcp://*:5557), in vLLM's wire format." };
         var kvReplay = new Option<string?>("--kv-events-replay-endpoint") { Description = "Serve replays of missed KV event batches on this ZeroMQ ROUTER address (e.g. tcp://*:5558)." };
         var kvTopic = new Option<string>("--kv-events-topic") { Description = "Topic frame of the KV event messages.", DefaultValueFactory = _ => defaults.KvEventsTopic };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "The model's Hugging Face tokenizer.json (byte-level BPE, e.g. Llama 3 or Qwen); default: cl100k_base." };
 
         var command = new Command("replica", "Run an emulated GPU replica (continuous batching, prefix cache, calibrated timing) serving the OpenAI API, /health and /metrics like vLLM.")
         {
-            port, host, profile, model, maxTokens, jitter, seed, kvEvents, kvReplay, kvTopic,
+            port, host, profile, model, maxTokens, jitter, seed, kvEvents, kvReplay, kvTopic, tokenizer,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -45,6 +46,7 @@ public static class ReplicaCommand
                 KvEventsEndpoint = parse.GetValue(kvEvents),
                 KvEventsReplayEndpoint = parse.GetValue(kvReplay),
                 KvEventsTopic = parse.GetValue(kvTopic) ?? string.Empty,
+                Tokenizer = parse.GetValue(tokenizer),
             };
 
             WebApplication app;

@@ -41,7 +41,7 @@ public static class MeshNode
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(sp => new RegionState(options, region, sp.GetRequiredService<ILoggerFactory>()));
         builder.Services.AddSingleton(new AdmissionGate(options.Admission));
-        builder.Services.AddSingleton(_ => PromptEncoder.CreateDefault());
+        builder.Services.AddSingleton(options.BuildEncoders());
         builder.Services.AddSingleton<GossipService>();
         builder.Services.AddSingleton<NodeFaults>();
         builder.Services.AddSingleton<MeshFrontDoorBackend>();
@@ -49,7 +49,7 @@ public static class MeshNode
             MeshFrontDoorBackend.OptionsFor(sp.GetRequiredService<RegionState>()),
             sp.GetRequiredService<MeshFrontDoorBackend>(),
             sp.GetRequiredService<AdmissionGate>(),
-            sp.GetRequiredService<PromptEncoder>(),
+            sp.GetRequiredService<PromptEncoders>(),
             sp.GetRequiredService<ILogger<FrontDoor>>()));
 
         builder.UseOrleans(silo =>

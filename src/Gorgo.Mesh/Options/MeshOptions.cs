@@ -7,6 +7,7 @@ using Gorgo.Replica.KvEvents;
 using Gorgo.Routing;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Tokens;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
 using Gorgo.Serving;
@@ -82,6 +83,12 @@ public sealed class ReplicaOptions
     /// holds exactly the engine's cached blocks instead of guessing them from its decisions; null: no events.
     /// </summary>
     public KvEventsOptions? KvEvents { get; set; }
+
+    /// <summary>
+    /// Path of the model's Hugging Face <c>tokenizer.json</c> (byte-level BPE: Llama 3, Qwen, ...), so that the node's
+    /// token ids and block boundaries are the engine's; null: cl100k_base. Every replica of a model names the same file.
+    /// </summary>
+    public string? Tokenizer { get; set; }
 
     /// <summary>Step-time jitter of an emulated replica.</summary>
     public double StepJitter { get; set; }
@@ -207,6 +214,11 @@ public sealed class MeshOptions
         Scope = Scope,
     };
 
+    /// <summary>Each model's prompt encoder: its replicas' <c>tokenizer</c> file, cl100k_base for models without one.</summary>
+    /// <exception cref="ArgumentException">A tokenizer file cannot be read.</exception>
+    public PromptEncoders BuildEncoders() =>
+        PromptEncoders.Load(Replicas.GroupBy(r => r.Model, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Tokenizer, StringComparer.Ordinal));
+
     /// <summary>The RTT matrix of the configured regions.</summary>
     public RttMatrix BuildRtt() => RttMatrix.FromNested(Rtt, Regions.Keys, IntraRegionRttMs);
 
@@ -273,6 +285,13 @@ public sealed class MeshOptions
             }
 
             errors.Check(r.KvEvents is null || r.Kind == ReplicaKind.Http, $"{who}: kvEvents applies to http replicas (an emulated replica's engine feeds its cache events in process).");
+            errors.Check(string.IsNullOrWhiteSpace(r.Tokenizer) || File.Exists(r.Tokenizer), $"{who}: tokenizer file '{r.Tokenizer}' does not exist.");
+        }
+
+        foreach (IGrouping<string, ReplicaOptions> model in Replicas.GroupBy(r => r.Model, StringComparer.Ordinal))
+        {
+            string[] files = [.. model.Select(r => string.IsNullOrWhiteSpace(r.Tokenizer) ? "(cl100k_base)" : r.Tokenizer!).Distinct(StringComparer.Ordinal)];
+            errors.Check(files.Length == 1, $"Model '{model.Key}': its replicas name different tokenizers ({string.Join(", ", files)}); a node tokenizes each model's prompts one way.");
         }
 
         string live = string.Join(", ", ConsistencyModes.Live.Select(m => m.Name()));

@@ -122,7 +122,12 @@ public static class PrometheusText
     }
 }
 
-/// <summary>Reads a replica's load from its <c>/metrics</c>, recognising vLLM's and SGLang's metric names.</summary>
+/// <summary>
+/// Reads a replica's load from its <c>/metrics</c>, recognising vLLM's and SGLang's metric names. An engine may
+/// report one series per data-parallel rank (vLLM's <c>engine</c>, SGLang's <c>dp_rank</c> label: they add up) and the
+/// same value once per tensor- or pipeline-parallel rank (SGLang's <c>tp_rank</c>, <c>pp_rank</c>: counted once);
+/// with priority scheduling SGLang adds per-priority series beside an aggregate whose <c>priority</c> is empty.
+/// </summary>
 public static class EngineMetricNames
 {
     private static readonly string[] Running = ["vllm:num_requests_running", "sglang:num_running_reqs"];
@@ -133,6 +138,9 @@ public static class EngineMetricNames
     private static readonly string[] UsedTokens = ["sglang:num_used_tokens"];
     private static readonly string[] RunningPrefill = [RunningPrefillTokensMetric];
 
+    /// <summary>Labels of ranks that each report the same scheduler's value (counted once, not added).</summary>
+    private static readonly string[] ReplicatedRanks = ["tp_rank", "pp_rank", "attn_tp_rank"];
+
     /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: prompt tokens of running requests not yet prefilled.</summary>
     public const string RunningPrefillTokensMetric = "gorgo:num_running_prefill_tokens";
 
@@ -141,67 +149,58 @@ public static class EngineMetricNames
     public static BackendLoad ToLoad(IReadOnlyList<PrometheusSample> samples, string? model, DateTimeOffset takenAt)
     {
         ArgumentNullException.ThrowIfNull(samples);
-        double? running = Sum(samples, Running, model);
-        double? waiting = Sum(samples, Waiting, model);
+        double? running = Combine(samples, Running, model, mean: false);
+        double? waiting = Combine(samples, Waiting, model, mean: false);
         if (running is null || waiting is null)
         {
             throw new FormatException("The metrics have no running/waiting request gauges (vllm:num_requests_running or sglang:num_running_reqs).");
         }
 
-        double? used = Sum(samples, UsedTokens, model);
+        double? used = Combine(samples, UsedTokens, model, mean: false);
         return new BackendLoad(
             (int)running.Value,
             (int)waiting.Value,
             used is { } u ? (long)u : null,
             null,
-            Math.Clamp(First(samples, KvUsage, model) ?? 0, 0, 1),
-            Sum(samples, PrefixQueries, model) is { } q ? (long)q : null,
-            Sum(samples, PrefixHits, model) is { } h ? (long)h : null,
+            Math.Clamp(Combine(samples, KvUsage, model, mean: true) ?? 0, 0, 1),
+            Combine(samples, PrefixQueries, model, mean: false) is { } q ? (long)q : null,
+            Combine(samples, PrefixHits, model, mean: false) is { } h ? (long)h : null,
             takenAt,
-            Sum(samples, RunningPrefill, model) is { } p ? (long)p : null);
+            Combine(samples, RunningPrefill, model, mean: false) is { } p ? (long)p : null);
     }
 
     private static bool Matches(PrometheusSample s, string? model) =>
         model is null || !s.Labels.TryGetValue("model_name", out string? name) || name == model;
 
-    /// <summary>The sum over label sets of the first of <paramref name="names"/> present, or null.</summary>
-    private static double? Sum(IReadOnlyList<PrometheusSample> samples, string[] names, string? model)
+    /// <summary>
+    /// The first of <paramref name="names"/> present, over its series: each data-parallel rank's value (the largest of
+    /// its replicated ranks' reports) summed, or averaged when <paramref name="mean"/> (a utilisation); null when absent.
+    /// </summary>
+    private static double? Combine(IReadOnlyList<PrometheusSample> samples, string[] names, string? model, bool mean)
     {
         foreach (string name in names)
         {
-            double sum = 0;
-            bool found = false;
-            foreach (PrometheusSample s in samples)
+            List<PrometheusSample> series = [.. samples.Where(s => s.Name == name && Matches(s, model) && double.IsFinite(s.Value))];
+            if (series.Count == 0)
             {
-                if (s.Name == name && Matches(s, model) && double.IsFinite(s.Value))
-                {
-                    sum += s.Value;
-                    found = true;
-                }
+                continue;
             }
 
-            if (found)
+            if (series.Any(IsPriorityAggregate))
             {
-                return sum;
+                series.RemoveAll(s => s.Labels.ContainsKey("priority") && !IsPriorityAggregate(s));
             }
+
+            double[] ranks = [.. series.GroupBy(RankKey, StringComparer.Ordinal).Select(g => g.Max(s => s.Value))];
+            return mean ? ranks.Average() : ranks.Sum();
         }
 
         return null;
     }
 
-    private static double? First(IReadOnlyList<PrometheusSample> samples, string[] names, string? model)
-    {
-        foreach (string name in names)
-        {
-            foreach (PrometheusSample s in samples)
-            {
-                if (s.Name == name && Matches(s, model) && double.IsFinite(s.Value))
-                {
-                    return s.Value;
-                }
-            }
-        }
+    private static bool IsPriorityAggregate(PrometheusSample s) => s.Labels.TryGetValue("priority", out string? p) && p.Length == 0;
 
-        return null;
-    }
+    /// <summary>The series' labels but its replicated ranks: the reports of one data-parallel rank share it.</summary>
+    private static string RankKey(PrometheusSample s) =>
+        string.Join(',', s.Labels.Where(l => !ReplicatedRanks.Contains(l.Key)).OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{l.Key}={l.Value}"));
 }

@@ -14,15 +14,18 @@ namespace Gorgo.Replica.Server;
 /// <summary>An emulated replica: an <see cref="EngineHost"/> serving one model over the OpenAI API, as a vLLM server would.</summary>
 public sealed class EmulatedReplica : IAsyncDisposable
 {
-    /// <summary>Creates the replica and starts its engine; with <paramref name="kvEvents"/> its cache events are published there as vLLM publishes them.</summary>
-    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, double stepJitter = 0, int seed = 1, KvEventPublisher? kvEvents = null)
+    /// <summary>
+    /// Creates the replica and starts its engine; with <paramref name="kvEvents"/> its cache events are published there as
+    /// vLLM publishes them; <paramref name="tokenizer"/> is the model's (cl100k_base when null).
+    /// </summary>
+    public EmulatedReplica(string model, EngineProfile profile, int defaultMaxTokens = 256, double stepJitter = 0, int seed = 1, KvEventPublisher? kvEvents = null, IPromptTokenizer? tokenizer = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
         ArgumentOutOfRangeException.ThrowIfLessThan(defaultMaxTokens, 1);
         Model = model;
         DefaultMaxTokens = defaultMaxTokens;
         Engine = new EngineHost(profile, stepJitter: stepJitter, seed: seed);
-        Encoder = new PromptEncoder(TiktokenPromptTokenizer.Default, new BlockHasher(profile.BlockSize));
+        Encoder = new PromptEncoder(tokenizer ?? TiktokenPromptTokenizer.Default, new BlockHasher(profile.BlockSize));
         KvEvents = kvEvents is null ? null : new EngineKvPublisher(Engine, kvEvents);
     }
 

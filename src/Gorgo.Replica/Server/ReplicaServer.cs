@@ -1,3 +1,4 @@
+using Gorgo.Routing.Tokens;
 using Gorgo.Replica.KvEvents;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Engine.Profiles;
@@ -37,7 +38,8 @@ public static class ReplicaServer
             options.DefaultMaxTokens,
             options.StepJitter,
             options.Seed,
-            options.KvEventsEndpoint is { } kv ? new KvEventPublisher(kv, options.KvEventsReplayEndpoint, options.KvEventsTopic) : null));
+            options.KvEventsEndpoint is { } kv ? new KvEventPublisher(kv, options.KvEventsReplayEndpoint, options.KvEventsTopic) : null,
+            options.Tokenizer is { } tokenizer ? HuggingFaceTokenizer.Load(tokenizer) : null));
         WebApplication app = builder.Build();
         app.MapReplicaEndpoints(app.Services.GetRequiredService<EmulatedReplica>());
         return app;

@@ -35,6 +35,9 @@ public sealed record ReplicaServerOptions
     /// <summary>The topic frame of every KV event message.</summary>
     public string KvEventsTopic { get; init; } = string.Empty;
 
+    /// <summary>Path of the model's Hugging Face <c>tokenizer.json</c> (byte-level BPE), or null for cl100k_base.</summary>
+    public string? Tokenizer { get; init; }
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(!string.IsNullOrWhiteSpace(Host), "host is required.")
@@ -46,5 +49,6 @@ public sealed record ReplicaServerOptions
         .Check(KvEventsEndpoint is null || KvEvents.KvEventsOptions.IsTcpEndpoint(KvEventsEndpoint), $"kv events endpoint must be a ZeroMQ tcp address such as tcp://*:5557 (got '{KvEventsEndpoint}').")
         .Check(KvEventsReplayEndpoint is null || KvEvents.KvEventsOptions.IsTcpEndpoint(KvEventsReplayEndpoint), $"kv events replay endpoint must be a ZeroMQ tcp address such as tcp://*:5558 (got '{KvEventsReplayEndpoint}').")
         .Check(KvEventsReplayEndpoint is null || KvEventsEndpoint is not null, "a kv events replay endpoint needs a kv events endpoint.")
+        .Check(Tokenizer is null || File.Exists(Tokenizer), $"tokenizer file '{Tokenizer}' does not exist.")
         .Errors;
 }

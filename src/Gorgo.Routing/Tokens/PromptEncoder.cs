@@ -22,7 +22,7 @@ public sealed class PromptEncoder
     /// <summary>The block hasher.</summary>
     public BlockHasher Hasher { get; }
 
-    /// <summary>Tokens of a plain-text prompt (completions API).</summary>
+    /// <summary>Tokens of a plain-text prompt (completions API), after the tokenizer's beginning-of-sequence token if it has one (as engines tokenize a text prompt).</summary>
     public int[] Tokenize(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
@@ -32,6 +32,11 @@ public sealed class PromptEncoder
         }
 
         var tokens = new List<int>(prompt.Length / 3);
+        if (Tokenizer.BeginningOfSequence is { } bos)
+        {
+            tokens.Add(bos);
+        }
+
         Tokenizer.Encode(prompt, tokens);
         return tokens.ToArray();
     }
@@ -40,6 +45,11 @@ public sealed class PromptEncoder
     public int[] Tokenize(IReadOnlyList<ChatMessage> messages)
     {
         var tokens = new List<int>();
+        if (Tokenizer.BeginningOfSequence is { } bos)
+        {
+            tokens.Add(bos);
+        }
+
         ChatTemplate.Encode(messages, Tokenizer, tokens);
         return tokens.ToArray();
     }

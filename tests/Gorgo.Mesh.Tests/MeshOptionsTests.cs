@@ -89,6 +89,21 @@ public class MeshOptionsTests
         Assert.Equal("cl100k_base", agreed.BuildEncoders().For("another-model").Tokenizer.Name);
     }
 
+    [Fact]
+    public void The_vllm_samples_configurations_are_valid()
+    {
+        string dir = Path.Combine(Gorgo.Testing.Paths.RepoRoot, "samples", "vllm");
+        MeshOptions rehearsal = MeshConfiguration.Load(Path.Combine(dir, "mesh.emulated.json"), useEnvironment: false).EnsureValid();
+        Assert.All(rehearsal.Replicas, r => Assert.NotNull(r.KvEvents));
+
+        // The real engines' file names a tokenizer on the engines' machines; here the tests' own stands in for it.
+        string tiny = Gorgo.Testing.Paths.Tokenizer("qwen2.5-tiny");
+        MeshOptions engines = MeshConfiguration.Load(Path.Combine(dir, "mesh.json"), Enumerable.Range(0, 3).ToDictionary(i => $"Replicas:{i}:Tokenizer", _ => (string?)tiny), useEnvironment: false).EnsureValid();
+        Assert.All(engines.Replicas, r => Assert.Equal(ReplicaKind.Http, r.Kind));
+        Assert.Equal("kv-events", engines.Replicas[0].KvEvents!.Topic);
+        Assert.Null(engines.Replicas[1].KvEvents!.ReplayEndpoint);
+    }
+
     [Theory]
     [InlineData("Consistency", "eventual", "must be one of local-only, gossip, sync, shared (got 'eventual')")]
     [InlineData("Replicas:0:Kind", "gpu", "must be one of emulated, http (got 'gpu')")]

@@ -235,11 +235,12 @@ public sealed class MeshOptions
             errors.Check(endpoints.GatewayPort is > 0 and <= 65535, $"Region '{name}': GatewayPort {endpoints.GatewayPort} is not a valid port.");
         }
 
-        var ports = Regions.SelectMany(r => new[] { (r.Key, r.Value.SiloPort), (r.Key, r.Value.GatewayPort), (r.Key, Uri.TryCreate(r.Value.IngressUrl, UriKind.Absolute, out Uri? u) ? u.Port : -1) })
-            .Where(p => p.Item2 > 0).GroupBy(p => p.Item2).Where(g => g.Count() > 1);
+        // Regions on one machine (one advertised address) must not share a port; nodes on different machines may.
+        var ports = Regions.SelectMany(r => new[] { (r.Key, r.Value.AdvertisedAddress, r.Value.SiloPort), (r.Key, r.Value.AdvertisedAddress, r.Value.GatewayPort), (r.Key, r.Value.AdvertisedAddress, Uri.TryCreate(r.Value.IngressUrl, UriKind.Absolute, out Uri? u) ? u.Port : -1) })
+            .Where(p => p.Item3 > 0).GroupBy(p => (p.AdvertisedAddress, p.Item3)).Where(g => g.Count() > 1);
         foreach (var clash in ports)
         {
-            errors.Check(false, $"Port {clash.Key} is used twice (regions {string.Join(", ", clash.Select(c => c.Key).Distinct())}).");
+            errors.Check(false, $"Port {clash.Key.Item2} is used twice (regions {string.Join(", ", clash.Select(c => c.Key).Distinct())}).");
         }
 
         if (region is not null)

@@ -111,6 +111,9 @@ public sealed class MeshKvEventsTests : IAsyncLifetime
         JsonArray feeds = mesh["kvEvents"]!.AsArray();
         Assert.Equal(2, feeds.Count);
         Assert.Contains(feeds, f => (long)f!["replayed"]! >= 1 && (long)f["gaps"]! >= 1);
+        IReadOnlyList<Gorgo.Replica.Backends.PrometheusSample> metrics = Gorgo.Replica.Backends.PrometheusText.Parse(await http.GetStringAsync("metrics"));
+        Gorgo.Replica.Backends.PrometheusSample view = Assert.Single(metrics, m => m.Name == "gorgo_replica_cache_view" && m.Labels["replica"] == "r1");
+        Assert.Equal(("exact", 1.0), (view.Labels["view"], view.Value));
     }
 
     [Fact]

@@ -79,6 +79,7 @@ public static class GorgoMetrics
         meter.CreateObservableGauge("gorgo.replica.running", () => Replicas(r => r.RunningRequests), null, "Running requests of each replica, as the node's router sees them.");
         meter.CreateObservableGauge("gorgo.replica.queued", () => Replicas(r => r.QueuedRequests), null, "Queued requests of each replica, as the node's router sees them.");
         meter.CreateObservableGauge("gorgo.replica.kv_usage", () => Replicas(r => r.KvCacheUtilization), null, "KV-cache use (0-1) of each replica, as the node's router sees them.");
+        meter.CreateObservableGauge("gorgo.replica.cache_view", CacheViews, null, "1 for each replica, labelled by how the node knows its prefix cache: exact (engine KV events), approximate (events lost), or decisions.");
         meter.CreateObservableGauge("gorgo.peer_rtt", () => Peers(p => p.RttMs / 1000), "s", "The node's current RTT estimate to each region it follows.");
         meter.CreateObservableGauge("gorgo.region_state_age", () => Peers(p => p.StateAgeMs / 1000), "s", "Age of the newest state the node holds from each region it follows (absent when it holds none).");
         meter.CreateObservableCounter("gorgo.gossip.bytes", GossipBytes, "By", "Gossip payload bytes, by direction.");
@@ -92,6 +93,17 @@ public static class GorgoMetrics
             foreach (ReplicaView r in node.Router.Replicas)
             {
                 yield return new Measurement<double>(read(r), new TagList { { "region", node.Region }, { "replica", r.Id }, { "replica_region", r.Region } });
+            }
+        }
+    }
+
+    private static IEnumerable<Measurement<int>> CacheViews()
+    {
+        foreach (INodeView node in Nodes.Keys)
+        {
+            foreach ((string replica, CacheViewKind view) in node.Router.CacheViews())
+            {
+                yield return new Measurement<int>(1, new TagList { { "region", node.Region }, { "replica", replica }, { "view", view.Name() } });
             }
         }
     }

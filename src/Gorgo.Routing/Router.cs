@@ -177,7 +177,7 @@ public sealed class Router
             bool remote = _rtt.IndexOf(view.Region) != _home;
             int slot = _index.Register(view.Id, ownSet: remote && Options.Index.OwnSets == PrefixOwnSets.Remote);
             state = new ReplicaState(view, _replicas.Length);
-            var candidate = new Candidate { Slot = slot };
+            var candidate = new Candidate { Slot = slot, Calibration = TtftCalibration.Start(Options.Cost.FixedOverheadMs) };
             candidate.Read(view);
             Place(ref candidate, view.Region);
             _byId.Add(view.Id, state);
@@ -310,6 +310,56 @@ public sealed class Router
             }
 
             return views;
+        }
+    }
+
+    /// <summary>
+    /// Feeds one observed TTFT of a request routed to <paramref name="replicaId"/> into its calibration: the model put
+    /// the queue at <paramref name="queueMs"/> and the prefill at <paramref name="prefillMs"/> (<see cref="CandidateScore.BaseQueueMs"/>,
+    /// <see cref="CandidateScore.BasePrefillMs"/>) and the request's first token took <paramref name="observedMs"/> beyond
+    /// the network time. Returns false when the replica is unknown.
+    /// </summary>
+    public bool Observe(string replicaId, double queueMs, double prefillMs, double observedMs)
+    {
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state)
+            {
+                return false;
+            }
+
+            _candidates[state.Position].Calibration.Observe(queueMs, prefillMs, observedMs, Options.Cost.Calibration);
+            return true;
+        }
+    }
+
+    /// <summary>A replica's calibration when it shapes its estimates now (calibration on and enough observations); null otherwise.</summary>
+    public TtftCalibration? CalibrationInUse(string replicaId)
+    {
+        CalibrationOptions options = Options.Cost.Calibration;
+        if (!options.Enabled)
+        {
+            return null;
+        }
+
+        lock (_gate)
+        {
+            return KnownState(replicaId) is { } state && _candidates[state.Position].Calibration.IsReady(options) ? _candidates[state.Position].Calibration : null;
+        }
+    }
+
+    /// <summary>The calibration of each replica's estimates, by replica id (fitted whether or not <see cref="CalibrationOptions.Enabled"/> uses it).</summary>
+    public IReadOnlyDictionary<string, TtftCalibration> Calibrations()
+    {
+        lock (_gate)
+        {
+            var fits = new Dictionary<string, TtftCalibration>(StringComparer.Ordinal);
+            foreach (ReplicaState state in _byId.Values)
+            {
+                fits[state.View.Id] = _candidates[state.Position].Calibration;
+            }
+
+            return fits;
         }
     }
 
@@ -524,7 +574,7 @@ public sealed class Router
         int uncached = promptTokens - matched;
         int pendingCount = c.Pending.Count;
         long pendingTokens = c.Pending.Tokens;
-        TtftEstimate estimate = _cost.Estimate(new CostInputs(
+        TtftEstimate model = _cost.Estimate(new CostInputs(
             RttMs: c.RttFromHomeMs,
             ClientLegMs: clientLeg,
             QueuedTokens: c.QueuedTokens + pendingTokens,
@@ -533,6 +583,8 @@ public sealed class Router
             PrefillMsPerToken: c.PrefillMsPerToken,
             Degraded: c.Health == ReplicaHealth.Degraded,
             RunningPrefillTokens: c.RunningPrefillTokens));
+        CalibrationOptions calibration = Options.Cost.Calibration;
+        TtftEstimate estimate = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
         score = new CandidateScore(
             c.Id,
             c.Region,
@@ -546,7 +598,10 @@ public sealed class Router
             pendingCount,
             Math.Max(0, now - c.TakenAtMs),
             estimate,
-            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests);
+            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests,
+            model.QueueMs,
+            model.PrefillMs,
+            c.RttFromHomeMs);
     }
 
     /// <summary>Fills <paramref name="eligible"/> with the candidates' positions, in fleet order; throws when there are none.</summary>
@@ -718,6 +773,7 @@ public sealed class Router
         public bool IsRoutable;
         public bool Suspended;
         public CacheViewKind CacheView;
+        public TtftCalibration Calibration;
         public bool Unreachable;
         public bool IsHome;
         public bool IsNear;

@@ -408,6 +408,9 @@ public sealed record RunSpec
     /// </summary>
     public CacheViewMode? CacheView { get; init; }
 
+    /// <summary>Whether a mesh run's nodes calibrate the cost model online, per replica, from the TTFTs they observe (<c>cost.calibration</c>; default off).</summary>
+    public bool? Calibrate { get; init; }
+
     /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>
     public string? TrueProfile { get; init; }
 
@@ -456,6 +459,7 @@ public sealed record RunSpec
         .Check(Scope is null or RoutingScope.Global || Mode == DeploymentMode.Mesh, $"run '{Name}': a proxy routes globally (scope must be global).")
         .Check(ProxyBinding is null || Mode == DeploymentMode.Proxy, $"run '{Name}': only a proxy run has a proxyBinding.")
         .Check(CacheView is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a cacheView.")
+        .Check(Calibrate is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has calibrate.")
         .Check(CacheView is null || Enum.IsDefined(CacheView.Value), EnumNames<CacheViewMode>.Expected($"run '{Name}': cacheView", CacheView?.ToString() ?? string.Empty))
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;

@@ -5,6 +5,7 @@ using Gorgo.Replica.Backends;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Replica.Server;
 using Gorgo.Routing;
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Tokens;
@@ -207,6 +208,7 @@ public sealed partial class FrontDoor
 
         // What the ingress can observe of the estimate: without emulation the client's leg happens outside it.
         served.UnseenClientLegMs = served.EmulatedLegAfterMs > 0 || clientRegion is null ? 0 : _backend.Router.ClientLegMs(clientRegion);
+        TtftCalibration? calibration = _backend.Router.CalibrationInUse(chosen.ReplicaId);
         served.Entry = new DecisionEntry
         {
             RequestId = decision.RequestId,
@@ -220,6 +222,9 @@ public sealed partial class FrontDoor
             EstimatedTtftMs = chosen.Estimate.TotalMs,
             StateAgeMs = chosen.StateAgeMs,
             CacheView = _backend.Router.CacheViewOf(chosen.ReplicaId).Name(),
+            CalibrationQueueGain = calibration is { } fit ? Math.Round(fit.QueueGain, 3) : null,
+            CalibrationPrefillGain = calibration is { } fitted ? Math.Round(fitted.PrefillGain, 3) : null,
+            CalibrationOverheadMs = calibration is { } used ? Math.Round(used.OverheadMs, 1) : null,
         };
         Decisions.Add(served.Entry);
     }
@@ -243,6 +248,10 @@ public sealed partial class FrontDoor
             if (estimated is { } e)
             {
                 GorgoMetrics.EstimateError.Record((t - e) / 1000, region);
+
+                // The time the model's queue and prefill terms (and overhead) should explain: what the ingress saw, less the network part of the estimate it could see.
+                CandidateScore chosen = served.Decision!.Chosen;
+                _backend.Router.Observe(chosen.ReplicaId, chosen.BaseQueueMs, chosen.BasePrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
             }
         }
 

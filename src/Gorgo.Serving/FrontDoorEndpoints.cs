@@ -41,6 +41,17 @@ public static class FrontDoorState
         json["cacheViews"] = System.Text.Json.JsonSerializer.SerializeToNode(
             door.Router.CacheViews().OrderBy(v => v.Key, StringComparer.Ordinal).ToDictionary(v => v.Key, v => v.Value.Name(), StringComparer.Ordinal),
             System.Text.Json.JsonSerializerOptions.Web);
+        Gorgo.Routing.Cost.CalibrationOptions calibration = door.Router.Options.Cost.Calibration;
+        json["calibration"] = System.Text.Json.JsonSerializer.SerializeToNode(
+            new
+            {
+                enabled = calibration.Enabled,
+                replicas = door.Router.Calibrations().OrderBy(c => c.Key, StringComparer.Ordinal).ToDictionary(
+                    c => c.Key,
+                    c => new { queueGain = Math.Round(c.Value.QueueGain, 3), prefillGain = Math.Round(c.Value.PrefillGain, 3), overheadMs = Math.Round(c.Value.OverheadMs, 1), observations = c.Value.Observations, inUse = calibration.Enabled && c.Value.IsReady(calibration) },
+                    StringComparer.Ordinal),
+            },
+            System.Text.Json.JsonSerializerOptions.Web);
         return json;
     }
 }

@@ -359,6 +359,21 @@ internal sealed class MeshDriver : RunDriver
             : throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica left to try after {string.Join(", ", tried)}.");
     }
 
+    /// <summary>
+    /// With calibration on, the deciding node learns the request's TTFT against what its model said. The engine model
+    /// reports first-token times when a request finishes, so a node learns here what a live node learns at the first token.
+    /// </summary>
+    public override void OnFinished(SimRequest request, SimReplica replica, RequestTiming timing)
+    {
+        if (!_routerBase.Cost.Calibration.Enabled)
+        {
+            return;
+        }
+
+        double ttft = timing.FirstTokenMs + ReturnLegMs(request, replica) - request.Shape.ArrivalMs;
+        _nodes[request.Ingress]!.Node.Router.Observe(replica.Id, request.BaseQueueMs, request.BasePrefillMs, ttft - request.EstimatedNetworkMs);
+    }
+
     /// <inheritdoc />
     public override void OnAttemptFailed(SimRequest request, SimReplica replica, string reason)
     {

@@ -60,6 +60,15 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>The router's estimated TTFT.</summary>
     public double EstimatedTtftMs { get; set; }
 
+    /// <summary>The network part of that estimate (RTT to the replica's region plus the client's leg).</summary>
+    public double EstimatedNetworkMs { get; set; }
+
+    /// <summary>The queue term as the uncalibrated cost model put it for the chosen replica.</summary>
+    public double BaseQueueMs { get; set; }
+
+    /// <summary>The prefill term as the uncalibrated cost model put it for the chosen replica.</summary>
+    public double BasePrefillMs { get; set; }
+
     /// <summary>Prompt tokens the router believed cached on the chosen replica.</summary>
     public int MatchedTokens { get; set; }
 

@@ -1,3 +1,4 @@
+using Gorgo.Engine.Model;
 using Gorgo.Proxy.Core;
 using Gorgo.Routing;
 using Gorgo.Routing.Decisions;
@@ -118,8 +119,8 @@ internal sealed class ProxyDriver : RunDriver
     public override int[] Pool(SimRequest request) => _pool;
 
     /// <inheritdoc />
-    public override void OnFinished(SimRequest request, SimReplica replica, double finishedMs) =>
-        Context.At(finishedMs + Context.OneWay(replica.Region, _region, sameRegionFree: false), new SimEvent(EventKind.ProxyRelease, replica.Index, request));
+    public override void OnFinished(SimRequest request, SimReplica replica, RequestTiming timing) =>
+        Context.At(timing.FinishedMs + Context.OneWay(replica.Region, _region, sameRegionFree: false), new SimEvent(EventKind.ProxyRelease, replica.Index, request));
 
     /// <inheritdoc />
     public override void OnRefused(SimRequest request, SimReplica replica) =>

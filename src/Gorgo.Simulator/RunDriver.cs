@@ -65,8 +65,8 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
     {
     }
 
-    /// <summary>A request finished on its replica at <paramref name="finishedMs"/>.</summary>
-    public virtual void OnFinished(SimRequest request, SimReplica replica, double finishedMs)
+    /// <summary>A request finished on its replica (<paramref name="timing"/>: when its first token and its end left the engine).</summary>
+    public virtual void OnFinished(SimRequest request, SimReplica replica, RequestTiming timing)
     {
     }
 
@@ -99,6 +99,9 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
         request.Replica = replica;
         request.StateAgeMs = chosen.StateAgeMs;
         request.EstimatedTtftMs = chosen.Estimate.TotalMs;
+        request.EstimatedNetworkMs = chosen.Estimate.NetworkMs;
+        request.BaseQueueMs = chosen.BaseQueueMs;
+        request.BasePrefillMs = chosen.BasePrefillMs;
         request.MatchedTokens = chosen.MatchedTokens;
         request.HomeIdleOverride = decision.HomeIdleOverride;
     }

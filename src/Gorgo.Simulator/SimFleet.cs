@@ -111,7 +111,7 @@ internal sealed class SimFleet
             }
 
             Results.Complete(request, replica, timing, Driver.ReturnLegMs(request, replica));
-            Driver.OnFinished(request, replica, timing.FinishedMs);
+            Driver.OnFinished(request, replica, timing);
         }
 
         Driver.OnStepped(replica);

@@ -1,6 +1,7 @@
 using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
 using Gorgo.Routing;
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Hashing;
 using Gorgo.Routing.Index;
@@ -76,6 +77,7 @@ internal sealed class SimRun
             Policy = new PolicyOptions { Name = kind == RunKind.Oracle ? PolicyCatalog.Gorgo : run.Policy, Seed = scenario.Seed },
             NearestRegions = scenario.Mesh.NearestRegions,
             Index = IndexOptions(scenario, profile),
+            Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = kind == RunKind.Mesh && run.Calibrate == true } },
         };
         _driver = kind switch
         {

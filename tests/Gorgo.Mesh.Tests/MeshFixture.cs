@@ -86,3 +86,14 @@ public class MeshFixture : IAsyncLifetime
         Directory.Delete(_directory, recursive: true);
     }
 }
+
+/// <summary>
+/// Test classes that run alone, after the others: each starts its own mesh (and, for KV events, replica servers and
+/// ZeroMQ threads), which would slow the timing-sensitive mesh tests beside it on a two-core machine.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class IsolatedCollection
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "isolated";
+}

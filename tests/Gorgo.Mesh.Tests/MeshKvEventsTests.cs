@@ -18,7 +18,7 @@ namespace Gorgo.Mesh.Tests;
 /// A mesh node in front of two emulated replicas reached over HTTP, each publishing its KV events over ZeroMQ: the
 /// node's view of each replica's cache follows the engine's actual blocks, through evictions and a lost batch.
 /// </summary>
-[Collection(nameof(MeshKvEventsTests))]
+[Collection(IsolatedCollection.Name)]
 public sealed class MeshKvEventsTests : IAsyncLifetime
 {
     private const string Model = "kv-model";
@@ -180,7 +180,3 @@ public sealed class MeshKvEventsTests : IAsyncLifetime
     private bool Matches(RegionState state, int i) =>
         Emulated(i).Engine.CachedBlocks().Order().SequenceEqual(state.Router.Summarize($"r{i + 1}").Hashes.Order());
 }
-
-/// <summary>Runs <see cref="MeshKvEventsTests"/> alone: its replicas, silo and ZeroMQ threads would slow the timing-sensitive mesh tests beside it.</summary>
-[CollectionDefinition(nameof(MeshKvEventsTests), DisableParallelization = true)]
-public sealed class MeshKvEventsCollection;

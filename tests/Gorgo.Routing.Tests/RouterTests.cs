@@ -1,3 +1,4 @@
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Hashing;
@@ -58,6 +59,33 @@ public class RouterTests
         router.RemoveCached("exact", hashes[^1..]);
         Assert.Equal(hashes.Length - 1, router.CachedBlocks("exact"));
         Assert.Equal(new Dictionary<string, CacheViewKind> { ["exact"] = CacheViewKind.Exact, ["guessed"] = CacheViewKind.Decisions }, router.CacheViews());
+    }
+
+    [Fact]
+    public void With_calibration_on_a_replica_slower_than_its_model_is_estimated_as_it_behaves()
+    {
+        Router router = Router(_clock, configure: o => o with { Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = true, MinObservations = 5 } } });
+        router.Upsert(Replica("slow", UsEast, Now));
+        router.Upsert(Replica("true", UsEast, Now));
+        int[] prompt = RandomTokens(4_000, 11);
+        CandidateScore before = router.Route(Request(prompt)).Candidates.Single(c => c.ReplicaId == "slow");
+        Assert.Equal((before.Estimate.QueueMs, before.Estimate.PrefillMs), (before.BaseQueueMs, before.BasePrefillMs));
+
+        // "slow" takes three times what the model says, plus 50 ms; "true" takes what it says.
+        for (int i = 0; i < 60; i++)
+        {
+            double queue = (i % 3) * 200;
+            double prefill = 100 + (i * 37);
+            Assert.True(router.Observe("slow", queue, prefill, (3 * (queue + prefill)) + 50));
+            Assert.True(router.Observe("true", queue, prefill, queue + prefill + 15));
+        }
+
+        Assert.False(router.Observe("unknown", 0, 100, 100));
+        IReadOnlyDictionary<string, TtftCalibration> fits = router.Calibrations();
+        Assert.InRange(fits["slow"].PrefillGain, 2.8, 3.2);
+        Assert.InRange(fits["true"].PrefillGain, 0.9, 1.1);
+        CandidateScore after = router.Route(Request(RandomTokens(4_000, 12))).Candidates.Single(c => c.ReplicaId == "slow");
+        Assert.InRange(after.Estimate.PrefillMs / after.UncachedTokens, 2.8 * before.Estimate.PrefillMs / before.UncachedTokens, 3.2 * before.Estimate.PrefillMs / before.UncachedTokens);
     }
 
     [Fact]

@@ -15,6 +15,8 @@ public class ScenarioTests
     [InlineData("scale-100x10-lite.json")]
     [InlineData("faults-3region.json")]
     [InlineData("faults-smoke.json")]
+    [InlineData("kv-views.json")]
+    [InlineData("calibration.json")]
     public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
     {
         Scenario scenario = Scenario.Load(Paths.Scenario(file));
@@ -71,13 +73,14 @@ public class ScenarioTests
         try
         {
             string path = Path.Combine(dir, "bad.json");
-            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "mesh": { "gossip": { "fanout": 0 } }, "runs": [ { "name": "x", "policy": "fastest" }, { "name": "y", "mode": "proxy", "summaryMerge": "union", "cacheView": "exact" } ] }""");
+            File.WriteAllText(path, """{ "regions": ["a"], "rtt": { "inline": { "a": { "a": 1 } } }, "trace": { "file": "t.jsonl", "kind": "csv" }, "mesh": { "gossip": { "fanout": 0 } }, "runs": [ { "name": "x", "policy": "fastest" }, { "name": "y", "mode": "proxy", "summaryMerge": "union", "cacheView": "exact", "calibrate": true } ] }""");
             RoutingOptionsException ex = Assert.Throws<RoutingOptionsException>(() => Scenario.Load(path));
             Assert.Contains("trace.kind must be 'mooncake' or 'azure'", ex.Message);
             Assert.Contains("Unknown policy 'fastest'", ex.Message);
             Assert.Contains("mesh.gossip.Fanout must be at least 1 (got 0)", ex.Message);
             Assert.Contains("run 'y': only a mesh run has a summaryMerge", ex.Message);
             Assert.Contains("run 'y': only a mesh run has a cacheView", ex.Message);
+            Assert.Contains("run 'y': only a mesh run has calibrate", ex.Message);
 
             // A name that is not one of a setting's values stops reading at once, naming the field and every valid value.
             File.WriteAllText(path, """{ "regions": ["a"], "mesh": { "gossip": { "summaryMerge": "merge" } }, "runs": [ { "name": "x" } ] }""");

@@ -8,6 +8,7 @@ using Gorgo.Mesh.Options;
 using Gorgo.Proxy;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Policies;
+using Gorgo.Routing.Cost;
 using Gorgo.Serving;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -106,6 +107,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             WanEmulation = true,
             Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
+            Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = run.Calibrate == true } },
         };
     }
 

@@ -14,10 +14,15 @@ public sealed record CostModelOptions
     /// <summary>Added to the estimate of a replica reported <c>Degraded</c>.</summary>
     public double DegradedPenaltyMs { get; init; } = 250;
 
+    /// <summary>Online calibration of the model per replica from observed TTFTs (off by default).</summary>
+    public CalibrationOptions Calibration { get; init; } = new();
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(double.IsFinite(RunningWorkFraction) && RunningWorkFraction is >= 0 and <= 1, $"RunningWorkFraction must be between 0 and 1 (got {RunningWorkFraction}).")
         .Finite(FixedOverheadMs, nameof(FixedOverheadMs))
         .Finite(DegradedPenaltyMs, nameof(DegradedPenaltyMs))
+        .Check(Calibration is not null, "Calibration is missing.")
+        .Include(Calibration?.Validate() ?? [])
         .Errors;
 }

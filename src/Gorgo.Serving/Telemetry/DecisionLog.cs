@@ -80,6 +80,15 @@ public sealed class DecisionEntry
     /// <summary>How the node knew the chosen replica's cache: <c>decisions</c>, <c>exact</c> (engine KV events) or <c>approximate</c> (events lost).</summary>
     public string CacheView { get; init; } = "decisions";
 
+    /// <summary>The chosen replica's calibrated gain on the model's queue term when calibration shaped the estimate; null otherwise.</summary>
+    public double? CalibrationQueueGain { get; init; }
+
+    /// <summary>The chosen replica's calibrated gain on the model's prefill term when calibration shaped the estimate; null otherwise.</summary>
+    public double? CalibrationPrefillGain { get; init; }
+
+    /// <summary>The chosen replica's calibrated fixed overhead (ms) when calibration shaped the estimate; null otherwise.</summary>
+    public double? CalibrationOverheadMs { get; init; }
+
     /// <summary>The replica that served (differs from <see cref="Replica"/> after a retry); null until the first token.</summary>
     public string? ServedBy { get; set; }
 

@@ -1,0 +1,51 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Gorgo.Mesh.Options;
+using Gorgo.Routing.Cost;
+
+namespace Gorgo.Mesh.Tests;
+
+/// <summary>The mesh of <see cref="MeshFixture"/> with online calibration of the cost model on, used after three observations.</summary>
+public sealed class CalibratedMeshFixture : MeshFixture
+{
+    protected override void Customize(MeshOptions options) =>
+        options.Cost = options.Cost with { Calibration = new CalibrationOptions { Enabled = true, MinObservations = 3 } };
+}
+
+/// <summary>A node learns each replica's calibration from the TTFTs it serves, shows it, and estimates with it.</summary>
+[Collection(IsolatedCollection.Name)]
+public class MeshCalibrationTests(CalibratedMeshFixture fixture) : IClassFixture<CalibratedMeshFixture>
+{
+    [Fact]
+    public async Task Served_requests_calibrate_the_replicas_they_went_to_and_later_decisions_use_it()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Ingress("us-east"), Timeout = TimeSpan.FromSeconds(30) };
+        for (int i = 0; i < 8; i++)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
+            {
+                Content = new StringContent($$"""{"model": "{{MeshFixture.Model}}", "prompt": "calibrate {{i}} {{new string('x', 40 * i)}}", "max_tokens": 2}""", Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("x-gorgo-client-region", "us-east");
+            using HttpResponseMessage response = await http.SendAsync(request);
+            Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        JsonObject state = (await http.GetFromJsonAsync<JsonObject>("mesh/state"))!;
+        JsonObject calibration = state["calibration"]!.AsObject();
+        Assert.True((bool)calibration["enabled"]!);
+        JsonObject replicas = calibration["replicas"]!.AsObject();
+        Assert.Equal(fixture.Options.Replicas.Select(r => r.Id).Order(), replicas.Select(r => r.Key).Order());
+        Assert.Equal(8, replicas.Sum(r => (long)r.Value!["observations"]!));
+        string[] inUse = [.. replicas.Where(r => (bool)r.Value!["inUse"]!).Select(r => r.Key)];
+        Assert.NotEmpty(inUse);
+        Assert.All(inUse, id => Assert.True((long)replicas[id]!["observations"]! >= 3, id));
+        Assert.All(inUse, id => Assert.InRange((double)replicas[id]!["prefillGain"]!, 0.25, 8));
+
+        // A decision for a replica calibrated by then records the fit it used; decisions before that record none.
+        JsonArray decisions = (await http.GetFromJsonAsync<JsonObject>("status"))!["decisions"]!.AsArray();
+        Assert.Contains(decisions, d => inUse.Contains((string?)d!["replica"]) && d["calibrationPrefillGain"] is not null && d["calibrationOverheadMs"] is not null);
+        Assert.Contains(decisions, d => d!["calibrationPrefillGain"] is null);
+    }
+}

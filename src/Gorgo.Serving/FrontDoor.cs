@@ -249,9 +249,14 @@ public sealed partial class FrontDoor
             {
                 GorgoMetrics.EstimateError.Record((t - e) / 1000, region);
 
-                // The time the model's queue and prefill terms (and overhead) should explain: what the ingress saw, less the network part of the estimate it could see.
+                // The time the model's queue and prefill terms (and overhead) should explain: what the ingress saw, less
+                // the network part of the estimate it could see. Only a first attempt on the chosen replica says anything
+                // of that replica (a retry's TTFT holds the failed attempts and another replica's work).
                 CandidateScore chosen = served.Decision!.Chosen;
-                _backend.Router.Observe(chosen.ReplicaId, chosen.BaseQueueMs, chosen.BasePrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
+                if (served.Attempts == 1 && served.Replica is { } replica && replica.ReplicaId == chosen.ReplicaId)
+                {
+                    _backend.Router.Observe(chosen.ReplicaId, chosen.BaseQueueMs, chosen.BasePrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
+                }
             }
         }
 

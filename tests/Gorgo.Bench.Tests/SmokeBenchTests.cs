@@ -11,8 +11,6 @@ public class SmokeBenchTests
     [Theory]
     [InlineData("{ \"name\": \"x\", \"policy\": \"oracle\" }")]
     [InlineData("{ \"name\": \"x\", \"consistency\": \"shared\" }")]
-    [InlineData("{ \"name\": \"x\", \"cacheView\": \"exact\" }")]
-    [InlineData("{ \"name\": \"x\", \"cacheView\": \"decisions\" }")]
     public async Task Runs_only_the_simulator_can_model_are_refused_before_anything_starts(string run)
     {
         Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
@@ -23,6 +21,43 @@ public class SmokeBenchTests
 
         Assert.Contains("Run 'x'", ex.Message);
         Assert.Contains("only the simulator (gorgo sim) can run", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_live_run_with_faults_keeps_the_in_process_cache_view()
+    {
+        Scenario faults = Scenario.Load(Paths.Scenario("faults-smoke.json"));
+        Scenario scenario = faults with { Runs = [new RunSpec { Name = "x", CacheView = CacheViewMode.Exact }] };
+
+        ArgumentException ex = await Assert.ThrowsAsync<ArgumentException>(() => new LiveBench(scenario, logging => logging.ClearProviders()).RunAsync(null, null, CancellationToken.None));
+
+        Assert.Contains("its cacheView must be hybrid", ex.Message);
+    }
+
+    [Fact]
+    public async Task A_live_run_with_exact_views_serves_from_replica_servers_whose_kv_events_the_nodes_follow()
+    {
+        // Smoke's first 80 requests, once with engines reached over HTTP and followed through their KV events.
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        Scenario scenario = smoke with
+        {
+            Trace = smoke.Trace with { FirstN = 80 },
+            Runs = [new RunSpec { Name = "mesh-exact", Mode = DeploymentMode.Mesh, Policy = "gorgo", CacheView = CacheViewMode.Exact }],
+        };
+
+        (BenchSummary summary, List<RequestRecord> records) = await new LiveBench(scenario, logging => logging.ClearProviders()).RunAsync(null, null, CancellationToken.None);
+
+        RunSummary run = Assert.Single(summary.Runs);
+        Assert.True(summary.Complete);
+        Assert.Equal(80, run.Requests);
+        Assert.True(run.Completed >= 76, $"only {run.Completed} of 80 completed");
+        string[] replicas = [.. scenario.Regions.SelectMany(scenario.ReplicaIds)];
+        Assert.All(records.Where(r => r.Completed), r => Assert.Contains(r.Replica, replicas));
+
+        // The nodes learn nothing from their own decisions under an exact view: a prefix they matched was one the
+        // engines reported through their KV events.
+        Assert.Contains(records, r => r.MatchedTokens > 0);
+        Assert.InRange(run.PrefixHitRate, 0.01, 1);
     }
 
     [Fact]

@@ -30,6 +30,28 @@ public sealed class KvEventTransportTests
     }
 
     [Fact]
+    public void A_failure_on_the_subscriber_thread_makes_the_view_approximate_and_the_subscription_starts_again()
+    {
+        using var publisher = new KvEventPublisher("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
+        var sink = new RecordingSink();
+        using var subscriber = new KvEventSubscriber(Options(publisher), sink);
+        WaitUntilSubscribed(publisher, sink, 0);
+        int before = sink.Batches.Count;
+
+        sink.FailNext = 1;
+        for (int i = 0; i < 20; i++)
+        {
+            publisher.Publish(RemovedBatch((ulong)(before + i)));
+            Thread.Sleep(20);
+        }
+
+        // The failed batch is replayed to the new subscription, so nothing is missing, but the view was flagged.
+        WaitUntil(() => sink.Batches.Count >= before + 20);
+        Assert.Contains(sink.Losses, l => l.Contains("the subscriber failed", StringComparison.Ordinal));
+        Assert.Equal(Enumerable.Range(0, sink.Batches.Count).Select(i => (ulong)i), sink.Batches.Select(b => ((KvBlockRemoved)b.Events[0]).BlockHashes[0]));
+    }
+
+    [Fact]
     public void A_subscriber_that_joins_late_recovers_the_missed_batches_through_replay()
     {
         using var publisher = new KvEventPublisher("tcp://127.0.0.1:*", "tcp://127.0.0.1:*");
@@ -176,10 +198,19 @@ public sealed class KvEventTransportTests
 
         public int Restarts { get; private set; }
 
+        /// <summary>How many of the next batches make <see cref="Apply"/> throw (a failing consumer).</summary>
+        public int FailNext { get; set; }
+
         public void Apply(KvEventBatch batch)
         {
             lock (_gate)
             {
+                if (FailNext > 0)
+                {
+                    FailNext--;
+                    throw new InvalidOperationException("the consumer failed");
+                }
+
                 _batches.Add(batch);
             }
         }

@@ -31,9 +31,14 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
         bool complete = true;
         foreach (RunSpec run in scenario.Runs.Where(r => only is null || only.Count == 0 || only.Contains(r.Name)))
         {
-            if (run.Policy == "oracle" || run.EffectiveConsistency == ConsistencyMode.Shared || run.CacheView is not (null or CacheViewMode.Hybrid))
+            if (run.Policy == "oracle" || run.EffectiveConsistency == ConsistencyMode.Shared)
             {
-                throw new ArgumentException($"Run '{run.Name}' uses the oracle policy, the shared consistency setting or a cacheView other than hybrid, which only the simulator (gorgo sim) can run.");
+                throw new ArgumentException($"Run '{run.Name}' uses the oracle policy or the shared consistency setting, which only the simulator (gorgo sim) can run.");
+            }
+
+            if (run.CacheView is not (null or CacheViewMode.Hybrid) && scenario.Faults.Count > 0)
+            {
+                throw new ArgumentException($"Run '{run.Name}': a live run with faults runs its replicas inside the node processes, so its cacheView must be hybrid.");
             }
 
             cancellationToken.ThrowIfCancellationRequested();

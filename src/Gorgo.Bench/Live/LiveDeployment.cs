@@ -1,5 +1,6 @@
 using Gorgo.Scenarios;
 using Gorgo.Replica.Hosting;
+using Gorgo.Replica.KvEvents;
 using Gorgo.Engine.Profiles;
 using Gorgo.Replica.Server;
 using Gorgo.Mesh.Core;
@@ -41,19 +42,42 @@ public sealed class LiveDeployment : IAsyncDisposable
     public (long Bytes, int Nodes)? GossipBytesSent =>
         _mesh is { } mesh ? (mesh.Nodes.Sum(n => mesh.State(n.Region).Stats.GossipBytesSent), mesh.Nodes.Count) : null;
 
-    /// <summary>Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas, WAN emulation on, and waits until gossip has converged.</summary>
+    /// <summary>
+    /// Starts a mesh for <paramref name="run"/>: a node per region with in-process emulated replicas (or, for a run whose
+    /// <c>cacheView</c> is <c>exact</c> or <c>decisions</c>, emulated replica servers reached over HTTP, with their KV
+    /// events over ZeroMQ for <c>exact</c>), WAN emulation on, and waits until gossip has converged.
+    /// </summary>
     public static async Task<LiveDeployment> StartMeshAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(run);
         MeshOptions options = MeshOptionsFor(scenario, run, rtt);
-        MeshDeployment mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+        List<(string Id, string Region, WebApplication Server)> servers = run.CacheView is CacheViewMode.Exact or CacheViewMode.Decisions
+            ? await StartReplicaServersAsync(scenario, run, options, logging, cancellationToken).ConfigureAwait(false)
+            : [];
+        MeshDeployment mesh;
+        try
+        {
+            mesh = await MeshDeployment.StartAsync(options, logging, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await StopAsync(servers.Select(s => s.Server)).ConfigureAwait(false);
+            throw;
+        }
+
+        bool Usable(string region, string user) => user == region || mesh.State(user).Node.Interested(region);
         var deployment = new LiveDeployment(MeshEntries(options, rtt))
         {
-            Engines = options.Regions.Keys.SelectMany(region => mesh.State(region).Local.Values
-                    .Where(r => r.Engine is not null)
-                    .Select(r => new ForecastEngine(r.Id, region, r.Engine!, user => user == region || mesh.State(user).Node.Interested(region), SameRegionFree: true)))
-                .ToArray(),
+            Engines = servers.Count > 0
+                ? servers.Select(s => new ForecastEngine(s.Id, s.Region, s.Server.Services.GetRequiredService<EmulatedReplica>().Engine, user => Usable(s.Region, user), SameRegionFree: true)).ToArray()
+                : options.Regions.Keys.SelectMany(region => mesh.State(region).Local.Values
+                        .Where(r => r.Engine is not null)
+                        .Select(r => new ForecastEngine(r.Id, region, r.Engine!, user => Usable(region, user), SameRegionFree: true)))
+                    .ToArray(),
         };
         deployment._parts.Add(mesh);
+        deployment._parts.AddRange(servers.Select(s => s.Server)); // after the mesh: nodes stop before their replicas
         deployment._mesh = mesh;
         if (!await mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
         {
@@ -109,6 +133,67 @@ public sealed class LiveDeployment : IAsyncDisposable
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
             Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = run.Calibrate == true } },
         };
+    }
+
+    /// <summary>
+    /// Starts an emulated replica server (what <c>gorgo replica</c> runs) per replica of <paramref name="options"/>,
+    /// publishing its KV events when the run's view is <c>exact</c>, and points the replicas' options at them over HTTP.
+    /// </summary>
+    private static async Task<List<(string Id, string Region, WebApplication Server)>> StartReplicaServersAsync(Scenario scenario, RunSpec run, MeshOptions options, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
+    {
+        EngineProfile profile = scenario.LoadProfile();
+        EngineProfile truth = scenario.LoadTrueProfile(run) ?? profile;
+        bool events = run.CacheView == CacheViewMode.Exact;
+        var servers = new List<(string Id, string Region, WebApplication Server)>();
+        try
+        {
+            for (int i = 0; i < options.Replicas.Count; i++)
+            {
+                ReplicaOptions replica = options.Replicas[i];
+                WebApplication server = ReplicaServer.Build(
+                    new ReplicaServerOptions
+                    {
+                        Port = LoopbackPorts.Free(),
+                        Model = replica.Model,
+                        KvEventsEndpoint = events ? "tcp://127.0.0.1:*" : null,
+                        KvEventsReplayEndpoint = events ? "tcp://127.0.0.1:*" : null,
+                    },
+                    logging,
+                    truth);
+                servers.Add((replica.Id, replica.Region, server));
+                await server.StartAsync(cancellationToken).ConfigureAwait(false);
+                KvEventPublisher? publisher = server.Services.GetRequiredService<EmulatedReplica>().KvEvents?.Publisher;
+                options.Replicas[i] = new ReplicaOptions
+                {
+                    Id = replica.Id,
+                    Region = replica.Region,
+                    Model = replica.Model,
+                    Kind = ReplicaKind.Http,
+                    Url = server.Urls.Single(),
+                    PrefillMsPerToken = profile.PrefillMsPerToken,
+                    MaxRunningRequests = profile.MaxRunningRequests,
+                    MaxContextTokens = profile.MaxContextTokens,
+                    MaxQueuedRequests = replica.MaxQueuedRequests,
+                    KvEvents = publisher is null ? null : new KvEventsOptions { Endpoint = publisher.Endpoint, ReplayEndpoint = publisher.ReplayEndpoint },
+                };
+            }
+
+            return servers;
+        }
+        catch
+        {
+            await StopAsync(servers.Select(s => s.Server)).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task StopAsync(IEnumerable<WebApplication> servers)
+    {
+        foreach (WebApplication server in servers)
+        {
+            await server.StopAsync().ConfigureAwait(false);
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Each region's users try their own node first, then the others nearest first (as a DNS or load-balancer failover would).</summary>

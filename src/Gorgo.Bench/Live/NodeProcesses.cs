@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Reflection;
@@ -23,8 +24,9 @@ public sealed class NodeProcesses : IAsyncDisposable
         Converters = { new JsonStringEnumConverter() },
     };
 
-    private readonly Dictionary<string, Process> _running = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Task> _exiting = new(StringComparer.Ordinal);
+    // Faults on different regions run concurrently (FaultDriver), so these are shared between threads.
+    private readonly ConcurrentDictionary<string, Process> _running = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Task> _exiting = new(StringComparer.Ordinal);
     private readonly (string File, string[] Prefix) _command;
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(5) };
     private bool _keepLogs;
@@ -78,7 +80,7 @@ public sealed class NodeProcesses : IAsyncDisposable
     /// <summary>Starts the node of <paramref name="region"/> (after any earlier process of it has exited) and waits until its <c>/health</c> answers 200.</summary>
     public async Task StartNodeAsync(string region, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (_exiting.Remove(region, out Task? exiting))
+        if (_exiting.TryRemove(region, out Task? exiting))
         {
             await exiting.WaitAsync(cancellationToken).ConfigureAwait(false); // killed, or stopped and still draining
         }

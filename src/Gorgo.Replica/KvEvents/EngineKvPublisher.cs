@@ -77,9 +77,11 @@ public sealed class EngineKvPublisher : IDisposable
         catch (OperationCanceledException)
         {
         }
-
-        Publisher.Dispose();
-        _stop.Dispose();
+        finally
+        {
+            Publisher.Dispose();
+            _stop.Dispose();
+        }
     }
 
     /// <summary>Turns every cache event available into one batch: runs of stored blocks of one chain into one <c>BlockStored</c>, removals into one <c>BlockRemoved</c>.</summary>

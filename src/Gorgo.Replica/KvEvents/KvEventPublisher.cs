@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using NetMQ;
 using NetMQ.Sockets;
 
@@ -21,6 +22,7 @@ public sealed class KvEventPublisher : IDisposable
     private readonly TaskCompletionSource _bound = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _stopping;
     private long _published;
+    private long _failed;
     private int _skipOnWire;
 
     /// <summary>Binds the sockets (a <c>*</c> or <c>0</c> port picks a free one) and starts publishing.</summary>
@@ -45,6 +47,9 @@ public sealed class KvEventPublisher : IDisposable
 
     /// <summary>Batches published so far (the next batch's sequence number).</summary>
     public long Published => Interlocked.Read(ref _published);
+
+    /// <summary>Batches that could not be encoded or sent (skipped; subscribers see a gap).</summary>
+    public long Failed => Interlocked.Read(ref _failed);
 
     /// <summary>Queues a batch for publishing; it gets the next sequence number.</summary>
     public void Publish(KvEventBatch batch)
@@ -92,7 +97,7 @@ public sealed class KvEventPublisher : IDisposable
 
     private void Run(string endpoint, string? replayEndpoint)
     {
-        PublisherSocket pub;
+        PublisherSocket? pub = null;
         RouterSocket? replay = null;
         try
         {
@@ -103,43 +108,55 @@ public sealed class KvEventPublisher : IDisposable
             {
                 replay = new RouterSocket();
                 replay.Options.Linger = TimeSpan.Zero;
+                replay.Options.SendHighWatermark = BufferedBatches + 16; // a whole replay fits: beyond the mark a ROUTER drops frames silently
                 ReplayEndpoint = Bind(replay, replayEndpoint);
             }
         }
         catch (Exception e)
         {
+            pub?.Dispose();
+            replay?.Dispose();
             _bound.SetException(e);
             return;
         }
 
         _bound.SetResult();
         var buffer = new Queue<(long Sequence, byte[] Payload)>();
-        using (pub)
+        using (pub!)
         using (replay)
         {
             while (!_queue.IsCompleted)
             {
-                if (_queue.TryTake(out KvEventBatch? batch, replay is null ? 100 : 10))
+                try
                 {
-                    long sequence = _published;
-                    byte[] payload = KvEventCodec.Encode(batch);
-                    if (!TakeSkip())
+                    if (_queue.TryTake(out KvEventBatch? batch, replay is null ? 100 : 10))
                     {
-                        pub.SendMoreFrame(_topic).SendMoreFrame(KvEventCodec.SequenceFrame(sequence)).SendFrame(payload);
+                        long sequence = _published;
+                        byte[] payload = KvEventCodec.Encode(batch);
+                        if (!TakeSkip())
+                        {
+                            pub.SendMoreFrame(_topic).SendMoreFrame(KvEventCodec.SequenceFrame(sequence)).SendFrame(payload);
+                        }
+
+                        buffer.Enqueue((sequence, payload));
+                        if (buffer.Count > BufferedBatches)
+                        {
+                            buffer.Dequeue();
+                        }
+
+                        Interlocked.Increment(ref _published);
                     }
 
-                    buffer.Enqueue((sequence, payload));
-                    if (buffer.Count > BufferedBatches)
+                    if (replay is not null)
                     {
-                        buffer.Dequeue();
+                        ServeReplays(replay, buffer);
                     }
-
-                    Interlocked.Increment(ref _published);
                 }
-
-                if (replay is not null)
+                catch (Exception e) when (e is not ObjectDisposedException)
                 {
-                    ServeReplays(replay, buffer);
+                    // A batch that cannot be encoded or sent is skipped; subscribers see the gap and replay or go approximate.
+                    Interlocked.Increment(ref _failed);
+                    Trace.TraceWarning($"KV events on {Endpoint}: a batch could not be published: {e.Message}");
                 }
             }
         }

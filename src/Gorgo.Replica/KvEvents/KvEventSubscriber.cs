@@ -78,8 +78,42 @@ public sealed class KvEventSubscriber : IDisposable
         _stop.Dispose();
     }
 
+    /// <summary>
+    /// The socket thread: a failure (an address that does not resolve, a sink that throws) is logged, makes the view
+    /// approximate, and the subscription starts again after a growing pause (0.2 s to 5 s); it never ends the process.
+    /// </summary>
     private void Run()
     {
+        var pause = TimeSpan.FromMilliseconds(200);
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                Subscribe();
+                return;
+            }
+            catch (Exception e) when (!_stop.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _lost);
+                _logger.LogError(e, "KV events from {Endpoint}: the subscriber failed; subscribing again in {Pause} ms", _options.Endpoint, pause.TotalMilliseconds);
+                try
+                {
+                    _sink.Lose($"the subscriber failed: {e.Message}");
+                }
+                catch (Exception sinkError)
+                {
+                    _logger.LogError(sinkError, "KV events from {Endpoint}: marking the view approximate failed", _options.Endpoint);
+                }
+
+                _stop.Token.WaitHandle.WaitOne(pause);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    private void Subscribe()
+    {
+        _lastOnSubscription = -1; // a new subscription: the engine's numbers carry on from where it is
         using var sub = new SubscriberSocket();
         sub.Options.Linger = TimeSpan.Zero;
         sub.Connect(_options.Endpoint);
@@ -88,6 +122,13 @@ public sealed class KvEventSubscriber : IDisposable
         var message = new NetMQMessage();
         try
         {
+            long expected = Interlocked.Read(ref _expected);
+            if (expected >= 0 && _options.ReplayEndpoint is not null)
+            {
+                // Subscribing again after a failure: fetch what was published meanwhile without waiting for the next batch.
+                Interlocked.Exchange(ref _expected, Recover(expected, expected, ref replay));
+            }
+
             while (!_stop.IsCancellationRequested)
             {
                 if (!sub.TryReceiveMultipartMessage(TimeSpan.FromMilliseconds(100), ref message))

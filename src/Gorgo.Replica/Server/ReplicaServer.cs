@@ -32,6 +32,7 @@ public static class ReplicaServer
             logging(builder.Logging);
         }
 
+        IPromptTokenizer? tokenizer = options.Tokenizer is { } file ? HuggingFaceTokenizer.Load(file) : null; // before any socket is bound
         builder.Services.AddSingleton(_ => new EmulatedReplica(
             options.Model,
             profile,
@@ -39,7 +40,7 @@ public static class ReplicaServer
             options.StepJitter,
             options.Seed,
             options.KvEventsEndpoint is { } kv ? new KvEventPublisher(kv, options.KvEventsReplayEndpoint, options.KvEventsTopic) : null,
-            options.Tokenizer is { } tokenizer ? HuggingFaceTokenizer.Load(tokenizer) : null));
+            tokenizer));
         WebApplication app = builder.Build();
         app.MapReplicaEndpoints(app.Services.GetRequiredService<EmulatedReplica>());
         return app;

@@ -86,7 +86,8 @@ public struct TtftCalibration
     /// <summary>
     /// Adds one observation: the model put the queue at <paramref name="queueMs"/> and the prefill at
     /// <paramref name="prefillMs"/>, and the replica took <paramref name="observedMs"/> beyond the network time (all ms).
-    /// Non-finite or negative inputs are ignored.
+    /// Non-finite inputs and negative model terms are ignored; a negative observation (a first token sooner than the
+    /// network estimate) is kept: it says the replica is faster than modelled.
     /// </summary>
     public void Observe(double queueMs, double prefillMs, double observedMs, CalibrationOptions options)
     {

@@ -6,9 +6,10 @@ using Microsoft.ML.Tokenizers;
 namespace Gorgo.Routing.Tokens;
 
 /// <summary>
-/// A model's own byte-level BPE tokenizer read from a Hugging Face <c>tokenizer.json</c> (Llama 3, Qwen 2/2.5/3,
-/// Mistral Nemo, DeepSeek and other GPT-2-style vocabularies), run by Microsoft.ML.Tokenizers, so that the router's
-/// token ids, and therefore its block boundaries, are the engine's.
+/// A model's own byte-level BPE tokenizer read from a Hugging Face <c>tokenizer.json</c> (Llama 3, Qwen 2/2.5/3 and
+/// other GPT-2-style vocabularies with one regex split), run by Microsoft.ML.Tokenizers, so that the router's token
+/// ids, and therefore its block boundaries, are the engine's for text and token-id prompts. Chat prompts are rendered
+/// with the router's own template (<see cref="ChatTemplate"/>), not the model's, so their ids differ from the engine's.
 /// </summary>
 /// <remarks>
 /// Read: the BPE vocabulary and merges (string or pair form), added tokens (matched whole, before pre-tokenization,
@@ -167,9 +168,22 @@ public sealed class HuggingFaceTokenizer : IPromptTokenizer
             return;
         }
 
+        // Isolated: each match is a word, and so is any text between matches (the shipped patterns leave none).
+        int at = 0;
         foreach (ValueMatch piece in _split.EnumerateMatches(text))
         {
+            if (piece.Index > at)
+            {
+                EncodeWord(text[at..piece.Index], destination);
+            }
+
             EncodeWord(text.Substring(piece.Index, piece.Length), destination);
+            at = piece.Index + piece.Length;
+        }
+
+        if (at < text.Length)
+        {
+            EncodeWord(text[at..], destination);
         }
     }
 

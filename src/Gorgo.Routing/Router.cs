@@ -560,7 +560,7 @@ public sealed class Router
             target.Pending.Add(scores[choice.Chosen].UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
         }
 
-        if (Options.LearnFromDecisions && target.CacheView != CacheViewKind.Exact)
+        if (Options.LearnFromDecisions && (target.CacheView != CacheViewKind.Exact || request.OwnRendering))
         {
             _index.Record(target.Slot, hashes, heldPrefix: matchedBlocks[target.Slot]);
         }

@@ -14,6 +14,11 @@ namespace Gorgo.Routing;
 /// <param name="Scope">Which replicas may be chosen: all, home only, or home unless every home replica is saturated.</param>
 /// <param name="RequireFreeSlot">Only replicas with a free batch slot (running plus queued below their cap) may be chosen: the proxy's late binding.</param>
 /// <param name="MaxKvUtilization">Only replicas whose KV-cache use is below this may be chosen (the proxy's 0.95 gate; infinity: no gate).</param>
+/// <param name="OwnRendering">
+/// The prompt's tokens are the router's own rendering (a chat prompt through its template), not what the engine will
+/// tokenize: an engine's KV events cannot describe them, so the router learns them from its decision even for a
+/// replica whose cache view is exact.
+/// </param>
 public readonly record struct RoutingRequest(
     PromptBlocks Prompt,
     string? Model = null,
@@ -22,7 +27,8 @@ public readonly record struct RoutingRequest(
     long RequestId = 0,
     RoutingScope Scope = RoutingScope.Global,
     bool RequireFreeSlot = false,
-    double MaxKvUtilization = double.PositiveInfinity);
+    double MaxKvUtilization = double.PositiveInfinity,
+    bool OwnRendering = false);
 
 /// <summary>Which replicas a request may go to.</summary>
 [JsonConverter(typeof(EnumNameJsonConverter<RoutingScope>))]

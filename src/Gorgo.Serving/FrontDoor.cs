@@ -395,7 +395,8 @@ public sealed partial class FrontDoor
     {
         try
         {
-            var routing = new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope);
+            // A chat prompt is tokenized through the node's own template, which engines do not share.
+            var routing = new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope, OwnRendering: request.Messages is not null);
             return await _backend.RouteAsync(routing, backendRequest, aborted).ConfigureAwait(false);
         }
         catch (RoutingException ex)

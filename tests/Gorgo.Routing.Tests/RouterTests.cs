@@ -52,6 +52,12 @@ public class RouterTests
         Assert.Equal(0, router.CachedBlocks("exact"));
         Assert.Equal(hashes.Length, router.CachedBlocks("guessed"));
 
+        // A prompt in the router's own rendering (chat through its template) is one no engine event describes: learnt.
+        router.SetSuspended("exact", suspended: false);
+        router.SetSuspended("guessed", suspended: true);
+        Assert.Equal("exact", router.Route(Request(prompt) with { OwnRendering = true }).Chosen.ReplicaId);
+        Assert.Equal(hashes.Length, router.CachedBlocks("exact"));
+
         // The engine's report replaces the whole view, and removals apply at once.
         router.RecordCached("exact", [42UL, 43UL]);
         Assert.True(router.ReplaceCached("exact", hashes));

@@ -315,8 +315,8 @@ public sealed class Router
 
     /// <summary>
     /// Feeds one observed TTFT of a request routed to <paramref name="replicaId"/> into its calibration: the model put
-    /// the queue at <paramref name="queueMs"/> and the prefill at <paramref name="prefillMs"/> (<see cref="CandidateScore.BaseQueueMs"/>,
-    /// <see cref="CandidateScore.BasePrefillMs"/>) and the request's first token took <paramref name="observedMs"/> beyond
+    /// the queue at <paramref name="queueMs"/> and the prefill at <paramref name="prefillMs"/> (the terms of
+    /// <see cref="RoutingDecision.ChosenModelEstimate"/>) and the request's first token took <paramref name="observedMs"/> beyond
     /// the network time. Returns false when the replica is unknown.
     /// </summary>
     public bool Observe(string replicaId, double queueMs, double prefillMs, double observedMs)
@@ -496,8 +496,8 @@ public sealed class Router
         lock (_gate)
         {
             long now = NowMs;
-            CandidateScore[] candidates = ScoreAndChoose(request, now, out PolicyChoice choice).ToArray();
-            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp);
+            CandidateScore[] candidates = ScoreAndChoose(request, now, out PolicyChoice choice, out TtftEstimate model).ToArray();
+            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp, model);
         }
     }
 
@@ -511,9 +511,9 @@ public sealed class Router
         EnsureRoutable(request);
         lock (_gate)
         {
-            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, out PolicyChoice choice);
+            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, out PolicyChoice choice, out TtftEstimate model);
             bool homeIdleOverride = request.ClientRegion is { } client && RoutingDecision.IsHomeIdleOverride(candidates, choice.Chosen, client);
-            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, homeIdleOverride);
+            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, homeIdleOverride, model);
         }
     }
 
@@ -535,8 +535,11 @@ public sealed class Router
         }
     }
 
-    /// <summary>Scores the eligible replicas into this thread's scratch, lets the policy choose, records the choice; returns the scores (valid until the thread's next decision).</summary>
-    private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice)
+    /// <summary>
+    /// Scores the eligible replicas into this thread's scratch, lets the policy choose, records the choice; returns the
+    /// scores (valid until the thread's next decision) and the chosen replica's estimate by the uncalibrated model.
+    /// </summary>
+    private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice, out TtftEstimate chosenModel)
     {
         DecisionScratch scratch = t_scratch ??= new DecisionScratch();
         double clientLeg = ClientLeg(request.ClientRegion);
@@ -554,6 +557,7 @@ public sealed class Router
 
         choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
         ref Candidate target = ref _candidates[eligible[choice.Chosen]];
+        chosenModel = Options.Cost.Calibration.Enabled ? ModelEstimate(ref target, scores[choice.Chosen].UncachedTokens, clientLeg) : scores[choice.Chosen].Estimate;
         if (Options.TrackPendingWork)
         {
             long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
@@ -574,15 +578,7 @@ public sealed class Router
         int uncached = promptTokens - matched;
         int pendingCount = c.Pending.Count;
         long pendingTokens = c.Pending.Tokens;
-        TtftEstimate model = _cost.Estimate(new CostInputs(
-            RttMs: c.RttFromHomeMs,
-            ClientLegMs: clientLeg,
-            QueuedTokens: c.QueuedTokens + pendingTokens,
-            RunningTokens: c.RunningTokens,
-            UncachedTokens: uncached,
-            PrefillMsPerToken: c.PrefillMsPerToken,
-            Degraded: c.Health == ReplicaHealth.Degraded,
-            RunningPrefillTokens: c.RunningPrefillTokens));
+        TtftEstimate model = ModelEstimate(ref c, uncached, clientLeg);
         CalibrationOptions calibration = Options.Cost.Calibration;
         TtftEstimate estimate = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
         score = new CandidateScore(
@@ -598,11 +594,19 @@ public sealed class Router
             pendingCount,
             Math.Max(0, now - c.TakenAtMs),
             estimate,
-            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests,
-            model.QueueMs,
-            model.PrefillMs,
-            c.RttFromHomeMs);
+            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests);
     }
+
+    /// <summary>The cost model's estimate for a candidate, before any calibration.</summary>
+    private TtftEstimate ModelEstimate(ref Candidate c, int uncached, double clientLeg) => _cost.Estimate(new CostInputs(
+        RttMs: c.RttFromHomeMs,
+        ClientLegMs: clientLeg,
+        QueuedTokens: c.QueuedTokens + c.Pending.Tokens,
+        RunningTokens: c.RunningTokens,
+        UncachedTokens: uncached,
+        PrefillMsPerToken: c.PrefillMsPerToken,
+        Degraded: c.Health == ReplicaHealth.Degraded,
+        RunningPrefillTokens: c.RunningPrefillTokens));
 
     /// <summary>Fills <paramref name="eligible"/> with the candidates' positions, in fleet order; throws when there are none.</summary>
     private int CollectEligible(in RoutingRequest request, long now, int[] eligible)

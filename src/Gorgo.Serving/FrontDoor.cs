@@ -255,7 +255,8 @@ public sealed partial class FrontDoor
                 CandidateScore chosen = served.Decision!.Chosen;
                 if (served.Attempts == 1 && served.Replica is { } replica && replica.ReplicaId == chosen.ReplicaId)
                 {
-                    _backend.Router.Observe(chosen.ReplicaId, chosen.BaseQueueMs, chosen.BasePrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
+                    TtftEstimate model = served.Decision.ChosenModelEstimate;
+                    _backend.Router.Observe(chosen.ReplicaId, model.QueueMs, model.PrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
                 }
             }
         }

@@ -355,17 +355,18 @@ internal sealed class MeshDriver : RunDriver
     {
         RoutingDecision decision = node.Router.Route(routing);
         return Retries.Next(decision.Candidates, tried, node.Router) is { } next
-            ? new RoutedChoice(next, decision.Candidates.Count, HomeIdleOverride: false)
+            ? new RoutedChoice(next, decision.Candidates.Count, HomeIdleOverride: false, next.Estimate) // a retry's TTFT is never observed
             : throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica left to try after {string.Join(", ", tried)}.");
     }
 
     /// <summary>
-    /// With calibration on, the deciding node learns the request's TTFT against what its model said. The engine model
-    /// reports first-token times when a request finishes, so a node learns here what a live node learns at the first token.
+    /// With calibration on, the deciding node learns the request's TTFT against what its model said, from a first
+    /// attempt only, as the live front door does (a retry's TTFT holds the failed attempts). The engine model reports
+    /// first-token times when a request finishes, so a node learns here what a live node learns at the first token.
     /// </summary>
     public override void OnFinished(SimRequest request, SimReplica replica, RequestTiming timing)
     {
-        if (!_routerBase.Cost.Calibration.Enabled)
+        if (!_routerBase.Cost.Calibration.Enabled || request.Attempts != 1)
         {
             return;
         }

@@ -100,8 +100,8 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
         request.StateAgeMs = chosen.StateAgeMs;
         request.EstimatedTtftMs = chosen.Estimate.TotalMs;
         request.EstimatedNetworkMs = chosen.Estimate.NetworkMs;
-        request.BaseQueueMs = chosen.BaseQueueMs;
-        request.BasePrefillMs = chosen.BasePrefillMs;
+        request.BaseQueueMs = decision.ChosenModelEstimate.QueueMs;
+        request.BasePrefillMs = decision.ChosenModelEstimate.PrefillMs;
         request.MatchedTokens = chosen.MatchedTokens;
         request.HomeIdleOverride = decision.HomeIdleOverride;
     }

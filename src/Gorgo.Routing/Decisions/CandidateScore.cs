@@ -17,9 +17,6 @@ namespace Gorgo.Routing.Decisions;
 /// <param name="StateAgeMs">Age of the replica's load snapshot at decision time.</param>
 /// <param name="Estimate">Estimated TTFT with its terms.</param>
 /// <param name="AtCapacity">Whether its batch is full as far as the router knows (a new request would wait for a slot).</param>
-/// <param name="BaseQueueMs">The queue term as the uncalibrated cost model put it (what calibration fits against).</param>
-/// <param name="BasePrefillMs">The prefill term as the uncalibrated cost model put it.</param>
-/// <param name="RttMs">RTT from the deciding region to its region.</param>
 public readonly record struct CandidateScore(
     string ReplicaId,
     string Region,
@@ -33,10 +30,11 @@ public readonly record struct CandidateScore(
     int PendingRequests,
     double StateAgeMs,
     TtftEstimate Estimate,
-    bool AtCapacity = false,
-    double BaseQueueMs = 0,
-    double BasePrefillMs = 0,
-    double RttMs = 0);
+    bool AtCapacity = false);
 
-/// <summary>A routing choice without its decision record: the chosen candidate, how many were scored, and whether the choice overrode an idle home replica of the client's region.</summary>
-public readonly record struct RoutedChoice(CandidateScore Chosen, int Candidates, bool HomeIdleOverride);
+/// <summary>
+/// A routing choice without its decision record: the chosen candidate, how many were scored, whether the choice
+/// overrode an idle home replica of the client's region, and the chosen replica's estimate by the uncalibrated model
+/// (what calibration fits against; the chosen estimate itself when calibration is off).
+/// </summary>
+public readonly record struct RoutedChoice(CandidateScore Chosen, int Candidates, bool HomeIdleOverride, TtftEstimate ChosenModelEstimate);

@@ -1,3 +1,5 @@
+using Gorgo.Routing.Cost;
+
 namespace Gorgo.Routing.Decisions;
 
 /// <summary>The record of one routing decision: the choice, the runner-up and every candidate's cost terms.</summary>
@@ -14,7 +16,8 @@ public sealed class RoutingDecision
         int promptTokens,
         CandidateScore[] candidates,
         int chosenIndex,
-        int runnerUpIndex)
+        int runnerUpIndex,
+        TtftEstimate? chosenModelEstimate = null)
     {
         ArgumentNullException.ThrowIfNull(candidates);
         if ((uint)chosenIndex >= (uint)candidates.Length)
@@ -35,6 +38,7 @@ public sealed class RoutingDecision
         _candidates = candidates;
         ChosenIndex = chosenIndex;
         RunnerUpIndex = runnerUpIndex;
+        ChosenModelEstimate = chosenModelEstimate ?? candidates[chosenIndex].Estimate;
     }
 
     /// <summary>Name of the policy that decided.</summary>
@@ -60,6 +64,9 @@ public sealed class RoutingDecision
 
     /// <summary>Index of the runner-up in <see cref="Candidates"/>, or -1 when there is none.</summary>
     public int RunnerUpIndex { get; }
+
+    /// <summary>The chosen replica's estimate by the uncalibrated cost model (what calibration fits against; <see cref="CandidateScore.Estimate"/> when calibration is off).</summary>
+    public TtftEstimate ChosenModelEstimate { get; }
 
     /// <summary>The chosen replica's scores.</summary>
     public CandidateScore Chosen => _candidates[ChosenIndex];

@@ -17,9 +17,6 @@ public sealed class PromptEncoders
     /// <summary>The encoder of models without a tokenizer of their own.</summary>
     public PromptEncoder Default { get; }
 
-    /// <summary>The models that have a tokenizer of their own, with its name.</summary>
-    public IReadOnlyDictionary<string, string> Tokenizers => _byModel.ToDictionary(kv => kv.Key, kv => kv.Value.Tokenizer.Name, StringComparer.Ordinal);
-
     /// <summary>cl100k_base for every model, 16-token blocks.</summary>
     public static PromptEncoders CreateDefault() => new(PromptEncoder.CreateDefault());
 

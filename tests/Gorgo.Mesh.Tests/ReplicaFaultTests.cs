@@ -75,7 +75,15 @@ public class ReplicaFaultTests
         }
 
         await TimeAsync(); // warm-up: the first request pays for JIT
-        TimeSpan normal = await TimeAsync();
+
+        // A busy machine only makes a run slower, so the quickest of three is the replica's own pace.
+        TimeSpan normal = TimeSpan.MaxValue;
+        for (int i = 0; i < 3; i++)
+        {
+            TimeSpan run = await TimeAsync();
+            normal = run < normal ? run : normal;
+        }
+
         Assert.Null(replica.Slow(4));
         TimeSpan slowed = await TimeAsync();
 

@@ -25,8 +25,30 @@ public sealed class GossipOptions
     /// </summary>
     public PrefixMergeMode SummaryMerge { get; set; } = PrefixMergeMode.Replace;
 
+    /// <summary>
+    /// Delta gossip (default on): a digest to a peer carries only what changed since the version of ours the peer last
+    /// told us it holds (its load figures in full, the hot blocks added and the keys of those dropped), and relays are
+    /// trimmed to what the peer lacks. Off: every digest is whole and every newer digest is relayed.
+    /// </summary>
+    public bool Deltas { get; set; } = true;
+
+    /// <summary>Anti-entropy: a peer gets a whole digest at least this often even when deltas would do, ms (0: only when needed).</summary>
+    public int FullExchangeIntervalMs { get; set; } = 300_000;
+
+    /// <summary>Under delta gossip a node relays a third region's digest to a peer only when the peer's copy is at least this much older than its own, ms (0: the larger of 1 s and two intervals).</summary>
+    public int RelayAfterMs { get; set; }
+
+    /// <summary>How many of its recent digests a node keeps as bases for deltas; a peer holding an older one gets a whole digest.</summary>
+    public int DeltaHistory { get; set; } = 32;
+
     /// <summary>The origin timeout in force.</summary>
     public int EffectiveOriginTimeoutMs => OriginTimeoutMs > 0 ? OriginTimeoutMs : Math.Max(5_000, 4 * IntervalMs);
+
+    /// <summary>A digest sent to a peer that the peer has not confirmed holding within this time counts as lost, and deltas to it start again from the newest it confirmed (the larger of 1 s and four intervals).</summary>
+    public int EffectiveConfirmWithinMs => Math.Max(1_000, 4 * IntervalMs);
+
+    /// <summary>The relay lag in force.</summary>
+    public int EffectiveRelayAfterMs => RelayAfterMs > 0 ? RelayAfterMs : Math.Max(1_000, 2 * IntervalMs);
 
     /// <summary>A copy (options objects are shared by reference otherwise).</summary>
     public GossipOptions Clone() => (GossipOptions)MemberwiseClone();
@@ -38,6 +60,9 @@ public sealed class GossipOptions
         .Check(DigestBudgetBytes >= 256, $"{section}.DigestBudgetBytes must be at least 256 (got {DigestBudgetBytes}).")
         .Check(OriginTimeoutMs == 0 || OriginTimeoutMs > IntervalMs, $"{section}.OriginTimeoutMs must be 0 (automatic) or exceed IntervalMs (got {OriginTimeoutMs}).")
         .Check(Enum.IsDefined(SummaryMerge), EnumNames<PrefixMergeMode>.Expected($"{section}.SummaryMerge", SummaryMerge.ToString()))
+        .Check(FullExchangeIntervalMs >= 0, $"{section}.FullExchangeIntervalMs must be 0 (only when needed) or positive (got {FullExchangeIntervalMs}).")
+        .Check(RelayAfterMs >= 0, $"{section}.RelayAfterMs must be 0 (two intervals) or positive (got {RelayAfterMs}).")
+        .Check(DeltaHistory is >= 1 and <= 4096, $"{section}.DeltaHistory must be between 1 and 4096 (got {DeltaHistory}).")
         .Errors;
 }
 

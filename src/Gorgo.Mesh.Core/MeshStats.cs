@@ -13,6 +13,8 @@ public sealed class MeshStats
     private long _decisions;
     private long _crossRegionDecisions;
     private long _regionsForgotten;
+    private long _deltasMade;
+    private long _deltasWithoutBase;
 
     /// <summary>Digests this node made.</summary>
     public long DigestsMade => Interlocked.Read(ref _digestsMade);
@@ -44,15 +46,28 @@ public sealed class MeshStats
     /// <summary>Times a region was forgotten because its newest digest grew older than the origin timeout.</summary>
     public long RegionsForgotten => Interlocked.Read(ref _regionsForgotten);
 
-    /// <summary>A snapshot of every counter.</summary>
-    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten);
+    /// <summary>Of the digests made, those that were deltas (only what changed since a version the peer held).</summary>
+    public long DeltasMade => Interlocked.Read(ref _deltasMade);
 
-    /// <summary>Counts a digest made and its encoded size.</summary>
-    public void DigestMade(int bytes)
+    /// <summary>Deltas received on a version this node did not hold, so ignored (the origin's next message repairs it).</summary>
+    public long DeltasWithoutBase => Interlocked.Read(ref _deltasWithoutBase);
+
+    /// <summary>A snapshot of every counter.</summary>
+    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten, DeltasMade, DeltasWithoutBase);
+
+    /// <summary>Counts a digest made, its encoded size and whether it was a delta.</summary>
+    public void DigestMade(int bytes, bool delta = false)
     {
         Interlocked.Increment(ref _digestsMade);
         Interlocked.Exchange(ref _lastDigestBytes, bytes);
+        if (delta)
+        {
+            Interlocked.Increment(ref _deltasMade);
+        }
     }
+
+    /// <summary>Counts a delta ignored for want of its base.</summary>
+    public void DeltaWithoutBase() => Interlocked.Increment(ref _deltasWithoutBase);
 
     /// <summary>Counts payload bytes sent.</summary>
     public void Sent(int bytes) => Interlocked.Add(ref _gossipBytesSent, bytes);
@@ -81,4 +96,4 @@ public sealed class MeshStats
 }
 
 /// <summary>The counters of <see cref="MeshStats"/> at one moment.</summary>
-public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten);
+public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten, long DeltasMade, long DeltasWithoutBase);

@@ -33,6 +33,9 @@ public sealed class RegionNode
     private readonly int _hashesPerReplica;
     private readonly DigestDecoder _decoder;
     private readonly ulong[] _hot; // one replica's hottest blocks while a digest is written
+    private readonly Dictionary<string, PeerAck> _acks = new(StringComparer.Ordinal); // per peer region: which of our digests it holds
+    private readonly OwnSnapshot?[] _history; // our recent digests' hot blocks, by version: the bases deltas are made against
+    private readonly BlockDiff _diff = new();
     private long _version;
 
     /// <summary>Creates the node; <paramref name="localReplicas"/> lists its region's replicas in the order its digests carry them.</summary>
@@ -71,6 +74,7 @@ public sealed class RegionNode
 
         _hashesPerReplica = SharesState ? DigestBudget.HashesPerReplica(options.Gossip.DigestBudgetBytes, Math.Max(1, _localIds.Length)) : 0;
         _hot = new ulong[_hashesPerReplica];
+        _history = new OwnSnapshot?[Math.Max(1, options.Gossip.DeltaHistory)];
     }
 
     /// <summary>Raised (under the node's lock) for input the node ignores, e.g. a replica in a peer's digest the router refuses.</summary>
@@ -219,16 +223,20 @@ public sealed class RegionNode
         return peers.AsSpan(0, fanout);
     }
 
-    /// <summary>The gossip message this node sends its peers now, one message per round, the same to each of <paramref name="copies"/> peers: a fresh digest of its own and the versions of everything it holds.</summary>
-    public ReadOnlySequence<byte> MakeGossip(long nowMs, int copies = 1)
+    /// <summary>
+    /// The gossip message this node sends <paramref name="peer"/> now: a fresh digest of its own and the versions of
+    /// everything it holds. The digest is a delta on the newest of ours the peer has told us it holds, when it takes
+    /// part in delta gossip and we still have that version; else whole (and whole for no named peer).
+    /// </summary>
+    public ReadOnlySequence<byte> MakeGossip(long nowMs, string? peer = null)
     {
         ReadOnlySequence<byte> bytes;
         lock (_gate)
         {
-            bytes = Message(WriteDigest(nowMs), [], KnownLocked());
+            bytes = Message(WriteDigest(nowMs, peer), [], KnownLocked());
         }
 
-        Stats.Sent((int)bytes.Length * copies);
+        Stats.Sent((int)bytes.Length);
         return bytes;
     }
 
@@ -257,7 +265,8 @@ public sealed class RegionNode
         ReadOnlySequence<byte> bytes;
         lock (_gate)
         {
-            ReadOnlySpan<byte> own = WriteDigest(nowMs);
+            NoteAck(requester, message);
+            ReadOnlySpan<byte> own = WriteDigest(nowMs, requester);
             bool follows = requester is not null && ConfiguredRtt.Contains(requester);
             foreach (StoredDigest stored in _remote.Values)
             {
@@ -272,9 +281,9 @@ public sealed class RegionNode
                     continue; // only what the requester routes on: its nearest regions
                 }
 
-                if (!message.TryGetKnown(origin, out long incarnation, out long version) || stored.Header.IsNewerThan(incarnation, version))
+                if (Relay(stored, message) is { } relay)
                 {
-                    relayed.Add(stored.Bytes);
+                    relayed.Add(relay);
                 }
             }
 
@@ -298,9 +307,15 @@ public sealed class RegionNode
     public void HandleGossipReply(ReadOnlySequence<byte> reply, long nowMs)
     {
         Stats.Received((int)reply.Length);
-        foreach (ReadOnlyMemory<byte> digest in GossipCodec.ReadMessage(reply).Digests)
+        ReceivedGossip message = GossipCodec.ReadMessage(reply);
+        foreach (ReadOnlyMemory<byte> digest in message.Digests)
         {
             MergeEncoded(digest, nowMs);
+        }
+
+        lock (_gate)
+        {
+            NoteAck(message.Sender, message);
         }
     }
 
@@ -343,7 +358,25 @@ public sealed class RegionNode
                 _down.Remove(header.Origin); // restarted
             }
 
-            Apply(_decoder.Decode(header, encoded, held?.Decoded), encoded, held, nowMs); // the bytes stay a slice of the message they came in, for relays
+            DecodedDigest? previous = held?.Decoded;
+            if (header.IsDelta && (previous = held?.Find(header.Incarnation, header.BaseVersion)) is null)
+            {
+                Stats.DeltaWithoutBase(); // made on a version this node no longer (or never) held: the origin's next message repairs it
+                return false;
+            }
+
+            DecodedDigest decoded;
+            try
+            {
+                decoded = _decoder.Decode(header, encoded, previous);
+            }
+            catch (DeltaBaseMismatchException)
+            {
+                Stats.DeltaWithoutBase(); // the base we hold under that version is not the one the delta was made on
+                return false;
+            }
+
+            Apply(decoded, encoded, header.BaseVersion, held, nowMs); // the bytes stay a slice of the message they came in, for relays
             return true;
         }
     }
@@ -412,13 +445,13 @@ public sealed class RegionNode
 
     // ---- sync -------------------------------------------------------------------------------------------------
 
-    /// <summary>The answer to a <c>sync</c> query: a fresh digest of this region, encoded.</summary>
-    public byte[] AnswerSync(long nowMs)
+    /// <summary>The answer to a <c>sync</c> query from <paramref name="requester"/> (when it says): a fresh digest of this region, whole and encoded; later deltas to the requester are made on it.</summary>
+    public byte[] AnswerSync(long nowMs, string? requester = null)
     {
         byte[] bytes;
         lock (_gate)
         {
-            bytes = WriteDigest(nowMs).ToArray();
+            bytes = WriteDigest(nowMs, requester, whole: true).ToArray();
         }
 
         Stats.Sent(bytes.Length);
@@ -534,14 +567,16 @@ public sealed class RegionNode
     }
 
     /// <summary>Encodes a gossip message from this node: its own digest, those it relays and the versions it holds.</summary>
-    private ReadOnlySequence<byte> Message(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, (string[] Origins, long[] Versions) known) =>
-        GossipCodec.EncodeMessage(own, relayed, known.Origins, known.Versions, Region);
+    private ReadOnlySequence<byte> Message(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, (string[] Origins, long[] Versions, long[] CreatedAt) known) =>
+        GossipCodec.EncodeMessage(own, relayed, known.Origins, known.Versions, Region, known.CreatedAt, Options.Gossip.Deltas && SharesState);
 
     /// <summary>
-    /// Writes a fresh digest of this region, exactly as <see cref="MakeDigest"/> would encode, into the thread's
-    /// digest buffer, without building it as objects (gossip makes several a second); the caller holds the lock.
+    /// Writes a fresh digest of this region into the thread's digest buffer, without building it as objects (gossip
+    /// makes several a second): whole, exactly as <see cref="MakeDigest"/> would encode, or for <paramref name="peer"/>
+    /// a delta on the version it holds (<see cref="DeltaBase"/>). Keeps the digest's hot blocks as the base of later
+    /// deltas. The caller holds the lock.
     /// </summary>
-    private ReadOnlySpan<byte> WriteDigest(long nowMs)
+    private ReadOnlySpan<byte> WriteDigest(long nowMs, string? peer, bool whole = false)
     {
         ArrayBufferWriter<byte> buffer = GossipCodec.DigestBuffer();
         var writer = new MessagePackWriter(buffer);
@@ -552,13 +587,13 @@ public sealed class RegionNode
             count += view is null ? 0 : 1;
         }
 
-        // The layout of Digest: [origin, incarnation, version, createdAt, replicas]; of ReplicaDigest: see its keys.
-        writer.WriteArrayHeader(5);
-        writer.Write(Region);
-        writer.Write(Incarnation);
-        writer.Write(++_version);
-        writer.Write(nowMs);
-        writer.WriteArrayHeader(count);
+        long version = ++_version;
+        OwnSnapshot? previous = _history[(version - 1) % _history.Length] is { } last && last.Version == version - 1 ? last : null;
+        OwnSnapshot? @base = DeltaBase(peer, version, nowMs, whole);
+        var snapshot = new OwnSnapshot(version, new string[count], new ulong[]?[count], new ulong[]?[count]);
+        var header = new DigestHeader(Region, Incarnation, version, nowMs, @base?.Version ?? 0);
+        DigestWriter.Begin(ref writer, header, count);
+        int k = 0;
         foreach (ReplicaView? view in _localViews)
         {
             if (view is null)
@@ -566,57 +601,159 @@ public sealed class RegionNode
                 continue;
             }
 
-            writer.WriteArrayHeader(15);
-            writer.Write(view.Id);
-            writer.Write(view.Model);
-            writer.Write((int)view.Health);
-            writer.Write(shares ? view.RunningRequests : 0);
-            writer.Write(shares ? view.QueuedRequests : 0);
-            writer.Write(shares ? view.RunningTokens : 0);
-            writer.Write(shares ? view.QueuedTokens : 0);
-            writer.Write(shares ? view.KvCacheUtilization : 0);
-            writer.Write(view.PrefillMsPerToken);
-            writer.Write(view.MaxRunningRequests);
-            writer.Write(view.MaxQueuedRequests);
-            writer.Write(view.MaxContextTokens);
-            writer.Write(Math.Max(0, nowMs - view.TakenAtMs));
-            if (shares)
+            (ulong[] Hot, ulong[] Sorted)? now = shares ? HotNow(view.Id, previous) : null;
+            ulong[]? hot = now?.Hot;
+            snapshot.Ids[k] = view.Id;
+            snapshot.Hot[k] = hot;
+            snapshot.Sorted[k++] = now?.Sorted;
+            long ageMs = Math.Max(0, nowMs - view.TakenAtMs);
+            if (@base is null || hot is null)
             {
-                PackedHashesFormatter.Write(ref writer, _hot.AsSpan(0, Router.Summarize(view.Id, _hot)));
+                DigestWriter.Replica(ref writer, view, shares, ageMs, hot, hot?.Length ?? 0, 0, [], delta: false);
             }
             else
             {
-                writer.WriteNil();
+                ulong[] before = @base.SortedHotOf(view.Id);
+                _diff.Compute(before, hot, now!.Value.Sorted);
+                DigestWriter.Replica(ref writer, view, shares, ageMs, _diff.Added, _diff.AddedCount, before.Length, _diff.Removed, delta: true);
             }
-
-            writer.Write(shares ? view.RunningPrefillTokens ?? -1 : -1);
         }
 
+        DigestWriter.End(ref writer, header);
         writer.Flush();
-        Stats.DigestMade(buffer.WrittenCount);
+        _history[version % _history.Length] = snapshot;
+        Stats.DigestMade(buffer.WrittenCount, @base is not null);
         return buffer.WrittenSpan;
     }
 
-    private (string[] Origins, long[] Versions) KnownLocked()
+    /// <summary>A local replica's hot blocks now, hottest first and sorted by value, as the digest of <paramref name="previous"/> had them when unchanged (so unchanged replicas share arrays across versions).</summary>
+    private (ulong[] Hot, ulong[] Sorted) HotNow(string replicaId, OwnSnapshot? previous)
+    {
+        int n = Router.Summarize(replicaId, _hot);
+        ReadOnlySpan<ulong> now = _hot.AsSpan(0, n);
+        if (previous is not null && previous.IndexOf(replicaId) is var i and >= 0 && previous.Hot[i] is { } before && now.SequenceEqual(before))
+        {
+            return (before, previous.Sorted[i]!);
+        }
+
+        ulong[] hot = now.ToArray();
+        return (hot, BlockDiff.Sorted(hot));
+    }
+
+    /// <summary>
+    /// The digest of ours a delta to <paramref name="peer"/> is made on, null for a whole digest (which restarts the
+    /// anti-entropy clock). Deltas chain: each is made on the last digest we sent the peer, which it will hold when
+    /// nothing was lost, until the peer confirms it; a digest it has not confirmed within
+    /// <see cref="GossipOptions.EffectiveConfirmWithinMs"/> counts as lost and the next is made on the newest the peer
+    /// confirmed. Whole when delta gossip is off, the peer does not take part, holds none of this incarnation, is due
+    /// its anti-entropy exchange (<see cref="GossipOptions.FullExchangeIntervalMs"/>) or the base is no longer kept.
+    /// Records the digest about to be sent as <paramref name="version"/> (<paramref name="whole"/>: whole in any case).
+    /// </summary>
+    private OwnSnapshot? DeltaBase(string? peer, long version, long nowMs, bool whole)
+    {
+        if (peer is null || peer == Region || !ConfiguredRtt.Contains(peer))
+        {
+            return null;
+        }
+
+        if (!_acks.TryGetValue(peer, out PeerAck? ack))
+        {
+            _acks[peer] = ack = new PeerAck();
+        }
+
+        long baseVersion = ack.BaseFor(nowMs, Options.Gossip.EffectiveConfirmWithinMs, Incarnation);
+        ack.Sending(version, nowMs);
+        int fullEvery = Options.Gossip.FullExchangeIntervalMs;
+        if (!whole && Options.Gossip.Deltas && SharesState && ack.AcceptsDeltas && baseVersion > 0
+            && (fullEvery == 0 || nowMs - ack.LastWholeAtMs < fullEvery)
+            && _history[baseVersion % _history.Length] is { } held && held.Version == baseVersion)
+        {
+            return held;
+        }
+
+        ack.LastWholeAtMs = nowMs;
+        return null;
+    }
+
+    /// <summary>Records which of our digests <paramref name="peer"/> holds, as its message says, and whether it takes part in delta gossip.</summary>
+    private void NoteAck(string? peer, ReceivedGossip message)
+    {
+        if (peer is null || peer == Region || !ConfiguredRtt.Contains(peer))
+        {
+            return;
+        }
+
+        if (!_acks.TryGetValue(peer, out PeerAck? ack))
+        {
+            _acks[peer] = ack = new PeerAck { LastWholeAtMs = long.MinValue / 2 };
+        }
+
+        ack.AcceptsDeltas = message.AcceptsDeltas;
+        bool holds = message.TryGetKnown(Region, out long incarnation, out long version);
+        ack.Confirmed(holds ? incarnation : 0, holds ? version : 0, Incarnation);
+    }
+
+    /// <summary>
+    /// What of <paramref name="stored"/> goes back to a requester whose message is <paramref name="message"/>, null for
+    /// nothing. A requester that does not take part in delta gossip gets every newer digest whole, as before deltas.
+    /// One that does gets the delta we hold when it is made on the version the requester holds; otherwise only when it
+    /// holds none of that origin's current incarnation or lags ours by <see cref="GossipOptions.RelayAfterMs"/> (it
+    /// hears from the origin itself otherwise), then as a delta we make from its version when we still keep that one,
+    /// else whole.
+    /// </summary>
+    private ReadOnlyMemory<byte>? Relay(StoredDigest stored, ReceivedGossip message)
+    {
+        DigestHeader header = stored.Header;
+        if (!message.TryGetKnown(header.Origin, out long incarnation, out long version, out long createdAt))
+        {
+            return stored.Whole();
+        }
+
+        if (!header.IsNewerThan(incarnation, version))
+        {
+            return null;
+        }
+
+        if (!message.AcceptsDeltas || !Options.Gossip.Deltas || incarnation != header.Incarnation)
+        {
+            return stored.Whole();
+        }
+
+        if (stored.BaseVersion != 0 && stored.BaseVersion == version)
+        {
+            return stored.Bytes;
+        }
+
+        if (header.CreatedAtUnixMs - createdAt >= Options.Gossip.EffectiveRelayAfterMs)
+        {
+            return stored.Find(incarnation, version) is { } theirs ? DigestWriter.Delta(theirs, stored.Decoded, _diff) : stored.Whole();
+        }
+
+        return null; // it hears from the origin itself
+    }
+
+    private (string[] Origins, long[] Versions, long[] CreatedAt) KnownLocked()
     {
         var origins = new string[_remote.Count];
         var versions = new long[2 * _remote.Count];
+        var createdAt = new long[_remote.Count];
         int i = 0;
         foreach (StoredDigest stored in _remote.Values)
         {
             origins[i] = stored.Header.Origin;
             versions[2 * i] = stored.Header.Incarnation;
             versions[(2 * i) + 1] = stored.Header.Version;
+            createdAt[i] = stored.Header.CreatedAtUnixMs;
             i++;
         }
 
-        return (origins, versions);
+        return (origins, versions, createdAt);
     }
 
-    private void Apply(DecodedDigest decoded, ReadOnlyMemory<byte> encoded, StoredDigest? previous, long nowMs)
+    private void Apply(DecodedDigest decoded, ReadOnlyMemory<byte> encoded, long baseVersion, StoredDigest? previous, long nowMs)
     {
         DigestHeader header = decoded.Header;
-        _remote[header.Origin] = new StoredDigest(decoded, encoded);
+        _remote[header.Origin] = new StoredDigest(decoded, encoded, previous?.KeepFor(header.Incarnation) ?? [], baseVersion);
         bool skewed = header.CreatedAtUnixMs > nowMs; // the origin's clock is ahead: its replicas' loads are as old as they were when it made the digest
         for (int i = 0; i < decoded.Views.Length; i++)
         {
@@ -649,9 +786,125 @@ public sealed class RegionNode
         }
     }
 
-    private sealed record StoredDigest(DecodedDigest Decoded, ReadOnlyMemory<byte> Bytes)
+    /// <summary>A region's newest digest as held (decoded, and its bytes as they came, a delta on <c>BaseVersion</c> or whole when 0), and the few before it of the same incarnation (bases for deltas made on them: a peer may make one on a version we held before the newest reached us).</summary>
+    private sealed record StoredDigest(DecodedDigest Decoded, ReadOnlyMemory<byte> Bytes, DecodedDigest[] Earlier, long BaseVersion)
     {
+        private const int Kept = 4;
+        private byte[]? _whole;
+
         public DigestHeader Header => Decoded.Header;
+
+        /// <summary>The digest of this version held, if still kept.</summary>
+        public DecodedDigest? Find(long incarnation, long version)
+        {
+            if (Header.Incarnation == incarnation && Header.Version == version)
+            {
+                return Decoded;
+            }
+
+            foreach (DecodedDigest earlier in Earlier)
+            {
+                if (earlier.Header.Incarnation == incarnation && earlier.Header.Version == version)
+                {
+                    return earlier;
+                }
+            }
+
+            return null;
+        }
+
+        /// <summary>The digests to keep as earlier ones once a newer digest of <paramref name="incarnation"/> replaces this one.</summary>
+        public DecodedDigest[] KeepFor(long incarnation)
+        {
+            if (Header.Incarnation != incarnation)
+            {
+                return [];
+            }
+
+            var kept = new DecodedDigest[Math.Min(Kept, Earlier.Length + 1)];
+            kept[0] = Decoded;
+            Array.Copy(Earlier, 0, kept, 1, kept.Length - 1);
+            return kept;
+        }
+
+        /// <summary>The digest whole: its bytes as they came, or for a delta its content re-encoded (once).</summary>
+        public ReadOnlyMemory<byte> Whole() => BaseVersion != 0 ? _whole ??= DigestWriter.Whole(Decoded) : Bytes;
+    }
+
+    /// <summary>One of our digests as a base for deltas: the hot blocks it listed for each replica, hottest first and sorted by value.</summary>
+    private sealed record OwnSnapshot(long Version, string[] Ids, ulong[]?[] Hot, ulong[]?[] Sorted)
+    {
+        /// <summary>A replica's hot blocks in this digest sorted by value (how removals are named), empty when it listed none.</summary>
+        public ulong[] SortedHotOf(string replicaId) => IndexOf(replicaId) is var i and >= 0 ? Sorted[i] ?? [] : [];
+
+        public int IndexOf(string replicaId)
+        {
+            for (int i = 0; i < Ids.Length; i++)
+            {
+                if (string.Equals(Ids[i], replicaId, StringComparison.Ordinal))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
+    }
+
+    /// <summary>What a peer region holds of ours: the newest digest it confirmed, and those sent since that it has not.</summary>
+    private sealed class PeerAck
+    {
+        private const int MaxUnconfirmed = 32;
+        private readonly Queue<(long Version, long SentAtMs)> _unconfirmed = new();
+        private long _lastSent;
+
+        public long Incarnation { get; private set; }
+
+        public long Version { get; private set; }
+
+        public bool AcceptsDeltas { get; set; }
+
+        public long LastWholeAtMs { get; set; }
+
+        /// <summary>The version of ours (incarnation <paramref name="ours"/>) the next delta is made on: the last one sent, unless one sent before it went unconfirmed too long (lost: start again from the confirmed one); 0 for none.</summary>
+        public long BaseFor(long nowMs, int confirmWithinMs, long ours)
+        {
+            if (_unconfirmed.TryPeek(out (long Version, long SentAtMs) oldest) && (nowMs - oldest.SentAtMs > confirmWithinMs || _unconfirmed.Count >= MaxUnconfirmed))
+            {
+                _unconfirmed.Clear();
+                _lastSent = 0;
+            }
+
+            return _unconfirmed.Count > 0 ? _lastSent : Incarnation == ours ? Version : 0;
+        }
+
+        /// <summary>Our digest <paramref name="version"/> goes to the peer now.</summary>
+        public void Sending(long version, long nowMs)
+        {
+            _unconfirmed.Enqueue((version, nowMs));
+            _lastSent = version;
+        }
+
+        /// <summary>The peer says it holds our digest (incarnation, version) (0, 0: none); <paramref name="ours"/> is our incarnation.</summary>
+        public void Confirmed(long incarnation, long version, long ours)
+        {
+            if (incarnation != ours)
+            {
+                (Incarnation, Version) = (incarnation, 0);
+                _unconfirmed.Clear();
+                return;
+            }
+
+            if (Incarnation != ours || version > Version)
+            {
+                (Incarnation, Version) = (incarnation, version);
+            }
+
+            while (_unconfirmed.TryPeek(out (long Version, long SentAtMs) oldest) && oldest.Version <= Version)
+            {
+                _unconfirmed.Dequeue();
+            }
+        }
     }
 }
 

@@ -417,13 +417,17 @@ public sealed record RunSpec
     /// <summary>A mesh run's own <c>mesh.gossip.intervalMs</c> (default: the scenario's), e.g. 1,000 for routers that refresh peer state once a second.</summary>
     public int? GossipIntervalMs { get; init; }
 
-    /// <summary>The gossip settings this run's nodes use: the scenario's, with the run's own summary merge and interval.</summary>
+    /// <summary>A mesh run's own <c>mesh.gossip.deltas</c> (default: the scenario's): false gossips whole digests, the protocol before deltas.</summary>
+    public bool? GossipDeltas { get; init; }
+
+    /// <summary>The gossip settings this run's nodes use: the scenario's, with the run's own summary merge, interval and deltas.</summary>
     public GossipOptions EffectiveGossip(GossipOptions scenario)
     {
         ArgumentNullException.ThrowIfNull(scenario);
         GossipOptions gossip = scenario.Clone();
         gossip.SummaryMerge = SummaryMerge ?? scenario.SummaryMerge;
         gossip.IntervalMs = GossipIntervalMs ?? scenario.IntervalMs;
+        gossip.Deltas = GossipDeltas ?? scenario.Deltas;
         return gossip;
     }
 
@@ -455,6 +459,7 @@ public sealed record RunSpec
         .Check(Mode != DeploymentMode.Proxy || Consistency is null, $"run '{Name}': a proxy run has no consistency setting.")
         .Check(SummaryMerge is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a summaryMerge.")
         .Check(GossipIntervalMs is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a gossipIntervalMs.")
+        .Check(GossipDeltas is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has gossipDeltas.")
         .Check(GossipIntervalMs is null or >= 10, $"run '{Name}': gossipIntervalMs must be at least 10 (got {GossipIntervalMs}).")
         .Check(Scope is null or RoutingScope.Global || Mode == DeploymentMode.Mesh, $"run '{Name}': a proxy routes globally (scope must be global).")
         .Check(ProxyBinding is null || Mode == DeploymentMode.Proxy, $"run '{Name}': only a proxy run has a proxyBinding.")

@@ -306,8 +306,8 @@ internal sealed class MeshDriver : RunDriver
         }
     }
 
-    /// <summary>The gossip a region's node sends its <paramref name="peers"/> chosen peers now.</summary>
-    internal ReadOnlySequence<byte> MakeGossip(int region, int peers = 1) => _nodes[region]!.Node.MakeGossip(Context.NowUnixMs, peers);
+    /// <summary>The gossip a region's node sends <paramref name="peer"/> now (whole when null).</summary>
+    internal ReadOnlySequence<byte> MakeGossip(int region, string? peer = null) => _nodes[region]!.Node.MakeGossip(Context.NowUnixMs, peer);
 
     /// <summary>A peer's gossip reaches a region's node: merged, and the reply returned.</summary>
     internal ReadOnlySequence<byte> OnGossip(int region, ReadOnlySequence<byte> request) => _nodes[region]!.Node.HandleGossip(request, Context.NowUnixMs);
@@ -319,7 +319,7 @@ internal sealed class MeshDriver : RunDriver
     internal IReadOnlyList<string> OnRoundEnd(int region) => _nodes[region]!.Node.ExpireStale(Context.NowUnixMs);
 
     /// <summary>A sync query reaches a region's node: its exact state.</summary>
-    internal byte[] OnSyncQuery(int region) => _nodes[region]!.Node.AnswerSync(Context.NowUnixMs);
+    internal byte[] OnSyncQuery(int region, int? requester = null) => _nodes[region]!.Node.AnswerSync(Context.NowUnixMs, requester is { } r ? Context.RegionName(r) : null);
 
     /// <summary>A peer's sync answer reaches the node that asked.</summary>
     internal void OnSyncAnswer(int region, byte[] answer) => _nodes[region]!.Node.ApplySync(answer, Context.NowUnixMs);
@@ -404,10 +404,9 @@ internal sealed class MeshDriver : RunDriver
     {
         NodeSlot slot = _nodes[region]!;
         ReportLoad(slot);
-        ReadOnlySequence<byte> gossip = MakeGossip(region, slot.Peers.Length);
         foreach (int peer in slot.Peers)
         {
-            Send(new SimGossip(region, peer, gossip, IsReply: false, Life: slot.Life, Announce: true));
+            Send(new SimGossip(region, peer, MakeGossip(region, Context.RegionName(peer)), IsReply: false, Life: slot.Life, Announce: true));
         }
     }
 
@@ -478,10 +477,9 @@ internal sealed class MeshDriver : RunDriver
         ReadOnlySpan<string> chosen = slot.Node.ChoosePeers(peers, Context.Random);
         if (chosen.Length > 0)
         {
-            ReadOnlySequence<byte> gossip = MakeGossip(slot.Region, chosen.Length);
             foreach (string peer in chosen)
             {
-                Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), gossip, IsReply: false, Life: slot.Life));
+                Send(new SimGossip(slot.Region, Context.RttMatrix.IndexOf(peer), MakeGossip(slot.Region, peer), IsReply: false, Life: slot.Life));
             }
         }
 
@@ -576,7 +574,7 @@ internal sealed class MeshDriver : RunDriver
             return;
         }
 
-        byte[] answer = OnSyncQuery(query.Peer);
+        byte[] answer = OnSyncQuery(query.Peer, query.Request.Ingress);
         Context.At(Context.NowMs + (Context.Rtt(query.Peer, query.Request.Ingress) / 2), new SimEvent(EventKind.SyncAnswer, query.Request.Ingress, query with { Answer = answer }));
     }
 

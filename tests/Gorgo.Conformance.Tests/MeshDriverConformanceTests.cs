@@ -78,13 +78,27 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         _live.OnCacheEvents("a-1", second);
         _simDriver.OnCacheEvents(A, "a-1", second);
         Both(view => _live.OnLocalLoad(view), view => _simDriver.OnLocalLoad(A, view), Local("a-2", running: 2, queuedTokens: 300));
-        byte[] liveGossip = _live.MakeGossip();
-        Sent("gossip to c", liveGossip, _simDriver.MakeGossip(A).ToArray());
+        byte[] liveGossip = _live.MakeGossip("c");
+        Sent("gossip to c", liveGossip, _simDriver.MakeGossip(A, "c").ToArray());
         PeerLoad(_c, "c-1", running: 1, blocks: [301]);
         byte[] fromC = _c.HandleGossip(liveGossip, Now);
         _live.OnGossipReply(fromC);
         _simDriver.OnGossipReply(A, new(fromC));
         Same("after c's reply");
+
+        // c confirmed this node's digest: the next to c is a delta on it.
+        Advance(100);
+        CacheEvent[] third = [Removed(8, 101), Stored(9, 107)];
+        _live.OnCacheEvents("a-1", third);
+        _simDriver.OnCacheEvents(A, "a-1", third);
+        byte[] liveDelta = _live.MakeGossip("c");
+        Sent("delta to c", liveDelta, _simDriver.MakeGossip(A, "c").ToArray());
+        Assert.Equal((1L, 1L), (LiveNode.Stats.DeltasMade, SimNode.Stats.DeltasMade));
+        fromC = _c.HandleGossip(liveDelta, Now);
+        Assert.Contains(107UL, _c.Router.Summarize("a-1").Hashes); // the block added since (this scenario merges by union, so c keeps 101)
+        _live.OnGossipReply(fromC);
+        _simDriver.OnGossipReply(A, new(fromC));
+        Same("after c's reply to the delta");
 
         // A sync answer from b (the sync setting) and a query from c.
         Advance(400);
@@ -92,7 +106,7 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         byte[] answer = _b.AnswerSync(Now);
         _live.OnSyncAnswer(answer);
         _simDriver.OnSyncAnswer(A, answer);
-        Sent("sync answer to c", _live.OnSyncQuery(), _simDriver.OnSyncQuery(A));
+        Sent("sync answer to c", _live.OnSyncQuery("c"), _simDriver.OnSyncQuery(A, requester: 2));
         Same("after sync");
 
         // Stale gossip is ignored; a round ends after c's digest has gone quiet but b's has not.
@@ -103,7 +117,7 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         Assert.Equal(["c"], Ends());
         Same("after expiry");
 
-        Assert.Equal(4, _sent.Count);
+        Assert.Equal(5, _sent.Count);
         foreach ((string step, byte[] live, byte[] sim) in _sent)
         {
             Assert.True(live.AsSpan().SequenceEqual(sim), $"The drivers sent different bytes: {step}.");

@@ -402,7 +402,7 @@ public class RegionNodeTests
 
         // A newer node's digest with an extra field per replica and per digest still reads.
         object[] replica = [.. GossipCodec.Decode<object[]>(GossipCodec.Encode(digest.Replicas[0])), "future"];
-        byte[] future = GossipCodec.Encode(new object[] { "b", 1L, 5L, T0, new[] { replica }, "future" });
+        byte[] future = GossipCodec.Encode(new object[] { "b", 1L, 5L, T0, new[] { replica }, 0L, "future" });
         Assert.Equal(["b1"], new DecodedDigest(future).Views.Select(v => v.Id));
     }
 
@@ -460,9 +460,10 @@ public class RegionNodeTests
         RemoteRegionState b = Assert.Single(state.Remote);
         Assert.Equal(("b", 4L, 100L, 2), (b.Origin, b.Version, b.AgeMs, b.Replicas.Single().HotBlocks));
     }
+}
 
-    private sealed class FixedClock(long unixMs) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
-    }
+/// <summary>A clock stopped at one instant.</summary>
+internal sealed class FixedClock(long unixMs) : TimeProvider
+{
+    public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
 }

@@ -158,6 +158,26 @@ public class SimulationTests
     }
 
     [Fact]
+    public void Delta_gossip_sends_a_small_fraction_of_whole_digests_bytes_for_the_same_decisions()
+    {
+        Scenario smoke = Scenario.Load(Paths.Scenario("smoke.json"));
+        Scenario scenario = smoke with
+        {
+            Runs =
+            [
+                new RunSpec { Name = "deltas", Policy = "gorgo" },
+                new RunSpec { Name = "whole", Policy = "gorgo", GossipDeltas = false },
+            ],
+        };
+
+        List<RunSummary> runs = new Simulation(scenario).Run(["deltas", "whole"], null, CancellationToken.None).Summary.Runs;
+        RunSummary deltas = runs.Single(r => r.Name == "deltas"), whole = runs.Single(r => r.Name == "whole");
+        Assert.Equal(whole.TtftMs, deltas.TtftMs); // a delta rebuilds exactly what a whole digest says
+        Assert.Equal(whole.PrefixHitRate, deltas.PrefixHitRate);
+        Assert.True(deltas.GossipBytesPerNodePerS < whole.GossipBytesPerNodePerS / 10, $"deltas {deltas.GossipBytesPerNodePerS} B/s, whole {whole.GossipBytesPerNodePerS} B/s");
+    }
+
+    [Fact]
     public void Digest_blocks_added_to_what_a_node_learned_keep_more_prefix_hits_than_digests_that_replace_it()
     {
         // The paper scenario's conversations come back to the replicas their earlier turns went to only if the node

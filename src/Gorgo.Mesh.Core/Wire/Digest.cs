@@ -26,9 +26,12 @@ public sealed class Digest
     /// <summary>The origin's replicas.</summary>
     [Key(4)] public ReplicaDigest[] Replicas { get; set; } = [];
 
-    /// <summary>Its origin, incarnation, version and time.</summary>
+    /// <summary>0 for a whole digest; else a delta: only what changed since the origin's digest of this version (same incarnation), which the receiver must hold.</summary>
+    [Key(5)] public long BaseVersion { get; set; }
+
+    /// <summary>Its origin, incarnation, version, time and base.</summary>
     [IgnoreMember]
-    public DigestHeader Header => new(Origin, Incarnation, Version, CreatedAtUnixMs);
+    public DigestHeader Header => new(Origin, Incarnation, Version, CreatedAtUnixMs, BaseVersion);
 }
 
 /// <summary>One replica in a <see cref="Digest"/>.</summary>
@@ -74,11 +77,14 @@ public sealed class ReplicaDigest
     /// <summary>Age of the load figures when the digest was made, ms.</summary>
     [Key(12)] public long AgeMs { get; set; }
 
-    /// <summary>Hottest cached block hashes, most recent first (on the wire: one binary of 8 little-endian bytes each); null when not shared.</summary>
+    /// <summary>Hottest cached block hashes, most recent first (on the wire: one binary of 8 little-endian bytes each); in a delta, only those added since the base; null when not shared.</summary>
     [Key(13), MessagePackFormatter(typeof(PackedHashesFormatter))] public ulong[]? HotBlocks { get; set; }
 
     /// <summary>Prompt tokens of running requests not yet prefilled; -1 when the replica does not report it.</summary>
     [Key(14)] public long RunningPrefillTokens { get; set; } = -1;
+
+    /// <summary>In a delta: which of the base's hot blocks were dropped, as positions among them sorted by value (<see cref="RemovedPositions"/>); null in a whole digest.</summary>
+    [Key(15)] public byte[]? RemovedBlocks { get; set; }
 }
 
 /// <summary>
@@ -100,6 +106,12 @@ public sealed class GossipMessage
 
     /// <summary>The region that sent it.</summary>
     [Key(3)] public string? Sender { get; set; }
+
+    /// <summary>When each digest in <see cref="KnownOrigins"/> was made (its origin's clock): how far behind the sender is, for relays.</summary>
+    [Key(4)] public long[] KnownCreatedAt { get; set; } = [];
+
+    /// <summary>Whether the sender takes part in delta gossip: it decodes deltas, and its peers may send it only what changed.</summary>
+    [Key(5)] public bool AcceptsDeltas { get; set; }
 }
 
 /// <summary>A <see cref="GossipMessage"/> as read: its digests are slices of the message's bytes, copied only when kept.</summary>
@@ -117,8 +129,17 @@ public sealed class ReceivedGossip
     /// <summary>The region that sent it, when it says.</summary>
     public string? Sender { get; set; }
 
+    /// <summary>When each digest the sender holds was made, parallel to <see cref="KnownOrigins"/> (empty from a sender that does not say).</summary>
+    public long[] KnownCreatedAt { get; set; } = [];
+
+    /// <summary>Whether the sender takes part in delta gossip.</summary>
+    public bool AcceptsDeltas { get; set; }
+
     /// <summary>The incarnation and version of the sender's digest from <paramref name="origin"/>, if it holds one.</summary>
-    public bool TryGetKnown(string origin, out long incarnation, out long version)
+    public bool TryGetKnown(string origin, out long incarnation, out long version) => TryGetKnown(origin, out incarnation, out version, out _);
+
+    /// <summary>The incarnation, version and creation time (<see cref="long.MinValue"/> when the sender does not say) of the sender's digest from <paramref name="origin"/>, if it holds one.</summary>
+    public bool TryGetKnown(string origin, out long incarnation, out long version, out long createdAtUnixMs)
     {
         for (int i = 0; i < KnownOrigins.Length && (2 * i) + 1 < KnownVersions.Length; i++)
         {
@@ -126,11 +147,13 @@ public sealed class ReceivedGossip
             {
                 incarnation = KnownVersions[2 * i];
                 version = KnownVersions[(2 * i) + 1];
+                createdAtUnixMs = i < KnownCreatedAt.Length ? KnownCreatedAt[i] : long.MinValue;
                 return true;
             }
         }
 
         incarnation = version = 0;
+        createdAtUnixMs = long.MinValue;
         return false;
     }
 }
@@ -140,10 +163,14 @@ public sealed class ReceivedGossip
 /// <param name="Incarnation">When the origin node started.</param>
 /// <param name="Version">The origin's digest counter.</param>
 /// <param name="CreatedAtUnixMs">When it was made.</param>
-public readonly record struct DigestHeader(string Origin, long Incarnation, long Version, long CreatedAtUnixMs)
+/// <param name="BaseVersion">0 for a whole digest; for a delta, the version of the origin's digest it changes.</param>
+public readonly record struct DigestHeader(string Origin, long Incarnation, long Version, long CreatedAtUnixMs, long BaseVersion = 0)
 {
     /// <summary>Whether this digest is newer than one with the given incarnation and version.</summary>
     public bool IsNewerThan(long incarnation, long version) => Incarnation > incarnation || (Incarnation == incarnation && Version > version);
+
+    /// <summary>Whether it is a delta (only what changed since <see cref="BaseVersion"/>).</summary>
+    public bool IsDelta => BaseVersion != 0;
 }
 
 /// <summary>MessagePack encoding of gossip payloads (untrusted input: a malformed payload is a <see cref="MessagePackSerializationException"/>).</summary>
@@ -188,7 +215,7 @@ public static class GossipCodec
     /// serializes to, as a sequence of segments: the framing (headers, lengths, the version map) and the own digest are
     /// copied once; relayed digests are not copied at all. A driver that needs one array calls <c>ToArray()</c>.
     /// </summary>
-    public static ReadOnlySequence<byte> EncodeMessage(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, string[] knownOrigins, long[] knownVersions, string sender)
+    public static ReadOnlySequence<byte> EncodeMessage(ReadOnlySpan<byte> own, IReadOnlyList<ReadOnlyMemory<byte>> relayed, string[] knownOrigins, long[] knownVersions, string sender, long[]? knownCreatedAt = null, bool acceptsDeltas = false)
     {
         ArgumentNullException.ThrowIfNull(relayed);
         ArgumentNullException.ThrowIfNull(knownOrigins);
@@ -197,9 +224,9 @@ public static class GossipCodec
         framing.ResetWrittenCount();
         Span<int> cuts = relayed.Count < 64 ? stackalloc int[relayed.Count + 1] : new int[relayed.Count + 1];
 
-        // The layout of GossipMessage: [digests, knownOrigins, knownVersions, sender]; each digest is a binary.
+        // The layout of GossipMessage: [digests, knownOrigins, knownVersions, sender, knownCreatedAt, acceptsDeltas]; each digest is a binary.
         var writer = new MessagePackWriter(framing);
-        writer.WriteArrayHeader(4);
+        writer.WriteArrayHeader(6);
         writer.WriteArrayHeader(1 + relayed.Count);
         writer.WriteBinHeader(own.Length);
         writer.Flush();
@@ -226,6 +253,14 @@ public static class GossipCodec
         }
 
         writer.Write(sender);
+        knownCreatedAt ??= [];
+        writer.WriteArrayHeader(knownCreatedAt.Length);
+        foreach (long createdAt in knownCreatedAt)
+        {
+            writer.Write(createdAt);
+        }
+
+        writer.Write(acceptsDeltas);
         writer.Flush();
 
         byte[] frame = framing.WrittenSpan.ToArray();
@@ -286,6 +321,17 @@ public static class GossipCodec
                     case 3:
                         message.Sender = Names.Deserialize(ref reader, Options);
                         break;
+                    case 4 when !reader.TryReadNil():
+                        message.KnownCreatedAt = new long[reader.ReadArrayHeader()];
+                        for (int i = 0; i < message.KnownCreatedAt.Length; i++)
+                        {
+                            message.KnownCreatedAt[i] = reader.ReadInt64();
+                        }
+
+                        break;
+                    case 5:
+                        message.AcceptsDeltas = reader.ReadBoolean();
+                        break;
                     default:
                         reader.Skip();
                         break;
@@ -300,19 +346,28 @@ public static class GossipCodec
         }
     }
 
-    /// <summary>Reads an encoded digest's origin, incarnation, version and time without decoding the rest.</summary>
+    /// <summary>Reads an encoded digest's origin, incarnation, version, time and base without decoding its replicas.</summary>
     public static DigestHeader PeekHeader(ReadOnlyMemory<byte> digest)
     {
         try
         {
             var reader = new MessagePackReader(digest);
-            if (reader.ReadArrayHeader() < 4)
+            int fields = reader.ReadArrayHeader();
+            if (fields < 4)
             {
                 throw new MessagePackSerializationException("A digest has at least four fields.");
             }
 
             string origin = Names.Deserialize(ref reader, Options) ?? throw new MessagePackSerializationException("A digest has an origin.");
-            return new DigestHeader(origin, reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+            long incarnation = reader.ReadInt64(), version = reader.ReadInt64(), createdAt = reader.ReadInt64();
+            long baseVersion = 0;
+            if (fields > 5)
+            {
+                reader.Skip(); // the replicas
+                baseVersion = reader.ReadInt64();
+            }
+
+            return new DigestHeader(origin, incarnation, version, createdAt, baseVersion);
         }
         catch (Exception ex) when (IsMalformed(ex))
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Index;
 using MessagePack;
@@ -14,9 +15,15 @@ public sealed class DecodedDigest
 {
     private static readonly NameFormatter Names = new();
     private static readonly PackedHashesFormatter Hashes = new();
+    private ulong[]?[]? _sorted; // each replica's hot blocks sorted by value, when a delta needed them
 
-    /// <summary>Decodes <paramref name="encoded"/>; a replica whose figures equal its view in <paramref name="previous"/> (an earlier digest of the same origin) keeps that view object, which a router recognises without reading it again.</summary>
-    /// <exception cref="MessagePackSerializationException">The digest is malformed.</exception>
+    /// <summary>
+    /// Decodes <paramref name="encoded"/>; a replica whose figures equal its view in <paramref name="previous"/> (an
+    /// earlier digest of the same origin) keeps that view object, which a router recognises without reading it again.
+    /// A delta needs its base as <paramref name="previous"/>: each replica's hot blocks are the base's, less those
+    /// removed, after those added.
+    /// </summary>
+    /// <exception cref="MessagePackSerializationException">The digest is malformed, or a delta whose base is not <paramref name="previous"/>.</exception>
     public DecodedDigest(ReadOnlyMemory<byte> encoded, DecodedDigest? previous = null)
     {
         try
@@ -35,14 +42,30 @@ public sealed class DecodedDigest
             Summaries = new PrefixSummary?[count];
             AgesMs = new long[count];
             ReplicaView[] before = previous is not null && previous.Header.Origin == origin ? previous.Views : [];
+            var removed = new ReadOnlySequence<byte>?[count];
             for (int i = 0; i < count; i++)
             {
-                ReadReplica(ref reader, i, i < before.Length ? before[i] : null);
+                removed[i] = ReadReplica(ref reader, i, i < before.Length ? before[i] : null);
             }
 
-            for (int extra = 5; extra < fields; extra++)
+            if (fields > 5)
+            {
+                Header = Header with { BaseVersion = reader.ReadInt64() };
+            }
+
+            for (int extra = 6; extra < fields; extra++)
             {
                 reader.Skip();
+            }
+
+            if (Header.IsDelta)
+            {
+                if (previous is null || previous.Header.Origin != origin || previous.Header.Incarnation != Header.Incarnation || previous.Header.Version != Header.BaseVersion)
+                {
+                    throw new MessagePackSerializationException($"A delta digest of '{origin}' on version {Header.BaseVersion} arrived without that version.");
+                }
+
+                ApplyDelta(previous, removed);
             }
         }
         catch (Exception ex) when (ex is not MessagePackSerializationException and (InvalidOperationException or EndOfStreamException or OverflowException or ArgumentException))
@@ -51,7 +74,7 @@ public sealed class DecodedDigest
         }
     }
 
-    /// <summary>The digest's origin, incarnation, version and time.</summary>
+    /// <summary>The digest's origin, incarnation, version, time and base (0 when it was whole).</summary>
     public DigestHeader Header { get; }
 
     /// <summary>Each replica's view, taken <see cref="AgesMs"/> before the digest was made.</summary>
@@ -123,7 +146,84 @@ public sealed class DecodedDigest
         return known;
     }
 
-    private void ReadReplica(ref MessagePackReader reader, int i, ReplicaView? before)
+    /// <summary>Each replica's hot blocks become its blocks in <paramref name="base"/>, less those <paramref name="removed"/> names, after those the delta added.</summary>
+    private void ApplyDelta(DecodedDigest @base, ReadOnlySequence<byte>?[] removed)
+    {
+        for (int i = 0; i < Views.Length; i++)
+        {
+            if (Summaries[i] is not { } added)
+            {
+                continue;
+            }
+
+            ulong[] held = @base.HotBlocksOf(Views[i].Id, i);
+            int[] gone = removed[i] is { } positions ? RemovedPositions.Read(positions, held.Length) : [];
+            if (added.Hashes.Length == 0 && gone.Length == 0 && @base.Summaries.Length > i && @base.Summaries[i] is { } same && ReferenceEquals(same.ReplicaId, added.ReplicaId))
+            {
+                Summaries[i] = same; // unchanged: share the base's summary
+                continue;
+            }
+
+            ulong[] dropped = gone.Length == 0 ? [] : new ulong[gone.Length];
+            if (gone.Length > 0)
+            {
+                ulong[] sorted = @base.SortedHotBlocksOf(Views[i].Id, i);
+                for (int g = 0; g < gone.Length; g++)
+                {
+                    dropped[g] = sorted[gone[g]]; // ascending, as the positions are
+                }
+            }
+
+            var hashes = new ulong[added.Hashes.Length + held.Length];
+            added.Hashes.CopyTo(hashes, 0);
+            int n = added.Hashes.Length;
+            foreach (ulong hash in held)
+            {
+                if (dropped.Length == 0 || Array.BinarySearch(dropped, hash) < 0)
+                {
+                    hashes[n++] = hash;
+                }
+            }
+
+            Summaries[i] = new PrefixSummary(added.ReplicaId, n == hashes.Length ? hashes : hashes[..n]);
+        }
+    }
+
+    /// <summary>The hot blocks this digest lists for <paramref name="replicaId"/> (looked for at <paramref name="hint"/> first), empty when none.</summary>
+    /// <summary>The hot blocks this digest lists for <paramref name="replicaId"/> sorted by value (computed once), empty when none.</summary>
+    internal ulong[] SortedHotBlocksOf(string replicaId, int hint)
+    {
+        int i = IndexOf(replicaId, hint);
+        if (i < 0 || Summaries[i] is not { } summary)
+        {
+            return [];
+        }
+
+        _sorted ??= new ulong[]?[Views.Length];
+        return _sorted[i] ??= BlockDiff.Sorted(summary.Hashes);
+    }
+
+    private int IndexOf(string replicaId, int hint)
+    {
+        if (hint < Views.Length && string.Equals(Views[hint].Id, replicaId, StringComparison.Ordinal))
+        {
+            return hint;
+        }
+
+        for (int i = 0; i < Views.Length; i++)
+        {
+            if (string.Equals(Views[i].Id, replicaId, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    internal ulong[] HotBlocksOf(string replicaId, int hint) => IndexOf(replicaId, hint) is var i and >= 0 ? Summaries[i]?.Hashes ?? [] : [];
+
+    private ReadOnlySequence<byte>? ReadReplica(ref MessagePackReader reader, int i, ReplicaView? before)
     {
         // The layout of ReplicaDigest: [id, model, health, running, queued, runningTokens, queuedTokens, kv, t_p,
         // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, ...].
@@ -148,7 +248,8 @@ public sealed class DecodedDigest
         long ageMs = reader.ReadInt64();
         ulong[]? hot = Hashes.Deserialize(ref reader, MessagePackSerializerOptions.Standard);
         long runningPrefill = fields > 14 ? reader.ReadInt64() : -1;
-        for (int extra = 15; extra < fields; extra++)
+        ReadOnlySequence<byte>? removed = fields > 15 && !reader.TryReadNil() ? reader.ReadBytes() : null;
+        for (int extra = 16; extra < fields; extra++)
         {
             reader.Skip();
         }
@@ -164,7 +265,7 @@ public sealed class DecodedDigest
             && before.MaxContextTokens == maxContext && before.TakenAtMs == takenAtMs)
         {
             Views[i] = before; // the same load report again (names are interned, so equal names are the same string)
-            return;
+            return removed;
         }
 
         Views[i] = new ReplicaView
@@ -185,6 +286,7 @@ public sealed class DecodedDigest
             MaxContextTokens = maxContext,
             TakenAtMs = takenAtMs,
         };
+        return removed;
     }
 }
 
@@ -198,8 +300,8 @@ public class DigestDecoder
 
 /// <summary>
 /// A decoder shared by many nodes in one process (the simulator's): a digest identified by its origin, incarnation
-/// and version decodes to the same content wherever it arrives, so it is decoded once and its views and summaries
-/// are shared (no node changes them). Keeps the few newest digests of each origin.
+/// and version decodes to the same content wherever it arrives, whole or as a delta on any base, so it is decoded
+/// once and its views and summaries are shared (no node changes them). Keeps the few newest digests of each origin.
 /// </summary>
 public sealed class SharedDigestDecoder : DigestDecoder
 {
@@ -234,7 +336,7 @@ public sealed class SharedDigestDecoder : DigestDecoder
                 }
             }
 
-            var fresh = new DecodedDigest(encoded, newest);
+            var fresh = new DecodedDigest(encoded, header.IsDelta ? held : newest); // a delta needs the receiver's digest, its base
             kept.Add(fresh);
             if (kept.Count > KeptPerOrigin)
             {

@@ -38,8 +38,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
 
         if (chosen.Length > 0)
         {
-            byte[] gossip = state.MakeGossip(chosen.Length); // one message per round, the same to every chosen peer
-            await Task.WhenAll(chosen.Select(peer => ExchangeAsync(peer, gossip, cancellationToken))).ConfigureAwait(false);
+            await Task.WhenAll(chosen.Select(peer => ExchangeAsync(peer, state.MakeGossip(peer), cancellationToken))).ConfigureAwait(false); // each peer gets what it lacks
         }
 
         foreach (string origin in state.OnRoundEnd())
@@ -54,8 +53,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
         string[] peers = [.. LivePeers()];
         if (peers.Length > 0)
         {
-            byte[] gossip = state.MakeGossip(peers.Length);
-            await Task.WhenAll(peers.Select(peer => ExchangeAsync(peer, gossip, cancellationToken))).ConfigureAwait(false);
+            await Task.WhenAll(peers.Select(peer => ExchangeAsync(peer, state.MakeGossip(peer), cancellationToken))).ConfigureAwait(false);
         }
     }
 
@@ -72,7 +70,7 @@ public sealed class GossipService(RegionState state, IGrainFactory grains, IClus
         {
             try
             {
-                byte[] bytes = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).GetExactState().WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                byte[] bytes = await grains.GetGrain<IRegionGrain>(MeshKeys.Region(peer)).GetExactState(Node.Region).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
                 state.OnSyncAnswer(bytes);
                 state.RecordCall(peer, succeeded: true);
             }

@@ -21,9 +21,9 @@ public interface IRegionGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task<byte[]> Exchange(byte[] gossip);
 
-    /// <summary>A fresh digest of this region (MessagePack), for the <c>sync</c> setting.</summary>
+    /// <summary>A fresh digest of this region (MessagePack) for <paramref name="requester"/>'s region, for the <c>sync</c> setting.</summary>
     [AlwaysInterleave]
-    Task<byte[]> GetExactState();
+    Task<byte[]> GetExactState(string requester);
 
     /// <summary>Answers at once; callers time it to measure RTT.</summary>
     [AlwaysInterleave]

@@ -17,7 +17,7 @@ public sealed class RegionGrain(RegionState region) : Grain, IRegionGrain
     public Task<byte[]> Exchange(byte[] gossip) => Task.FromResult(region.OnGossip(gossip));
 
     /// <inheritdoc />
-    public Task<byte[]> GetExactState() => Task.FromResult(region.OnSyncQuery());
+    public Task<byte[]> GetExactState(string requester) => Task.FromResult(region.OnSyncQuery(requester));
 
     /// <inheritdoc />
     public Task Ping() => Task.CompletedTask;

@@ -181,8 +181,8 @@ public sealed class RegionState : IAsyncDisposable
         Node.RecordCache(replicaId, CollectionsMarshal.AsSpan(stored), CollectionsMarshal.AsSpan(removed));
     }
 
-    /// <summary>The gossip this node sends its <paramref name="peers"/> chosen peers now.</summary>
-    internal byte[] MakeGossip(int peers = 1) => Node.MakeGossip(NowMs, peers).ToArray();
+    /// <summary>The gossip this node sends <paramref name="peer"/> now (whole when null).</summary>
+    internal byte[] MakeGossip(string? peer = null) => Node.MakeGossip(NowMs, peer).ToArray();
 
     /// <summary>A peer's gossip (through the region grain): merged, and the reply returned.</summary>
     internal byte[] OnGossip(byte[] request) => Node.HandleGossip(request, NowMs);
@@ -194,7 +194,7 @@ public sealed class RegionState : IAsyncDisposable
     internal IReadOnlyList<string> OnRoundEnd() => Node.ExpireStale(NowMs);
 
     /// <summary>A peer's sync query (through the region grain): this node's exact state.</summary>
-    internal byte[] OnSyncQuery() => Node.AnswerSync(NowMs);
+    internal byte[] OnSyncQuery(string? requester = null) => Node.AnswerSync(NowMs, requester);
 
     /// <summary>A peer's answer to this node's sync query.</summary>
     internal void OnSyncAnswer(byte[] answer) => Node.ApplySync(answer, NowMs);

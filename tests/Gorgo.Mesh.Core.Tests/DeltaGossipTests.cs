@@ -1,0 +1,260 @@
+using System.Buffers;
+using Gorgo.Mesh.Core.Wire;
+using Gorgo.Routing;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Index;
+
+namespace Gorgo.Mesh.Core.Tests;
+
+/// <summary>Delta gossip: digests that carry only what changed since the version a peer holds, whole digests when needed, and relays.</summary>
+public class DeltaGossipTests
+{
+    private const long T0 = 1_800_000_000_000;
+
+    private static readonly RttMatrix Three = RttMatrix.FromNested(
+        new Dictionary<string, Dictionary<string, double>> { ["a"] = new() { ["b"] = 10, ["c"] = 20 }, ["b"] = new() { ["c"] = 10 } }, ["a", "b", "c"], 1);
+
+    private static RegionNode Node(string region, bool deltas = true, int fullEveryMs = 60_000, long incarnation = 1, int history = 64, params string[] local)
+    {
+        var router = new Router(new RouterOptions { Region = region }, Three, new FixedClock(T0));
+        var gossip = new GossipOptions { OriginTimeoutMs = 60_000, Deltas = deltas, FullExchangeIntervalMs = fullEveryMs, DeltaHistory = history, DigestBudgetBytes = 4096 };
+        return new RegionNode(new RegionNodeOptions { Region = region, Gossip = gossip }, router, Three, incarnation, local);
+    }
+
+    private static ReplicaView View(string id, string region, int running = 1) => new()
+    {
+        Id = id,
+        Region = region,
+        Model = "m",
+        RunningRequests = running,
+        PrefillMsPerToken = 0.03,
+        MaxRunningRequests = 8,
+        MaxContextTokens = 4096,
+        TakenAtMs = T0,
+    };
+
+    /// <summary>One exchange started by <paramref name="from"/>; returns the bytes of the request and of the reply.</summary>
+    private static (int Request, int Reply) Exchange(RegionNode from, RegionNode to, long now = T0)
+    {
+        byte[] request = from.MakeGossip(now, to.Region).ToArray();
+        byte[] reply = to.HandleGossip(request, now);
+        from.HandleGossipReply(reply, now);
+        return (request.Length, reply.Length);
+    }
+
+    private static ulong[] Blocks(RegionNode node, string replica, int max = int.MaxValue) => [.. node.Router.Summarize(replica, max).Hashes.Order()];
+
+    /// <summary>Asserts <paramref name="receiver"/> believes of each of <paramref name="origin"/>'s replicas exactly the hottest blocks within the origin's digest budget, and its latest load.</summary>
+    private static void AssertHolds(RegionNode receiver, RegionNode origin)
+    {
+        foreach (string replica in origin.LocalReplicas)
+        {
+            Assert.Equal(Blocks(origin, replica, origin.HashesPerReplica), Blocks(receiver, replica));
+            Assert.Equal(origin.Router.Replicas.Single(r => r.Id == replica).RunningRequests, receiver.Router.Replicas.Single(r => r.Id == replica).RunningRequests);
+        }
+    }
+
+    private static void Churn(RegionNode node, Random random, int added = 20, int removed = 5)
+    {
+        foreach (string replica in node.LocalReplicas)
+        {
+            node.Router.RecordCached(replica, Enumerable.Range(0, added).Select(_ => (ulong)random.NextInt64()).ToArray());
+            node.Router.RemoveCached(replica, Blocks(node, replica).Take(removed).ToArray());
+            node.UpdateLocal(View(replica, node.Region, running: random.Next(8)));
+        }
+    }
+
+    [Fact]
+    public void After_each_exchange_the_peer_holds_exactly_the_origins_hot_blocks()
+    {
+        RegionNode a = Node("a", local: ["a1", "a2"]);
+        RegionNode b = Node("b", local: ["b1"]);
+        a.UpdateLocal(View("a1", "a"));
+        a.UpdateLocal(View("a2", "a"));
+        b.UpdateLocal(View("b1", "b"));
+        var random = new Random(3);
+        for (int round = 0; round < 30; round++)
+        {
+            a.Router.RecordCached(round % 2 == 0 ? "a1" : "a2", Enumerable.Range(0, 20).Select(_ => (ulong)random.NextInt64()).ToArray());
+            if (round % 3 == 0)
+            {
+                a.Router.RemoveCached("a1", Blocks(a, "a1").Take(5).ToArray());
+            }
+
+            if (round % 2 == 0)
+            {
+                Exchange(a, b);
+            }
+            else
+            {
+                Exchange(b, a);
+            }
+
+            AssertHolds(b, a);
+        }
+
+        Assert.True(a.Stats.DeltasMade > 20);
+        Assert.Equal(0, b.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void Deltas_are_a_fraction_of_a_whole_digest_and_whole_gossip_sends_the_same_state()
+    {
+        int Bytes(bool deltas)
+        {
+            RegionNode a = Node("a", deltas: deltas, local: ["a1"]);
+            RegionNode b = Node("b", deltas: deltas);
+            a.UpdateLocal(View("a1", "a"));
+            var random = new Random(5);
+            a.Router.RecordCached("a1", Enumerable.Range(0, 400).Select(_ => (ulong)random.NextInt64()).ToArray());
+            Exchange(a, b);
+            long before = a.Stats.GossipBytesSent;
+            for (int round = 0; round < 10; round++)
+            {
+                Churn(a, random, added: 4, removed: 2);
+                Exchange(a, b);
+                AssertHolds(b, a);
+            }
+
+            return (int)(a.Stats.GossipBytesSent - before);
+        }
+
+        int whole = Bytes(deltas: false), delta = Bytes(deltas: true);
+        Assert.True(delta * 5 < whole, $"deltas sent {delta} B, whole digests {whole} B");
+    }
+
+    [Fact]
+    public void A_delta_made_on_a_lost_message_is_ignored_and_deltas_start_again_from_what_the_peer_confirmed()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        var random = new Random(7);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        Churn(a, random);
+        _ = a.MakeGossip(T0 + 10, "b"); // lost on the way
+        Churn(a, random);
+        Exchange(a, b, T0 + 20); // made on the lost one
+        Assert.Equal(1, b.Stats.DeltasWithoutBase);
+
+        long later = T0 + 20 + a.Options.Gossip.EffectiveConfirmWithinMs + 1;
+        Churn(a, random);
+        Exchange(a, b, later);
+        AssertHolds(b, a);
+        Assert.Equal(1, b.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void A_restarted_origin_sends_a_whole_digest_that_replaces_its_earlier_life()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        var random = new Random(9);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        Churn(a, random);
+        Exchange(b, a);
+
+        RegionNode restarted = Node("a", incarnation: 2, local: ["a1"]);
+        restarted.UpdateLocal(View("a1", "a", running: 6));
+        Churn(restarted, random);
+        Exchange(b, restarted); // b holds version 2 of incarnation 1: no base in the new life
+        Assert.Equal(0, restarted.Stats.DeltasMade);
+        AssertHolds(b, restarted);
+        Churn(restarted, random);
+        Exchange(restarted, b);
+        Assert.Equal(1, restarted.Stats.DeltasMade);
+        AssertHolds(b, restarted);
+    }
+
+    [Fact]
+    public void A_peer_that_does_not_take_part_gets_whole_digests()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b", deltas: false);
+        a.UpdateLocal(View("a1", "a"));
+        var random = new Random(11);
+        for (int round = 0; round < 4; round++)
+        {
+            Churn(a, random);
+            Exchange(round % 2 == 0 ? a : b, round % 2 == 0 ? b : a);
+            AssertHolds(b, a);
+        }
+
+        Assert.Equal(0, a.Stats.DeltasMade);
+    }
+
+    [Fact]
+    public void A_whole_digest_goes_out_once_per_anti_entropy_interval()
+    {
+        RegionNode a = Node("a", fullEveryMs: 1_000, local: ["a1"]);
+        RegionNode b = Node("b");
+        a.UpdateLocal(View("a1", "a"));
+        var random = new Random(13);
+        for (int tick = 0; tick < 10; tick++)
+        {
+            Churn(a, random);
+            Exchange(a, b, T0 + (tick * 250));
+        }
+
+        // Whole at 0, 1,000 and 2,000 ms; deltas in between.
+        Assert.Equal(10 - 3, a.Stats.DeltasMade);
+        AssertHolds(b, a);
+    }
+
+    [Fact]
+    public void A_peer_cut_off_from_an_origin_catches_up_through_relayed_deltas()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b", local: ["b1"]);
+        RegionNode c = Node("c");
+        var random = new Random(17);
+        a.UpdateLocal(View("a1", "a"));
+        b.UpdateLocal(View("b1", "b"));
+        Churn(a, random);
+        Exchange(a, b);
+        Exchange(c, b); // c gets a's digest relayed (it holds none)
+        AssertHolds(c, a);
+
+        long now = T0;
+        for (int round = 0; round < 12; round++) // a and c cannot reach each other: only b links them
+        {
+            now += 250;
+            Churn(a, random);
+            Exchange(a, b, now);
+            Exchange(c, b, now);
+        }
+
+        AssertHolds(c, a); // within one relay lag of a
+        long relayed = c.Stats.GossipBytesReceived;
+        Assert.True(relayed < 12 * 4096, $"c received {relayed} B");
+        Assert.Equal(0, c.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void Delta_settings_out_of_range_are_refused_with_their_key()
+    {
+        IReadOnlyList<string> errors = new GossipOptions { FullExchangeIntervalMs = -1, RelayAfterMs = -5, DeltaHistory = 0 }.Validate();
+        Assert.Contains(errors, e => e.Contains("Gossip.FullExchangeIntervalMs", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Gossip.RelayAfterMs", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.Contains("Gossip.DeltaHistory", StringComparison.Ordinal));
+        Assert.Empty(new GossipOptions().Validate());
+    }
+
+    [Fact]
+    public void Removed_positions_round_trip_and_refuse_a_base_of_another_size()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        var writer = new MessagePack.MessagePackWriter(buffer);
+        int[] positions = [0, 1, 5, 200, 201, 70_000];
+        RemovedPositions.Write(ref writer, 80_000, positions);
+        writer.Flush();
+        var reader = new MessagePack.MessagePackReader(buffer.WrittenMemory);
+        ReadOnlySequence<byte> bytes = reader.ReadBytes()!.Value;
+        Assert.Equal(positions, RemovedPositions.Read(bytes, 80_000));
+        Assert.Throws<DeltaBaseMismatchException>(() => RemovedPositions.Read(bytes, 79_999));
+        Assert.ThrowsAny<MessagePack.MessagePackSerializationException>(() => RemovedPositions.Read(bytes.Slice(0, bytes.Length - 1), 80_000));
+    }
+}

@@ -36,6 +36,7 @@ public sealed class RegionNode
     private readonly Dictionary<string, PeerAck> _acks = new(StringComparer.Ordinal); // per peer region: which of our digests it holds
     private readonly OwnSnapshot?[] _history; // our recent digests' hot blocks, by version: the bases deltas are made against
     private readonly BlockDiff _diff = new();
+    private readonly List<PendingRequest> _pending = [];
     private long _version;
 
     /// <summary>Creates the node; <paramref name="localReplicas"/> lists its region's replicas in the order its digests carry them.</summary>
@@ -196,7 +197,16 @@ public sealed class RegionNode
                 });
             }
 
-            return new Digest { Origin = Region, Incarnation = Incarnation, Version = ++_version, CreatedAtUnixMs = nowMs, Replicas = [.. replicas] };
+            PendingRequest[] pending = PendingNow(shares);
+            return new Digest
+            {
+                Origin = Region,
+                Incarnation = Incarnation,
+                Version = ++_version,
+                CreatedAtUnixMs = nowMs,
+                Replicas = [.. replicas],
+                Pending = [.. pending.Select(p => new PendingDigest { ReplicaId = p.ReplicaId, ArrivesAtUnixMs = p.ArrivesAtMs, Tokens = p.Tokens })],
+            };
         }
     }
 
@@ -436,6 +446,7 @@ public sealed class RegionNode
     {
         if (_remote.Remove(origin, out StoredDigest? stored))
         {
+            Router.SetPeerPending(origin, []);
             foreach (ReplicaView r in stored.Decoded.Views)
             {
                 Router.Remove(r.Id);
@@ -619,11 +630,24 @@ public sealed class RegionNode
             }
         }
 
-        DigestWriter.End(ref writer, header);
+        DigestWriter.End(ref writer, header, PendingNow(shares));
         writer.Flush();
         _history[version % _history.Length] = snapshot;
         Stats.DigestMade(buffer.WrittenCount, @base is not null);
         return buffer.WrittenSpan;
+    }
+
+    /// <summary>The router's own pending requests, which digests carry so that other routers count them (none under <c>local-only</c>).</summary>
+    private PendingRequest[] PendingNow(bool shares)
+    {
+        if (!shares)
+        {
+            return [];
+        }
+
+        _pending.Clear();
+        Router.ExportPending(_pending);
+        return [.. _pending];
     }
 
     /// <summary>A local replica's hot blocks now, hottest first and sorted by value, as the digest of <paramref name="previous"/> had them when unchanged (so unchanged replicas share arrays across versions).</summary>
@@ -753,6 +777,7 @@ public sealed class RegionNode
     private void Apply(DecodedDigest decoded, ReadOnlyMemory<byte> encoded, long baseVersion, StoredDigest? previous, long nowMs)
     {
         DigestHeader header = decoded.Header;
+        Router.SetPeerPending(header.Origin, decoded.Pending);
         _remote[header.Origin] = new StoredDigest(decoded, encoded, previous?.KeepFor(header.Incarnation) ?? [], baseVersion);
         bool skewed = header.CreatedAtUnixMs > nowMs; // the origin's clock is ahead: its replicas' loads are as old as they were when it made the digest
         for (int i = 0; i < decoded.Views.Length; i++)

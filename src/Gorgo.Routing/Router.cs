@@ -25,6 +25,7 @@ public sealed class Router
     private readonly CostModel _cost;
     private readonly PrefixIndex _index;
     private readonly Dictionary<string, ReplicaState> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _peerOrigins = new(StringComparer.Ordinal); // routers that told of their pending requests, by index
     private ReplicaState[] _replicas = [];
     private Candidate[] _candidates = []; // what a decision reads of each replica, in the order of _replicas
     private RttMatrix _rtt;
@@ -145,6 +146,7 @@ public sealed class Router
             {
                 // The same snapshot again (gossip relays one to a node by several paths): checked and read already.
                 _candidates[state.Position].Pending.Prune(view.TakenAtMs, NowMs);
+                _candidates[state.Position].PeerPending.Prune(view.TakenAtMs, NowMs, Options.PendingTimeoutMs);
                 return true;
             }
 
@@ -171,6 +173,7 @@ public sealed class Router
                 }
 
                 c.Pending.Prune(view.TakenAtMs, NowMs);
+                c.PeerPending.Prune(view.TakenAtMs, NowMs, Options.PendingTimeoutMs);
                 return true;
             }
 
@@ -488,6 +491,73 @@ public sealed class Router
         }
     }
 
+    /// <summary>Adds this router's own pending requests (<see cref="PendingRequests"/>, every replica) to <paramref name="into"/>: what it tells other routers.</summary>
+    public void ExportPending(List<PendingRequest> into)
+    {
+        ArgumentNullException.ThrowIfNull(into);
+        lock (_gate)
+        {
+            long now = NowMs;
+            for (int i = 0; i < _candidates.Length; i++)
+            {
+                ref Candidate c = ref _candidates[i];
+                c.Pending.Prune(c.TakenAtMs, now);
+                c.Pending.CopyTo(c.Id, into);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The requests the router of <paramref name="origin"/> says it has on their way to replicas (replacing what it said
+    /// before; empty to forget them): until this router's view of a replica reflects them, they count in its queue as
+    /// this router's own pending requests do. Replicas this router does not know are skipped. Off with
+    /// <see cref="RouterOptions.CountPeerPendingWork"/>.
+    /// </summary>
+    public void SetPeerPending(string origin, IReadOnlyList<PendingRequest> requests)
+    {
+        ArgumentNullException.ThrowIfNull(origin);
+        ArgumentNullException.ThrowIfNull(requests);
+        if (!Options.CountPeerPendingWork || origin == Region)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (!_peerOrigins.TryGetValue(origin, out int index))
+            {
+                _peerOrigins[origin] = index = _peerOrigins.Count;
+            }
+
+            for (int i = 0; i < _candidates.Length; i++)
+            {
+                _candidates[i].PeerPending.Clear(index);
+            }
+
+            long now = NowMs;
+            foreach (PendingRequest request in requests)
+            {
+                if (_byId.TryGetValue(request.ReplicaId, out ReplicaState? state))
+                {
+                    ref Candidate c = ref _candidates[state.Position];
+                    if (request.ArrivesAtMs > c.TakenAtMs && request.ArrivesAtMs + Options.PendingTimeoutMs > now)
+                    {
+                        c.PeerPending.Add(index, Math.Max(0, request.Tokens), request.ArrivesAtMs);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Requests other routers said are on their way to <paramref name="replicaId"/> and its view does not reflect yet (0 when unknown).</summary>
+    public int PeerPendingRequests(string replicaId)
+    {
+        lock (_gate)
+        {
+            return _byId.TryGetValue(replicaId, out ReplicaState? s) ? _candidates[s.Position].PeerPending.Count : 0;
+        }
+    }
+
     /// <summary>Scores every eligible replica, lets the policy choose, and records the choice as pending work.</summary>
     /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
     public RoutingDecision Route(in RoutingRequest request)
@@ -576,8 +646,8 @@ public sealed class Router
     {
         int matched = Math.Min(matchedBlocks[c.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
-        int pendingCount = c.Pending.Count;
-        long pendingTokens = c.Pending.Tokens;
+        int pendingCount = c.PendingCount;
+        long pendingTokens = c.PendingTokens;
         TtftEstimate model = ModelEstimate(ref c, uncached, clientLeg);
         CalibrationOptions calibration = Options.Cost.Calibration;
         TtftEstimate estimate = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
@@ -601,7 +671,7 @@ public sealed class Router
     private TtftEstimate ModelEstimate(ref Candidate c, int uncached, double clientLeg) => _cost.Estimate(new CostInputs(
         RttMs: c.RttFromHomeMs,
         ClientLegMs: clientLeg,
-        QueuedTokens: c.QueuedTokens + c.Pending.Tokens,
+        QueuedTokens: c.QueuedTokens + c.PendingTokens,
         RunningTokens: c.RunningTokens,
         UncachedTokens: uncached,
         PrefillMsPerToken: c.PrefillMsPerToken,
@@ -623,6 +693,7 @@ public sealed class Router
             }
 
             c.Pending.Prune(c.TakenAtMs, now);
+            c.PeerPending.Prune(c.TakenAtMs, now, Options.PendingTimeoutMs);
             Eligible e = Eligibility(ref c, request, now);
             if (e == Eligible.Yes)
             {
@@ -654,7 +725,7 @@ public sealed class Router
         for (int i = 0; i < count; i++)
         {
             ref Candidate c = ref _candidates[eligible[i]];
-            homeHasRoom |= c.IsHome && c.RunningRequests + c.QueuedRequests + c.Pending.Count < c.MaxRunningRequests;
+            homeHasRoom |= c.IsHome && c.RunningRequests + c.QueuedRequests + c.PendingCount < c.MaxRunningRequests;
             anyRemote |= !c.IsHome;
         }
 
@@ -689,12 +760,12 @@ public sealed class Router
         }
 
         // Full when its batch and its queue are: requests just routed there may be running or waiting, so all count.
-        if (c.MaxQueuedRequests > 0 && c.RunningRequests + c.QueuedRequests + c.Pending.Count >= c.MaxRunningRequests + c.MaxQueuedRequests)
+        if (c.MaxQueuedRequests > 0 && c.RunningRequests + c.QueuedRequests + c.PendingCount >= c.MaxRunningRequests + c.MaxQueuedRequests)
         {
             return Eligible.Full;
         }
 
-        if (request.RequireFreeSlot && c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + c.Pending.Count >= c.MaxRunningRequests)
+        if (request.RequireFreeSlot && c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + c.PendingCount >= c.MaxRunningRequests)
         {
             return Eligible.Full;
         }
@@ -782,6 +853,13 @@ public sealed class Router
         public bool IsHome;
         public bool IsNear;
         public PendingWork Pending;
+        public PeerPendingWork PeerPending;
+
+        /// <summary>Requests on their way here that its view does not reflect: this router's and those other routers told of.</summary>
+        public readonly int PendingCount => Pending.Count + PeerPending.Count;
+
+        /// <summary>The prompt tokens of <see cref="PendingCount"/>'s requests.</summary>
+        public readonly long PendingTokens => Pending.Tokens + PeerPending.Tokens;
 
         /// <summary>Copies a view's figures (placement and pending work are kept).</summary>
         public void Read(ReplicaView view)

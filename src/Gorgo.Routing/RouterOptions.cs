@@ -40,6 +40,13 @@ public sealed record RouterOptions
     public bool TrackPendingWork { get; init; } = true;
 
     /// <summary>
+    /// Whether requests other routers say they sent to a replica (mesh gossip carries each node's pending requests)
+    /// count against it too until a load report reflects them, so that routers in several regions do not all fill the
+    /// same idle replica at once.
+    /// </summary>
+    public bool CountPeerPendingWork { get; init; } = true;
+
+    /// <summary>
     /// Only replicas in this many regions nearest the router's own (by RTT, its own included) are candidates; 0 (the
     /// default) considers every region. Large fleets use it to bound decision cost: a replica an ocean away rarely wins.
     /// </summary>

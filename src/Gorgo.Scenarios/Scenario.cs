@@ -307,6 +307,9 @@ public sealed record MeshSpec
     /// <summary>Each node routes among the replicas of this many nearest regions (0: all).</summary>
     public int NearestRegions { get; init; }
 
+    /// <summary>Whether a node counts the requests other nodes' digests say are on their way to a replica (the mesh's <c>CountPeerPendingWork</c>).</summary>
+    public bool CountPeerPendingWork { get; init; } = true;
+
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Include(Gossip?.Validate("mesh.gossip") ?? ["mesh.gossip is missing."])

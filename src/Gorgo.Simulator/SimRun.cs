@@ -76,6 +76,7 @@ internal sealed class SimRun
             BlockSize = profile.BlockSize,
             Policy = new PolicyOptions { Name = kind == RunKind.Oracle ? PolicyCatalog.Gorgo : run.Policy, Seed = scenario.Seed },
             NearestRegions = scenario.Mesh.NearestRegions,
+            CountPeerPendingWork = scenario.Mesh.CountPeerPendingWork,
             Index = IndexOptions(scenario, profile),
             Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = kind == RunKind.Mesh && run.Calibrate == true } },
         };

@@ -2,6 +2,7 @@ using System.Buffers;
 using Gorgo.Mesh.Core.Wire;
 using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Hashing;
 using Gorgo.Routing.Index;
 
 namespace Gorgo.Mesh.Core.Tests;
@@ -231,6 +232,29 @@ public class DeltaGossipTests
         long relayed = c.Stats.GossipBytesReceived;
         Assert.True(relayed < 12 * 4096, $"c received {relayed} B");
         Assert.Equal(0, c.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void A_digest_tells_other_routers_of_the_requests_on_their_way_and_a_newer_digest_replaces_them()
+    {
+        RegionNode a = Node("a");
+        RegionNode b = Node("b", local: ["b1"]);
+        RegionNode c = Node("c");
+        b.UpdateLocal(View("b1", "b"));
+        Exchange(a, b);
+        Exchange(c, b);
+        var random = new Random(19);
+        a.Router.Route(new RoutingRequest(PromptBlocks.FromTokens(Enumerable.Range(0, 64).Select(_ => random.Next(1, 50_000)).ToArray(), new BlockHasher(16)), "m"));
+        Assert.Equal(1, a.Router.PendingRequests("b1"));
+
+        Exchange(a, c); // a's digest (a delta or whole alike) lists its pending request
+        Assert.Equal(1, c.Router.PeerPendingRequests("b1"));
+
+        b.UpdateLocal(View("b1", "b") with { TakenAtMs = T0 + 1_000 });
+        Exchange(a, b, T0 + 1_000); // b's report reflects it: a drops it, and its next digest says so
+        Exchange(a, c, T0 + 1_000);
+        Assert.Equal(0, a.Router.PendingRequests("b1"));
+        Assert.Equal(0, c.Router.PeerPendingRequests("b1"));
     }
 
     [Fact]

@@ -402,7 +402,7 @@ public class RegionNodeTests
 
         // A newer node's digest with an extra field per replica and per digest still reads.
         object[] replica = [.. GossipCodec.Decode<object[]>(GossipCodec.Encode(digest.Replicas[0])), "future"];
-        byte[] future = GossipCodec.Encode(new object[] { "b", 1L, 5L, T0, new[] { replica }, 0L, "future" });
+        byte[] future = GossipCodec.Encode(new object[] { "b", 1L, 5L, T0, new[] { replica }, 0L, Array.Empty<object>(), "future" });
         Assert.Equal(["b1"], new DecodedDigest(future).Views.Select(v => v.Id));
     }
 

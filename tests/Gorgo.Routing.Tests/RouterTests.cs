@@ -210,6 +210,57 @@ public class RouterTests
     }
 
     [Fact]
+    public void Requests_another_router_sent_count_until_a_report_reflects_them_and_spread_a_burst()
+    {
+        Router here = Router(_clock);
+        Router there = Router(_clock, configure: o => o with { Region = EuCentral });
+        foreach (Router r in new[] { here, there })
+        {
+            r.Upsert(Replica("a", UsEast, Now));
+            r.Upsert(Replica("b", UsEast, Now));
+        }
+
+        // The other router sends two requests: one to each replica (just-routed work spreads a burst).
+        there.Route(Request(RandomTokens(1_000, 40)));
+        there.Route(Request(RandomTokens(1_000, 41)));
+        var told = new List<PendingRequest>();
+        there.ExportPending(told);
+        Assert.Equal(["a", "b"], told.Select(p => p.ReplicaId).Order());
+        Assert.All(told, p => Assert.True(p.ArrivesAtMs > Now && p.Tokens > 0));
+
+        here.SetPeerPending(EuCentral, told);
+        Assert.Equal((1, 1), (here.PeerPendingRequests("a"), here.PeerPendingRequests("b")));
+        Assert.Equal((0, 0), (here.PendingRequests("a"), here.PendingRequests("b"))); // not its own
+        RoutingDecision d = here.Route(Request(RandomTokens(1_000, 42)));
+        Assert.All(d.Candidates, c => Assert.Equal(1, c.PendingRequests));
+
+        // A newer list replaces the old; a report taken after the arrivals drops them.
+        here.SetPeerPending(EuCentral, [.. told.Where(p => p.ReplicaId == "a")]);
+        Assert.Equal((1, 0), (here.PeerPendingRequests("a"), here.PeerPendingRequests("b")));
+        _clock.Advance(200);
+        here.Upsert(Replica("a", UsEast, Now));
+        here.Upsert(Replica("b", UsEast, Now));
+        Assert.Equal(0, here.PeerPendingRequests("a") + here.PeerPendingRequests("b"));
+    }
+
+    [Fact]
+    public void Peer_pending_work_moves_a_decision_off_the_replica_other_routers_are_filling()
+    {
+        Router counting = Router(_clock);
+        Router ignoring = Router(_clock, configure: o => o with { CountPeerPendingWork = false });
+        List<PendingRequest> others = [.. Enumerable.Range(0, 6).Select(i => new PendingRequest("a", Now + 50, 8_000))];
+        foreach (Router r in new[] { counting, ignoring })
+        {
+            r.Upsert(Replica("a", UsEast, Now));
+            r.Upsert(Replica("b", UsEast, Now, queued: 1, queuedTokens: 2_000));
+            r.SetPeerPending(EuCentral, others);
+        }
+
+        Assert.Equal("a", ignoring.Route(Request(RandomTokens(1_000, 43))).Chosen.ReplicaId); // idle as far as its view says
+        Assert.Equal("b", counting.Route(Request(RandomTokens(1_000, 43))).Chosen.ReplicaId); // six 8k-token prompts are on their way to a
+    }
+
+    [Fact]
     public void Pending_work_expires_when_no_report_ever_reflects_it()
     {
         Router router = Router(_clock, configure: o => o with { PendingTimeoutMs = 1_000, MaxStateAgeMs = 60_000 });

@@ -128,6 +128,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,
             NearestRegions = scenario.Mesh.NearestRegions,
+            CountPeerPendingWork = scenario.Mesh.CountPeerPendingWork,
             WanEmulation = true,
             Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },

@@ -29,9 +29,26 @@ public sealed class Digest
     /// <summary>0 for a whole digest; else a delta: only what changed since the origin's digest of this version (same incarnation), which the receiver must hold.</summary>
     [Key(5)] public long BaseVersion { get; set; }
 
+    /// <summary>Requests the origin's router has on their way to replicas (any region's) that its view of them does not reflect yet: other routers count them in those replicas' queues.</summary>
+    [Key(6)] public PendingDigest[] Pending { get; set; } = [];
+
     /// <summary>Its origin, incarnation, version, time and base.</summary>
     [IgnoreMember]
     public DigestHeader Header => new(Origin, Incarnation, Version, CreatedAtUnixMs, BaseVersion);
+}
+
+/// <summary>One pending request in a <see cref="Digest"/>: where it went, when it arrives there, its tokens to prefill.</summary>
+[MessagePackObject]
+public sealed class PendingDigest
+{
+    /// <summary>The replica it went to.</summary>
+    [Key(0), MessagePackFormatter(typeof(NameFormatter))] public string ReplicaId { get; set; } = string.Empty;
+
+    /// <summary>When it reaches the replica (Unix ms, the origin's clock).</summary>
+    [Key(1)] public long ArrivesAtUnixMs { get; set; }
+
+    /// <summary>Its prompt tokens to prefill.</summary>
+    [Key(2)] public long Tokens { get; set; }
 }
 
 /// <summary>One replica in a <see cref="Digest"/>.</summary>

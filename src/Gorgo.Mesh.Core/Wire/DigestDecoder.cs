@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Index;
 using MessagePack;
@@ -53,7 +54,12 @@ public sealed class DecodedDigest
                 Header = Header with { BaseVersion = reader.ReadInt64() };
             }
 
-            for (int extra = 6; extra < fields; extra++)
+            if (fields > 6 && !reader.TryReadNil())
+            {
+                Pending = ReadPending(ref reader, origin);
+            }
+
+            for (int extra = 7; extra < fields; extra++)
             {
                 reader.Skip();
             }
@@ -85,6 +91,9 @@ public sealed class DecodedDigest
 
     /// <summary>How old each replica's load was when the digest was made, ms.</summary>
     public long[] AgesMs { get; }
+
+    /// <summary>Requests the origin's router had on their way to replicas, not yet in its view of them.</summary>
+    public PendingRequest[] Pending { get; } = [];
 
     /// <summary>Whether this digest lists exactly the replicas <paramref name="other"/> lists, in the same order.</summary>
     public bool ListsSameAs(DecodedDigest other)
@@ -219,6 +228,29 @@ public sealed class DecodedDigest
         }
 
         return -1;
+    }
+
+    private static PendingRequest[] ReadPending(ref MessagePackReader reader, string origin)
+    {
+        int count = reader.ReadArrayHeader();
+        var pending = new PendingRequest[count];
+        for (int i = 0; i < count; i++)
+        {
+            int fields = reader.ReadArrayHeader();
+            if (fields < 3)
+            {
+                throw new MessagePackSerializationException($"A pending request in the digest of '{origin}' has three fields.");
+            }
+
+            string replica = Names.Deserialize(ref reader, MessagePackSerializerOptions.Standard) ?? throw new MessagePackSerializationException("A pending request names its replica.");
+            pending[i] = new PendingRequest(replica, reader.ReadInt64(), reader.ReadInt64());
+            for (int extra = 3; extra < fields; extra++)
+            {
+                reader.Skip();
+            }
+        }
+
+        return pending;
     }
 
     internal ulong[] HotBlocksOf(string replicaId, int hint) => IndexOf(replicaId, hint) is var i and >= 0 ? Summaries[i]?.Hashes ?? [] : [];

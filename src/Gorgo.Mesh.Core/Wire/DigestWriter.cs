@@ -1,4 +1,5 @@
 using System.Buffers;
+using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
 using MessagePack;
 
@@ -10,10 +11,10 @@ namespace Gorgo.Mesh.Core.Wire;
 /// </summary>
 internal static class DigestWriter
 {
-    /// <summary>Starts a digest: [origin, incarnation, version, createdAt, replicas..., base]; the caller writes <paramref name="replicas"/> replicas, then <see cref="End"/>.</summary>
+    /// <summary>Starts a digest: [origin, incarnation, version, createdAt, replicas..., base, pending]; the caller writes <paramref name="replicas"/> replicas, then <see cref="End"/>.</summary>
     public static void Begin(ref MessagePackWriter writer, in DigestHeader header, int replicas)
     {
-        writer.WriteArrayHeader(6);
+        writer.WriteArrayHeader(7);
         writer.Write(header.Origin);
         writer.Write(header.Incarnation);
         writer.Write(header.Version);
@@ -21,8 +22,19 @@ internal static class DigestWriter
         writer.WriteArrayHeader(replicas);
     }
 
-    /// <summary>Ends a digest with its base version (0: whole).</summary>
-    public static void End(ref MessagePackWriter writer, in DigestHeader header) => writer.Write(header.BaseVersion);
+    /// <summary>Ends a digest with its base version (0: whole) and the origin router's pending requests.</summary>
+    public static void End(ref MessagePackWriter writer, in DigestHeader header, ReadOnlySpan<PendingRequest> pending)
+    {
+        writer.Write(header.BaseVersion);
+        writer.WriteArrayHeader(pending.Length);
+        foreach (PendingRequest request in pending)
+        {
+            writer.WriteArrayHeader(3);
+            writer.Write(request.ReplicaId);
+            writer.Write(request.ArrivesAtMs);
+            writer.Write(request.Tokens);
+        }
+    }
 
     /// <summary>
     /// Writes one replica: its load (zeros unless <paramref name="shares"/>), how old it was, its hot blocks (all of
@@ -86,7 +98,7 @@ internal static class DigestWriter
             Replica(ref writer, to.Views[i], shares: true, to.AgesMs[i], diff.Added, diff.AddedCount, before.Length, diff.Removed, delta: true);
         }
 
-        End(ref writer, header);
+        End(ref writer, header, to.Pending);
         writer.Flush();
         return buffer.WrittenSpan.ToArray();
     }
@@ -104,7 +116,7 @@ internal static class DigestWriter
             Replica(ref writer, decoded.Views[i], shares: true, decoded.AgesMs[i], hot, hot?.Length ?? 0, 0, [], delta: false);
         }
 
-        End(ref writer, header);
+        End(ref writer, header, decoded.Pending);
         writer.Flush();
         return buffer.WrittenSpan.ToArray();
     }

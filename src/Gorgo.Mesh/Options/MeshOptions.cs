@@ -197,6 +197,9 @@ public sealed class MeshOptions
     /// <summary>Replica state older than this is not used for routing.</summary>
     public double MaxStateAgeMs { get; set; } = 15_000;
 
+    /// <summary>Whether requests other nodes say (in their digests) are on their way to a replica count in its queue until a load report reflects them.</summary>
+    public bool CountPeerPendingWork { get; set; } = true;
+
     /// <summary>Route only among replicas of this many regions nearest each node (by RTT, its own included); 0 = all regions.</summary>
     public int NearestRegions { get; set; }
 

@@ -35,7 +35,7 @@ public sealed class GossipOptions
     /// <summary>Anti-entropy: a peer gets a whole digest at least this often even when deltas would do, ms (0: only when needed).</summary>
     public int FullExchangeIntervalMs { get; set; } = 300_000;
 
-    /// <summary>Under delta gossip a node relays a third region's digest to a peer only when the peer's copy is at least this much older than its own, ms (0: the larger of 1 s and two intervals).</summary>
+    /// <summary>Under delta gossip a node relays a third region's digest to a peer only when the peer's copy is at least this much older than its own, ms (0: the larger of 1 s and two intervals, at most a quarter of the origin timeout, so a peer cut off from a region hears of it through the others before it forgets it).</summary>
     public int RelayAfterMs { get; set; }
 
     /// <summary>How many of its recent digests a node keeps as bases for deltas; a peer holding an older one gets a whole digest.</summary>
@@ -48,7 +48,7 @@ public sealed class GossipOptions
     public int EffectiveConfirmWithinMs => Math.Max(1_000, 4 * IntervalMs);
 
     /// <summary>The relay lag in force.</summary>
-    public int EffectiveRelayAfterMs => RelayAfterMs > 0 ? RelayAfterMs : Math.Max(1_000, 2 * IntervalMs);
+    public int EffectiveRelayAfterMs => RelayAfterMs > 0 ? RelayAfterMs : Math.Min(Math.Max(1_000, 2 * IntervalMs), EffectiveOriginTimeoutMs / 4);
 
     /// <summary>A copy (options objects are shared by reference otherwise).</summary>
     public GossipOptions Clone() => (GossipOptions)MemberwiseClone();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -47,14 +48,25 @@ public class NodeOperationsTests(MeshFixture fixture) : IClassFixture<MeshFixtur
         using HttpClient http = Client("us-east");
         string before = await http.GetStringAsync("metrics");
         await SendAsync(http, 5, "us-east");
+
+        // The exporter may serve a cached scrape for a few hundred milliseconds: read until gossip has moved on.
+        const string node = "region=\"us-east\"";
         string after = await http.GetStringAsync("metrics");
+        bool Settled(string scrape) =>
+            Sum(scrape, "gorgo_gossip_bytes_total", node, "direction=\"sent\"") > Sum(before, "gorgo_gossip_bytes_total", node, "direction=\"sent\"")
+            && Sum(scrape, "gorgo_requests_total", node, "outcome=\"ok\"") - Sum(before, "gorgo_requests_total", node, "outcome=\"ok\"") >= 5
+            && Families.All(family => scrape.Contains($"# TYPE {family} ", StringComparison.Ordinal));
+        for (var watch = Stopwatch.StartNew(); !Settled(after) && watch.Elapsed < TimeSpan.FromSeconds(5);)
+        {
+            await Task.Delay(100);
+            after = await http.GetStringAsync("metrics");
+        }
 
         foreach (string family in Families)
         {
             Assert.Contains($"# TYPE {family} ", after, StringComparison.Ordinal);
         }
 
-        const string node = "region=\"us-east\"";
         Assert.True(Sum(after, "gorgo_requests_total", node, "outcome=\"ok\"") - Sum(before, "gorgo_requests_total", node, "outcome=\"ok\"") >= 5);
         Assert.True(Sum(after, "gorgo_route_decisions_total", node, "policy=\"gorgo\"") - Sum(before, "gorgo_route_decisions_total", node, "policy=\"gorgo\"") >= 5);
         foreach (string histogram in (string[])["gorgo_ttft_seconds", "gorgo_e2e_seconds", "gorgo_ttft_estimate_error_seconds", "gorgo_state_age_seconds"])

@@ -558,8 +558,8 @@ public sealed partial class FrontDoor
 
         public int Tried => _tried.Count;
 
-        /// <summary>The replicas tried before <paramref name="served"/>, comma-separated; null when it was the first.</summary>
-        public string? FailedBefore(CandidateScore served) => _tried.Count <= 1 ? null : string.Join(',', _tried.Where(id => id != served.ReplicaId));
+        /// <summary>The failed attempts before <paramref name="served"/>'s, as their replicas comma-separated (one may appear again after a transient failure); null when it was the first.</summary>
+        public string? FailedBefore(CandidateScore served) => _tried.Count <= 1 ? null : string.Join(',', _tried.Take(_tried.Count - 1));
 
         public CandidateScore? Next()
         {
@@ -569,7 +569,7 @@ public sealed partial class FrontDoor
                 return Decision.Chosen;
             }
 
-            CandidateScore? next = Retries.Next(Decision.Candidates, _tried, Door._backend.Router);
+            CandidateScore? next = Retries.Next(Decision.Candidates, _tried, Door._backend.Router, transient: Last?.Failure == BackendFailure.Unavailable);
             if (next is { } chosen)
             {
                 _tried.Add(chosen.ReplicaId);

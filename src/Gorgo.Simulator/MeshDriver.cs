@@ -331,7 +331,7 @@ internal sealed class MeshDriver : RunDriver
         var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, Context.RegionName(request.User), request.Shape.OutputTokens, request.Shape.Index, node.Scope);
         try
         {
-            decision = request.Tried is null ? node.Router.RouteChoice(routing) : NextBest(node, routing, request.Tried);
+            decision = request.Tried is null ? node.Router.RouteChoice(routing) : NextBest(node, routing, request.Tried, request.LastFailureTransient);
         }
         catch (RoutingException ex)
         {
@@ -351,10 +351,10 @@ internal sealed class MeshDriver : RunDriver
     }
 
     /// <summary>A retry's choice, as the live front door makes it (<see cref="Retries.Next"/>), on a decision taken now.</summary>
-    private static RoutedChoice NextBest(RegionNode node, in RoutingRequest routing, List<string> tried)
+    private static RoutedChoice NextBest(RegionNode node, in RoutingRequest routing, List<string> tried, bool transient)
     {
         RoutingDecision decision = node.Router.Route(routing);
-        return Retries.Next(decision.Candidates, tried, node.Router) is { } next
+        return Retries.Next(decision.Candidates, tried, node.Router, transient) is { } next
             ? new RoutedChoice(next, decision.Candidates.Count, HomeIdleOverride: false, next.Estimate) // a retry's TTFT is never observed
             : throw new RoutingException(RoutingFailure.NoHealthyReplica, $"No replica left to try after {string.Join(", ", tried)}.");
     }

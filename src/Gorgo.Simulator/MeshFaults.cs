@@ -360,6 +360,7 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
     {
         request.Replica = -1;
         (request.Tried ??= []).Add(replica.Id);
+        request.LastFailureTransient = !replica.Failing;
         if (request.Attempts >= Retries.DefaultMaxAttempts || !IsUp(request.Ingress))
         {
             results.Fail(request, 503, $"Every replica tried for this request failed ({request.Attempts} tried); last: {reason}.");

@@ -24,6 +24,9 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>Replicas tried that failed before the current one, in order (null when none).</summary>
     public List<string>? Tried { get; set; }
 
+    /// <summary>Whether the last failed attempt could not reach its replica (its node down, its region cut off) rather than being answered with an error: the live front door's transient failure, which may be retried on the same replica.</summary>
+    public bool LastFailureTransient { get; set; }
+
     /// <summary>Faults only: the stall its call to its replica is in (a partition), or null; a timer holding another is stale.</summary>
     public object? Stall { get; set; }
 

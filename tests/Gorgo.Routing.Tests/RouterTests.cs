@@ -136,6 +136,20 @@ public class RouterTests
     }
 
     [Fact]
+    public void After_a_transient_failure_with_every_replica_tried_a_retry_goes_back_to_the_best_of_them()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("only", EuCentral, Now));
+        RoutingDecision d = router.Route(Request(RandomTokens(100, 6)));
+        var tried = new List<string> { "only" };
+
+        Assert.Null(Retries.Next(d.Candidates, tried, router));                                    // it answered with an error: not again
+        Assert.Equal("only", Retries.Next(d.Candidates, tried, router, transient: true)?.ReplicaId); // it could not be reached: once more
+        router.SetSuspended("only", suspended: true);
+        Assert.Null(Retries.Next(d.Candidates, tried, router, transient: true));                   // not while its breaker is open
+    }
+
+    [Fact]
     public void Gorgo_forwards_when_a_remote_cache_saves_more_than_the_rtt()
     {
         Router router = Router(_clock);

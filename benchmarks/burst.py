@@ -9,6 +9,7 @@ body = json.dumps({"model": "llama-3-8b", "prompt": "burst " * 200, "max_tokens"
 req = (f"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\nx-gorgo-client-region: us-east\r\nConnection: close\r\n\r\n").encode() + body
 statuses = collections.Counter(); regions = collections.Counter(); retry_after = 0; ends = collections.Counter()
 ratios = []  # served requests: measured TTFT / the router's x-gorgo-estimated-ttft-ms
+ttfts, estimates = [], []  # served requests: measured TTFT and the estimate, ms
 async def one(i):
     global retry_after
     try:
@@ -30,7 +31,7 @@ async def one(i):
             ttft = (time.monotonic() - start) * 1000
             estimate = float(hdr.get('x-gorgo-estimated-ttft-ms', 'nan').split(';')[0])
             if estimate > 0:
-                ratios.append(ttft / estimate)
+                ratios.append(ttft / estimate); ttfts.append(ttft); estimates.append(estimate)
         data += await r.read()
         if status == 200: ends['done' if b'[DONE]' in data else 'no-done'] += 1
         w.close()
@@ -40,8 +41,11 @@ async def main():
     t = time.time()
     await asyncio.gather(*(one(i) for i in range(N)))
     ratios.sort()
-    q = lambda p: round(ratios[min(len(ratios) - 1, int(p * len(ratios)))], 2) if ratios else None
+    ttfts.sort(); estimates.sort()
+    q = lambda p, xs=ratios: round(xs[min(len(xs) - 1, int(p * len(xs)))], 2) if xs else None
     print(json.dumps({"sent": N, "statuses": statuses, "429_with_retry_after": retry_after, "served_by_region": regions, "ends": ends,
                       "ttft_over_estimate": {"p10": q(0.1), "p50": q(0.5), "p90": q(0.9), "within_2x": round(sum(0.5 <= x <= 2 for x in ratios) / max(1, len(ratios)), 3)},
+                      "ttft_ms": {"p10": q(0.1, ttfts), "p50": q(0.5, ttfts), "p90": q(0.9, ttfts)},
+                      "estimate_ms": {"p10": q(0.1, estimates), "p50": q(0.5, estimates), "p90": q(0.9, estimates)},
                       "seconds": round(time.time()-t,1)}, default=str))
 asyncio.run(main())

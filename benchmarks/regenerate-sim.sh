@@ -13,6 +13,7 @@ gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh pape
 gorgo sim --scenario benchmarks/scenarios/paper-setup.json --out "$(fresh paper-setup-sim)"
 gorgo sim --scenario benchmarks/scenarios/faults-3region.json --out "$(fresh faults-3region-sim)"
 gorgo sim --scenario benchmarks/scenarios/kv-views.json --out "$(fresh kv-views-sim)"
+gorgo sim --scenario benchmarks/scenarios/aws-6region.json --out "$(fresh aws-6region-sim)"
 gorgo sim --scenario benchmarks/scenarios/calibration.json --out "$(fresh calibration-sim)"
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-load-sweep)" \
     --sweep trace.rateMultiplier=0.5,0.75,1,1.25,1.5

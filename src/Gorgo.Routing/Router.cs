@@ -676,7 +676,10 @@ public sealed class Router
         UncachedTokens: uncached,
         PrefillMsPerToken: c.PrefillMsPerToken,
         Degraded: c.Health == ReplicaHealth.Degraded,
-        RunningPrefillTokens: c.RunningPrefillTokens));
+        RunningPrefillTokens: c.RunningPrefillTokens,
+        OutstandingRequests: c.RunningRequests + c.QueuedRequests + c.PendingCount,
+        BatchSlots: c.MaxRunningRequests,
+        DecodeMsPerRequest: c.DecodeMsPerRequest));
 
     /// <summary>Fills <paramref name="eligible"/> with the candidates' positions, in fleet order; throws when there are none.</summary>
     private int CollectEligible(in RoutingRequest request, long now, int[] eligible)
@@ -835,6 +838,7 @@ public sealed class Router
         public long QueuedTokens;
         public long RunningTokens;
         public double RunningPrefillTokens; // NaN when the replica does not report it
+        public double DecodeMsPerRequest; // NaN when the replica does not report it
         public double KvCacheUtilization;
         public double PrefillMsPerToken;
         public double RttFromHomeMs;
@@ -871,6 +875,7 @@ public sealed class Router
             QueuedTokens = view.QueuedTokens;
             RunningTokens = view.RunningTokens;
             RunningPrefillTokens = view.RunningPrefillTokens ?? double.NaN;
+            DecodeMsPerRequest = view.DecodeMsPerRequest ?? double.NaN;
             KvCacheUtilization = view.KvCacheUtilization;
             PrefillMsPerToken = view.PrefillMsPerToken;
             RunningRequests = view.RunningRequests;

@@ -4,6 +4,7 @@ using Gorgo.Engine.Profiles;
 using Gorgo.Mesh.Core;
 using Gorgo.Proxy.Core;
 using Gorgo.Routing;
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Index;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
@@ -414,6 +415,16 @@ public sealed record RunSpec
     /// <summary>Whether a mesh run's nodes calibrate the cost model online, per replica, from the TTFTs they observe (<c>cost.calibration</c>; default off).</summary>
     public bool? Calibrate { get; init; }
 
+    /// <summary>Whether a mesh run's cost model forecasts the wait for a batch slot behind a full batch (<c>cost.forecastSlotWait</c>; default on).</summary>
+    public bool? ForecastSlotWait { get; init; }
+
+    /// <summary>The cost model this run's routers use: slot-wait forecast and online calibration as the run sets them (calibration only where <paramref name="calibrationAllowed"/>).</summary>
+    public CostModelOptions CostOptions(bool calibrationAllowed = true) => new()
+    {
+        ForecastSlotWait = ForecastSlotWait ?? true,
+        Calibration = new CalibrationOptions { Enabled = calibrationAllowed && Calibrate == true },
+    };
+
     /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>
     public string? TrueProfile { get; init; }
 
@@ -468,6 +479,7 @@ public sealed record RunSpec
         .Check(ProxyBinding is null || Mode == DeploymentMode.Proxy, $"run '{Name}': only a proxy run has a proxyBinding.")
         .Check(CacheView is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a cacheView.")
         .Check(Calibrate is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has calibrate.")
+        .Check(ForecastSlotWait is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has forecastSlotWait.")
         .Check(CacheView is null || Enum.IsDefined(CacheView.Value), EnumNames<CacheViewMode>.Expected($"run '{Name}': cacheView", CacheView?.ToString() ?? string.Empty))
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;

@@ -130,6 +130,7 @@ public sealed partial class FrontDoor
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
         served.ClientRegion = clientRegion;
         served.EmulatedLegAfterMs = clientLegHalfMs;
+        long arrived = Stopwatch.GetTimestamp();
         if (_admission.IsDraining)
         {
             throw new OpenAiError(503, $"The router in region '{Options.Region}' is shutting down; retry, and another node will serve you.", OpenAiError.Server, code: "node_draining") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds };
@@ -146,6 +147,7 @@ public sealed partial class FrontDoor
         PreparedPrompt prompt = PreparedPrompt.From(request, _encoders.For(request.Model), ContextOf(request.Model), Options.DefaultMaxTokens);
         var backendRequest = new BackendRequest(request, prompt);
         RoutingDecision decision;
+        served.WaitedMs = Stopwatch.GetElapsedTime(arrived).TotalMilliseconds;
         using (Activity? routing = GorgoTelemetry.Source.StartActivity("gorgo.route"))
         {
             decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
@@ -160,7 +162,7 @@ public sealed partial class FrontDoor
             (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore replica) = (opened.Chunks, opened.First, opened.Served);
             served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts);
             RequestTracing.Tag(generation, replica, opened.Attempts);
-            RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency);
+            RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency, served.WaitedMs);
             context.Response.Headers[RoutingHeaders.Region] = replica.Region;
             context.Response.Headers[RoutingHeaders.Replica] = replica.ReplicaId;
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -241,7 +243,7 @@ public sealed partial class FrontDoor
         }
 
         double? ttft = served.TtftMs;
-        double? estimated = served.Decision is { } d ? d.Chosen.Estimate.TotalMs - served.UnseenClientLegMs : null;
+        double? estimated = served.Decision is { } d ? served.WaitedMs + d.Chosen.Estimate.TotalMs - served.UnseenClientLegMs : null;
         if (ttft is { } t)
         {
             GorgoMetrics.Ttft.Record(t / 1000, region);
@@ -250,13 +252,14 @@ public sealed partial class FrontDoor
                 GorgoMetrics.EstimateError.Record((t - e) / 1000, region);
 
                 // The time the model's queue and prefill terms (and overhead) should explain: what the ingress saw, less
-                // the network part of the estimate it could see. Only a first attempt on the chosen replica says anything
-                // of that replica (a retry's TTFT holds the failed attempts and another replica's work).
+                // the wait before the decision and the network part of the estimate it could see. Only a first attempt
+                // on the chosen replica says anything of that replica (a retry's TTFT holds the failed attempts and
+                // another replica's work).
                 CandidateScore chosen = served.Decision!.Chosen;
                 if (served.Attempts == 1 && served.Replica is { } replica && replica.ReplicaId == chosen.ReplicaId)
                 {
                     TtftEstimate model = served.Decision.ChosenModelEstimate;
-                    _backend.Router.Observe(chosen.ReplicaId, model.QueueMs, model.PrefillMs, t - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
+                    _backend.Router.Observe(chosen.ReplicaId, model.QueueMs, model.PrefillMs, t - served.WaitedMs - (chosen.Estimate.NetworkMs - served.UnseenClientLegMs));
                 }
             }
         }

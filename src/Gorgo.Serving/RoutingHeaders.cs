@@ -16,7 +16,12 @@ public static class RoutingHeaders
     /// <summary>Policy that chose it.</summary>
     public const string Policy = "x-gorgo-policy";
 
-    /// <summary>Estimated TTFT and its terms: <c>153.6; network=92.8; queue=45.0; prefill=0.8; overhead=15.0</c>.</summary>
+    /// <summary>
+    /// Estimated TTFT as the front door sees it, from when the request reached it, and its terms:
+    /// <c>153.6; waited=0.0; network=92.8; queue=45.0; prefill=0.8; overhead=15.0</c>, where <c>waited</c> is the time
+    /// already spent at the front door before the decision (admission queue, reading and tokenizing) and the rest is the
+    /// cost model's estimate of the chosen replica.
+    /// </summary>
     public const string EstimatedTtft = "x-gorgo-estimated-ttft-ms";
 
     /// <summary>Prompt tokens believed cached on the chosen replica.</summary>
@@ -50,14 +55,14 @@ public static class RoutingHeaders
     /// <summary>Request header: the client's region (adds the client-to-ingress leg; emulated when WAN emulation is on).</summary>
     public const string ClientRegion = "x-gorgo-client-region";
 
-    /// <summary>Sets the headers for <paramref name="decision"/>.</summary>
-    public static void Apply(IHeaderDictionary headers, RoutingDecision decision, string consistency)
+    /// <summary>Sets the headers for <paramref name="decision"/>, made after the request waited <paramref name="waitedMs"/> at the front door.</summary>
+    public static void Apply(IHeaderDictionary headers, RoutingDecision decision, string consistency, double waitedMs = 0)
     {
         CandidateScore c = decision.Chosen;
         headers[Region] = c.Region;
         headers[Replica] = c.ReplicaId;
         headers[Policy] = decision.Policy;
-        headers[EstimatedTtft] = string.Create(CultureInfo.InvariantCulture, $"{c.Estimate.TotalMs:F1}; network={c.Estimate.NetworkMs:F1}; queue={c.Estimate.QueueMs:F1}; prefill={c.Estimate.PrefillMs:F1}; overhead={c.Estimate.OverheadMs:F1}");
+        headers[EstimatedTtft] = string.Create(CultureInfo.InvariantCulture, $"{waitedMs + c.Estimate.TotalMs:F1}; waited={waitedMs:F1}; network={c.Estimate.NetworkMs:F1}; queue={c.Estimate.QueueMs:F1}; prefill={c.Estimate.PrefillMs:F1}; overhead={c.Estimate.OverheadMs:F1}");
         headers[MatchedTokens] = c.MatchedTokens.ToString(CultureInfo.InvariantCulture);
         headers[StateAge] = c.StateAgeMs.ToString("F0", CultureInfo.InvariantCulture);
         headers[Ingress] = decision.DecidingRegion;

@@ -449,6 +449,7 @@ internal sealed class MeshDriver : RunDriver
                 RunningTokens = s.RunningTokens,
                 RunningPrefillTokens = s.RunningPrefillTokens,
                 QueuedTokens = s.WaitingTokens,
+                DecodeMsPerRequest = s.DecodeMsPerRequest > 0 ? s.DecodeMsPerRequest : null,
                 KvCacheUtilization = s.KvUtilization,
                 PrefillMsPerToken = Context.Profile.PrefillMsPerToken,
                 MaxRunningRequests = Context.Profile.MaxRunningRequests,

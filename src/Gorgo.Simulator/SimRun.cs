@@ -78,7 +78,7 @@ internal sealed class SimRun
             NearestRegions = scenario.Mesh.NearestRegions,
             CountPeerPendingWork = scenario.Mesh.CountPeerPendingWork,
             Index = IndexOptions(scenario, profile),
-            Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = kind == RunKind.Mesh && run.Calibrate == true } },
+            Cost = run.CostOptions(calibrationAllowed: kind == RunKind.Mesh),
         };
         _driver = kind switch
         {

@@ -164,6 +164,7 @@ public sealed class MeshDriverConformanceTests : IAsyncLifetime
         RunningRequests = running,
         RunningTokens = running * 400L,
         RunningPrefillTokens = running * 50L,
+        DecodeMsPerRequest = 1_500 + running,
         QueuedTokens = queuedTokens,
         QueuedRequests = queuedTokens > 0 ? 1 : 0,
         KvCacheUtilization = 0.25,

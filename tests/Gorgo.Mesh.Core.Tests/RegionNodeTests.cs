@@ -368,7 +368,7 @@ public class RegionNodeTests
     public void The_digest_written_into_gossip_is_byte_for_byte_the_encoded_digest_object(ConsistencyMode consistency)
     {
         RegionNode node = Node("a", consistency: consistency, local: ["a1", "a2", "a3"]);
-        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10, running: 4) with { RunningPrefillTokens = 120, KvCacheUtilization = 0.37, QueuedTokens = 5_000_000_000 });
+        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10, running: 4) with { RunningPrefillTokens = 120, DecodeMsPerRequest = 1_234.5, KvCacheUtilization = 0.37, QueuedTokens = 5_000_000_000 });
         node.UpdateLocal(View("a3", "a", takenAt: T0 - 70) with { Health = ReplicaHealth.Unhealthy });
         node.RecordCache("a1", [11UL, 12UL, ulong.MaxValue], []);
 
@@ -387,6 +387,7 @@ public class RegionNodeTests
         Digest digest = FromB(4, T0 - 100, "b1", "b2");
         digest.Replicas[1].AgeMs = 30;
         digest.Replicas[1].RunningPrefillTokens = 77;
+        digest.Replicas[1].DecodeMsPerRequest = 900;
         digest.Replicas[1].HotBlocks = null;
 
         var decoded = new DecodedDigest(GossipCodec.Encode(digest));
@@ -396,6 +397,8 @@ public class RegionNodeTests
         ReplicaView b2 = decoded.Views[1];
         Assert.Equal(("b", "m", 1, 100L, 77L, 8, 4096, T0 - 130), (b2.Region, b2.Model, b2.RunningRequests, b2.RunningTokens, b2.RunningPrefillTokens!.Value, b2.MaxRunningRequests, b2.MaxContextTokens, b2.TakenAtMs));
         Assert.Null(decoded.Views[0].RunningPrefillTokens);
+        Assert.Equal(900, b2.DecodeMsPerRequest);
+        Assert.Null(decoded.Views[0].DecodeMsPerRequest);
         Assert.Equal([1UL, 2UL], decoded.Summaries[0]!.Hashes);
         Assert.Null(decoded.Summaries[1]);
         Assert.True(decoded.Lists("b2") && !decoded.Lists("b3"));

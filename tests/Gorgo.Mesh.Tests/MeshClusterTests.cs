@@ -83,7 +83,7 @@ public class MeshClusterTests(MeshFixture fixture) : IClassFixture<MeshFixture>
         Assert.Equal("gorgo", Header("x-gorgo-policy"));
         Assert.Equal("us-east", Header("x-gorgo-ingress-region"));
         Assert.Equal("gossip", Header("x-gorgo-consistency"));
-        Assert.Matches(@"^\d+\.\d; network=\d+\.\d; queue=\d+\.\d; prefill=\d+\.\d; overhead=\d+\.\d$", Header("x-gorgo-estimated-ttft-ms"));
+        Assert.Matches(@"^\d+\.\d; waited=\d+\.\d; network=\d+\.\d; queue=\d+\.\d; prefill=\d+\.\d; overhead=\d+\.\d$", Header("x-gorgo-estimated-ttft-ms"));
         Assert.True(int.Parse(Header("x-gorgo-matched-tokens")) >= 0);
         Assert.True(double.Parse(Header("x-gorgo-state-age-ms")) >= 0);
     }

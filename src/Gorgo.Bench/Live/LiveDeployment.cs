@@ -132,7 +132,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             WanEmulation = true,
             Admission = new AdmissionOptions { MaxConcurrentRequests = 100_000, MaxQueuedRequests = 0 },
             Policy = new PolicyOptions { Name = run.Policy, Seed = scenario.Seed },
-            Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = run.Calibrate == true } },
+            Cost = run.CostOptions(),
         };
     }
 

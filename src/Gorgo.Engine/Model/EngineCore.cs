@@ -28,6 +28,10 @@ public sealed class EngineCore
     private long _waitingTokens;
     private long _runningTokens;
     private long _runningPrefillTokens;
+    private double _decodeMsAverage; // over finished requests; 0 until the first finishes
+
+    /// <summary>Weight of the newest finished request in the moving average of decode times (about the last 10 count).</summary>
+    private const double DecodeAverageWeight = 0.1;
 
     /// <summary>Creates an idle engine with an empty cache.</summary>
     /// <param name="profile">Timing and capacity.</param>
@@ -118,7 +122,25 @@ public sealed class EngineCore
         PrefixQueryTokens,
         PrefixHitTokens,
         Cache.LastEventSequence,
-        _runningPrefillTokens);
+        _runningPrefillTokens,
+        DecodeMsPerRequest());
+
+    /// <summary>The decode time per request a load report carries: the moving average once a request has finished, else the running batch's forecast.</summary>
+    private double DecodeMsPerRequest()
+    {
+        if (_decodeMsAverage > 0 || _running.Count == 0)
+        {
+            return _decodeMsAverage;
+        }
+
+        long maxTokens = 0;
+        foreach (Sequence s in _running)
+        {
+            maxTokens += s.MaxTokens;
+        }
+
+        return (double)maxTokens / _running.Count * Profile.DecodeStepMs(_runningTokens, _running.Count) * _slowdown;
+    }
 
     /// <summary>Prompt tokens of running requests still to prefill, counted afresh (what the kept count must equal).</summary>
     internal long RecountRunningPrefillTokens()
@@ -357,6 +379,8 @@ public sealed class EngineCore
             tokens?.Add(new TokenOutput(s.Id, s.Generated - 1, last, nowMs));
             if (last)
             {
+                double decodeMs = nowMs - s.FirstTokenMs;
+                _decodeMsAverage = _decodeMsAverage > 0 ? _decodeMsAverage + (DecodeAverageWeight * (decodeMs - _decodeMsAverage)) : Math.Max(decodeMs, double.Epsilon);
                 finished.Add(new RequestTiming(s.Id, s.PromptTokens, s.CachedTokens, s.Generated, s.ArrivedMs, s.AdmittedMs, s.FirstTokenMs, nowMs));
                 _byId.Remove(s.Id);
                 Retire(s);

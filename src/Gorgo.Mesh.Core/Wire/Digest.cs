@@ -102,6 +102,9 @@ public sealed class ReplicaDigest
 
     /// <summary>In a delta: which of the base's hot blocks were dropped, as positions among them sorted by value (<see cref="RemovedPositions"/>); null in a whole digest.</summary>
     [Key(15)] public byte[]? RemovedBlocks { get; set; }
+
+    /// <summary>How long a request holds a batch slot after its first token, ms; -1 when the replica does not report it.</summary>
+    [Key(16)] public double DecodeMsPerRequest { get; set; } = -1;
 }
 
 /// <summary>

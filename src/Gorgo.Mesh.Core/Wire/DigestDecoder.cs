@@ -258,7 +258,7 @@ public sealed class DecodedDigest
     private ReadOnlySequence<byte>? ReadReplica(ref MessagePackReader reader, int i, ReplicaView? before)
     {
         // The layout of ReplicaDigest: [id, model, health, running, queued, runningTokens, queuedTokens, kv, t_p,
-        // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, ...].
+        // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, removedBlocks, decodeMsPerRequest, ...].
         int fields = reader.ReadArrayHeader();
         if (fields < 14)
         {
@@ -281,7 +281,8 @@ public sealed class DecodedDigest
         ulong[]? hot = Hashes.Deserialize(ref reader, MessagePackSerializerOptions.Standard);
         long runningPrefill = fields > 14 ? reader.ReadInt64() : -1;
         ReadOnlySequence<byte>? removed = fields > 15 && !reader.TryReadNil() ? reader.ReadBytes() : null;
-        for (int extra = 16; extra < fields; extra++)
+        double decodeMs = fields > 16 ? reader.ReadDouble() : -1;
+        for (int extra = 17; extra < fields; extra++)
         {
             reader.Skip();
         }
@@ -290,9 +291,10 @@ public sealed class DecodedDigest
         Summaries[i] = hot is null ? null : new PrefixSummary(id, hot);
         long takenAtMs = Header.CreatedAtUnixMs - ageMs;
         long? prefill = runningPrefill >= 0 ? runningPrefill : null;
+        double? decode = decodeMs >= 0 ? decodeMs : null;
         if (before is not null && ReferenceEquals(before.Id, id) && ReferenceEquals(before.Model, model) && (int)before.Health == health
             && before.RunningRequests == running && before.QueuedRequests == queued && before.RunningTokens == runningTokens
-            && before.RunningPrefillTokens == prefill && before.QueuedTokens == queuedTokens && before.KvCacheUtilization.Equals(kv)
+            && before.RunningPrefillTokens == prefill && Nullable.Equals(before.DecodeMsPerRequest, decode) && before.QueuedTokens == queuedTokens && before.KvCacheUtilization.Equals(kv)
             && before.PrefillMsPerToken.Equals(prefillMsPerToken) && before.MaxRunningRequests == maxRunning && before.MaxQueuedRequests == maxQueued
             && before.MaxContextTokens == maxContext && before.TakenAtMs == takenAtMs)
         {
@@ -310,6 +312,7 @@ public sealed class DecodedDigest
             QueuedRequests = queued,
             RunningTokens = runningTokens,
             RunningPrefillTokens = prefill,
+            DecodeMsPerRequest = decode,
             QueuedTokens = queuedTokens,
             KvCacheUtilization = kv,
             PrefillMsPerToken = prefillMsPerToken,

@@ -186,6 +186,7 @@ public sealed class LocalReplica : IAsyncDisposable
             RunningTokens = load.RunningTokens ?? (load.RunningRequests * assumed),
             RunningPrefillTokens = load.RunningPrefillTokens,
             QueuedTokens = load.WaitingTokens ?? (load.WaitingRequests * assumed),
+            DecodeMsPerRequest = load.DecodeMsPerRequest,
             KvCacheUtilization = load.KvUtilization,
             PrefillMsPerToken = PrefillMsPerToken,
             MaxRunningRequests = MaxRunningRequests,

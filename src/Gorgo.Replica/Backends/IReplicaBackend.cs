@@ -27,6 +27,7 @@ public readonly record struct BackendChunk(string? Text, string? FinishReason = 
 /// <param name="PrefixHitTokens">Cumulative prefix-cache hit tokens, when reported.</param>
 /// <param name="TakenAt">When the observation was made.</param>
 /// <param name="RunningPrefillTokens">Prompt tokens of running requests not yet prefilled, when reported (in-process engines, <c>gorgo replica</c>).</param>
+/// <param name="DecodeMsPerRequest">How long a request holds a batch slot after its first token, ms, when reported or derivable (vLLM's decode-time histogram, or end-to-end minus TTFT means).</param>
 public sealed record BackendLoad(
     int RunningRequests,
     int WaitingRequests,
@@ -36,7 +37,8 @@ public sealed record BackendLoad(
     long? PrefixQueryTokens,
     long? PrefixHitTokens,
     DateTimeOffset TakenAt,
-    long? RunningPrefillTokens = null);
+    long? RunningPrefillTokens = null,
+    double? DecodeMsPerRequest = null);
 
 /// <summary>A replica the router can send requests to: an in-process engine or an HTTP server (vLLM, SGLang, <c>gorgo replica</c>).</summary>
 public interface IReplicaBackend : IAsyncDisposable

@@ -137,12 +137,16 @@ public static class EngineMetricNames
     private static readonly string[] PrefixHits = ["vllm:prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits_total", "vllm:gpu_prefix_cache_hits"];
     private static readonly string[] UsedTokens = ["sglang:num_used_tokens"];
     private static readonly string[] RunningPrefill = [RunningPrefillTokensMetric];
+    private static readonly string[] DecodeSeconds = [DecodeSecondsPerRequestMetric];
 
     /// <summary>Labels of ranks that each report the same scheduler's value (counted once, not added).</summary>
     private static readonly string[] ReplicatedRanks = ["tp_rank", "pp_rank", "attn_tp_rank"];
 
     /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: prompt tokens of running requests not yet prefilled.</summary>
     public const string RunningPrefillTokensMetric = "gorgo:num_running_prefill_tokens";
+
+    /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: seconds a request holds its batch slot after its first token, recent average.</summary>
+    public const string DecodeSecondsPerRequestMetric = "gorgo:request_decode_seconds_avg";
 
     /// <summary>The load described by <paramref name="samples"/> for <paramref name="model"/> (samples of other models are ignored).</summary>
     /// <exception cref="FormatException">Neither vLLM's nor SGLang's running/waiting gauges are present.</exception>
@@ -166,8 +170,44 @@ public static class EngineMetricNames
             Combine(samples, PrefixQueries, model, mean: false) is { } q ? (long)q : null,
             Combine(samples, PrefixHits, model, mean: false) is { } h ? (long)h : null,
             takenAt,
-            Combine(samples, RunningPrefill, model, mean: false) is { } p ? (long)p : null);
+            Combine(samples, RunningPrefill, model, mean: false) is { } p ? (long)p : null,
+            DecodeMs(samples, model));
     }
+
+    /// <summary>
+    /// A request's decode time in ms: <c>gorgo replica</c>'s recent average, else the mean of vLLM's decode-time
+    /// histogram, else the mean end-to-end latency less the mean TTFT (vLLM and SGLang both report those); null when
+    /// none is reported or no request has finished.
+    /// </summary>
+    private static double? DecodeMs(IReadOnlyList<PrometheusSample> samples, string? model)
+    {
+        if (Combine(samples, DecodeSeconds, model, mean: true) is > 0 and var recent)
+        {
+            return recent * 1000;
+        }
+
+        if (HistogramMean(samples, "vllm:request_decode_time_seconds", model) is { } decode)
+        {
+            return decode * 1000;
+        }
+
+        foreach (string prefix in (string[])["vllm", "sglang"])
+        {
+            if (HistogramMean(samples, prefix + ":e2e_request_latency_seconds", model) is { } e2e
+                && HistogramMean(samples, prefix + ":time_to_first_token_seconds", model) is { } ttft && e2e > ttft)
+            {
+                return (e2e - ttft) * 1000;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A histogram's mean (sum over count, all ranks together), or null when absent or empty.</summary>
+    private static double? HistogramMean(IReadOnlyList<PrometheusSample> samples, string name, string? model) =>
+        Combine(samples, [name + "_sum"], model, mean: false) is { } sum && Combine(samples, [name + "_count"], model, mean: false) is > 0 and var count
+            ? sum / count
+            : null;
 
     private static bool Matches(PrometheusSample s, string? model) =>
         model is null || !s.Labels.TryGetValue("model_name", out string? name) || name == model;

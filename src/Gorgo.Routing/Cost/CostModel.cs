@@ -11,6 +11,9 @@ namespace Gorgo.Routing.Cost;
 /// <param name="PrefillMsPerToken">The replica's t_p.</param>
 /// <param name="Degraded">Whether the replica is reported degraded.</param>
 /// <param name="RunningPrefillTokens">Prompt tokens of running requests still to prefill when the replica reports it; NaN when unknown.</param>
+/// <param name="OutstandingRequests">Requests running, queued and on their way to the replica (0 when unknown).</param>
+/// <param name="BatchSlots">The replica's batch cap (0 when unknown).</param>
+/// <param name="DecodeMsPerRequest">How long a request holds a batch slot after its first token, as the replica reports it; NaN when unknown.</param>
 public readonly record struct CostInputs(
     double RttMs,
     double ClientLegMs,
@@ -19,19 +22,28 @@ public readonly record struct CostInputs(
     double UncachedTokens,
     double PrefillMsPerToken,
     bool Degraded,
-    double RunningPrefillTokens = double.NaN);
+    double RunningPrefillTokens = double.NaN,
+    int OutstandingRequests = 0,
+    int BatchSlots = 0,
+    double DecodeMsPerRequest = double.NaN);
 
 /// <summary>The GORGO cost model: estimated TTFT = network + queue + prefill + overhead, in milliseconds.</summary>
 /// <remarks>
 /// network = RTT(deciding region → replica region) + client leg; queue = t_p × (queued tokens + q̂ × running tokens),
 /// or t_p × (queued tokens + running prefill tokens) when the replica reports the prefill its running requests still need;
 /// prefill = t_p × uncached prompt tokens; overhead = fixed overhead (+ penalty when degraded). Pure and allocation-free.
+/// <para>When the replica reports its decode time D per request and its batch of S slots is full (n requests running,
+/// queued or on their way, n ≥ S), a new request also waits for a slot: the batch's requests are at staggered points of
+/// their decode, so one finishes every D / S on average and the new request, (n − S + 1)th in line, waits
+/// (n − S + 1) × D / S. Its queue term is the larger of that wait and the prefill work ahead, which run at the same time
+/// (<see cref="CostModelOptions.ForecastSlotWait"/>).</para>
 /// </remarks>
 public sealed class CostModel
 {
     private readonly double _runningWorkFraction;
     private readonly double _fixedOverheadMs;
     private readonly double _degradedPenaltyMs;
+    private readonly bool _forecastSlotWait;
 
     /// <summary>Creates the model; throws <see cref="RoutingOptionsException"/> for invalid options.</summary>
     public CostModel(CostModelOptions? options = null)
@@ -41,6 +53,7 @@ public sealed class CostModel
         _runningWorkFraction = Options.RunningWorkFraction;
         _fixedOverheadMs = Options.FixedOverheadMs;
         _degradedPenaltyMs = Options.DegradedPenaltyMs;
+        _forecastSlotWait = Options.ForecastSlotWait;
     }
 
     /// <summary>The parameters in force.</summary>
@@ -53,8 +66,20 @@ public sealed class CostModel
         double network = inputs.RttMs + inputs.ClientLegMs;
         double running = double.IsNaN(inputs.RunningPrefillTokens) ? _runningWorkFraction * inputs.RunningTokens : inputs.RunningPrefillTokens;
         double queue = tp * (inputs.QueuedTokens + running);
+        if (_forecastSlotWait)
+        {
+            queue = Math.Max(queue, SlotWaitMs(inputs.OutstandingRequests, inputs.BatchSlots, inputs.DecodeMsPerRequest));
+        }
         double prefill = tp * inputs.UncachedTokens;
         double overhead = _fixedOverheadMs + (inputs.Degraded ? _degradedPenaltyMs : 0);
         return new TtftEstimate(network, queue, prefill, overhead);
     }
+
+    /// <summary>
+    /// The forecast wait for a batch slot of a new request behind <paramref name="outstanding"/> requests on a replica
+    /// with <paramref name="slots"/> slots, each held for <paramref name="decodeMs"/> after its first token: 0 while a
+    /// slot is free or when either figure is unknown.
+    /// </summary>
+    public static double SlotWaitMs(int outstanding, int slots, double decodeMs) =>
+        slots > 0 && outstanding >= slots && decodeMs > 0 ? (outstanding - slots + 1) * decodeMs / slots : 0;
 }

@@ -11,6 +11,12 @@ public sealed record CostModelOptions
     /// <summary>Fixed per-request time on every replica (scheduling and the first decode step); CALIBRATION.md puts it at 10–20 ms.</summary>
     public double FixedOverheadMs { get; init; } = 15;
 
+    /// <summary>
+    /// Whether the queue term includes the wait for a batch slot behind a full batch, for replicas that report their
+    /// decode time per request (on by default; off is the paper's token-only queue term).
+    /// </summary>
+    public bool ForecastSlotWait { get; init; } = true;
+
     /// <summary>Added to the estimate of a replica reported <c>Degraded</c>.</summary>
     public double DegradedPenaltyMs { get; init; } = 250;
 

@@ -16,7 +16,7 @@ public readonly struct TtftEstimate : IEquatable<TtftEstimate>
     /// <summary>RTT from the deciding region to the replica's region, plus the client's leg when known.</summary>
     public double NetworkMs { get; }
 
-    /// <summary>Time to drain the work ahead: t_p × (queued tokens + q̂ × running tokens).</summary>
+    /// <summary>Time to drain the work ahead: t_p × (queued tokens + q̂ × running tokens), or the wait for a batch slot when longer.</summary>
     public double QueueMs { get; }
 
     /// <summary>Prefill of the prompt tokens not in the replica's prefix cache: t_p × uncached tokens.</summary>

@@ -33,6 +33,13 @@ public sealed record ReplicaView
     /// <summary>Prompt tokens of queued requests.</summary>
     public long QueuedTokens { get; init; }
 
+    /// <summary>
+    /// How long a request holds a batch slot after its first token (its decode time), averaged over the replica's recent
+    /// requests, in ms; null when the replica does not report it. When known, the cost model forecasts the wait for a
+    /// batch slot behind a full batch (see <see cref="Cost.CostModel"/>).
+    /// </summary>
+    public double? DecodeMsPerRequest { get; init; }
+
     /// <summary>Fraction of KV-cache blocks in use, 0 to 1.</summary>
     public double KvCacheUtilization { get; init; }
 
@@ -71,7 +78,7 @@ public sealed record ReplicaView
         return errors ?? (IReadOnlyList<string>)[];
     }
 
-    private const int CheckCount = 14;
+    private const int CheckCount = 15;
 
     /// <summary>What is wrong with the view under check number <paramref name="check"/>, or null when that check passes.</summary>
     private string? Problem(int check) => check switch
@@ -90,6 +97,7 @@ public sealed record ReplicaView
         11 when MaxRunningRequests < 1 => $"max running requests must be at least 1 (got {MaxRunningRequests}).",
         12 when MaxQueuedRequests < 0 => $"max queued requests cannot be negative (got {MaxQueuedRequests}).",
         13 when MaxContextTokens < 0 => $"max context tokens cannot be negative (got {MaxContextTokens}).",
+        14 when DecodeMsPerRequest is { } decode && !(double.IsFinite(decode) && decode >= 0) => $"decode ms per request must be a finite number, not negative (got {decode}).",
         _ => null,
     };
 

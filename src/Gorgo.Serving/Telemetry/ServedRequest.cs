@@ -35,6 +35,9 @@ internal sealed class ServedRequest(long startedTicks)
     /// <summary>The client leg the estimate includes that the ingress does not see (not emulated).</summary>
     public double UnseenClientLegMs { get; set; }
 
+    /// <summary>How long the request waited at the front door before its routing decision (admission queue, body, tokenizer), ms.</summary>
+    public double WaitedMs { get; set; }
+
     public RoutingDecision? Decision { get; set; }
 
     public DecisionEntry? Entry { get; set; }

@@ -1,0 +1,50 @@
+using Gorgo.Engine.Model;
+using static Gorgo.Engine.Tests.EngineTestSupport;
+
+namespace Gorgo.Engine.Tests;
+
+public class DecodeTimeReportTests
+{
+    [Fact]
+    public void An_idle_engine_that_never_ran_a_request_reports_no_decode_time()
+    {
+        Assert.Equal(0, new EngineCore(Simple()).State.DecodeMsPerRequest);
+    }
+
+    [Fact]
+    public void Before_any_request_finishes_the_running_batch_forecasts_max_tokens_times_the_decode_step()
+    {
+        var core = new EngineCore(Simple());
+        Assert.Equal(EngineRejection.None, core.Submit(Request(1, Tokens(160, 1), maxTokens: 10), 0));
+        Assert.Equal(EngineRejection.None, core.Submit(Request(2, Tokens(160, 2), maxTokens: 30), 0));
+        double step = core.PlanStep(0)!.Value;
+        core.CompleteStep(step, null, []);
+
+        Assert.Equal(2, core.State.RunningRequests);
+        Assert.Equal(20 * 5, core.State.DecodeMsPerRequest, 9); // mean max tokens 20 × the 5 ms decode step of Simple()
+    }
+
+    [Fact]
+    public void Finished_requests_report_the_time_from_first_token_to_last()
+    {
+        var core = new EngineCore(Simple());
+        RequestTiming t = VirtualEngineRun.Run(core, [(0, Request(1, Tokens(160, 1), maxTokens: 11))]).Single();
+
+        Assert.Equal(t.FinishedMs - t.FirstTokenMs, core.State.DecodeMsPerRequest, 9);
+        Assert.Equal(10 * 5, core.State.DecodeMsPerRequest, 9);  // ten decode steps of 5 ms after the first token
+    }
+
+    [Fact]
+    public void The_reported_decode_time_follows_recent_requests_as_a_moving_average()
+    {
+        var core = new EngineCore(Simple());
+        VirtualEngineRun.Run(core, [(0, Request(1, Tokens(160, 1), maxTokens: 11))]);
+        double first = core.State.DecodeMsPerRequest;
+        VirtualEngineRun.Run(core, [(10_000, Request(2, Tokens(160, 2), maxTokens: 101))]);
+        double second = core.State.DecodeMsPerRequest;
+
+        Assert.Equal(50, first, 9);
+        Assert.InRange(second, first + 1, 500 - 1);               // moved towards the 500 ms request, not replaced by it
+        Assert.Equal(50 + (0.1 * (500 - 50)), second, 9);
+    }
+}

@@ -1,0 +1,69 @@
+using Gorgo.Routing.Cost;
+using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Hashing;
+
+namespace Gorgo.Routing.Tests;
+
+public class SlotWaitTests
+{
+    private static readonly CostInputs Idle = new(RttMs: 0, ClientLegMs: 0, QueuedTokens: 0, RunningTokens: 0, UncachedTokens: 0, PrefillMsPerToken: 0.1, Degraded: false, RunningPrefillTokens: 0);
+
+    [Theory]
+    [InlineData(9, 10, 0)]           // a slot is free
+    [InlineData(10, 10, 100)]        // first in line: one of ten requests of 1 s finishes every 100 ms
+    [InlineData(29, 10, 2_000)]      // twentieth in line
+    public void A_full_batch_adds_the_wait_for_a_slot(int outstanding, int slots, double expectedMs)
+    {
+        var model = new CostModel(new CostModelOptions { FixedOverheadMs = 0 });
+        TtftEstimate estimate = model.Estimate(Idle with { OutstandingRequests = outstanding, BatchSlots = slots, DecodeMsPerRequest = 1_000 });
+        Assert.Equal(expectedMs, estimate.QueueMs, 9);
+    }
+
+    [Fact]
+    public void The_queue_term_is_the_longer_of_the_slot_wait_and_the_prefill_work_ahead()
+    {
+        var model = new CostModel(new CostModelOptions { FixedOverheadMs = 0 });
+        CostInputs full = Idle with { OutstandingRequests = 10, BatchSlots = 10, DecodeMsPerRequest = 1_000 };
+        Assert.Equal(100, model.Estimate(full with { QueuedTokens = 500 }).QueueMs, 9);    // 50 ms of prefill ahead: the slot is later
+        Assert.Equal(300, model.Estimate(full with { QueuedTokens = 3_000 }).QueueMs, 9);  // 300 ms of prefill ahead: longer than the slot wait
+    }
+
+    [Fact]
+    public void Without_a_reported_decode_time_or_with_the_forecast_off_the_queue_term_is_the_papers()
+    {
+        CostInputs full = Idle with { OutstandingRequests = 30, BatchSlots = 10, QueuedTokens = 500 };
+        Assert.Equal(50, new CostModel().Estimate(full).QueueMs, 9);
+        Assert.Equal(50, new CostModel(new CostModelOptions { ForecastSlotWait = false }).Estimate(full with { DecodeMsPerRequest = 1_000 }).QueueMs, 9);
+    }
+
+    [Fact]
+    public void A_home_replica_with_a_long_line_for_its_slots_loses_to_an_idle_remote_one()
+    {
+        RttMatrix rtt = RttMatrix.FromPairs([("home", "home", 1), ("away", "away", 1), ("home", "away", 90)]);
+        ReplicaView Busy(double? decodeMs, long now) => new()
+        {
+            Id = "home-1", Region = "home", Model = "m", RunningRequests = 64, QueuedRequests = 64, RunningPrefillTokens = 0,
+            QueuedTokens = 64 * 20, MaxRunningRequests = 64, PrefillMsPerToken = 0.03, DecodeMsPerRequest = decodeMs, TakenAtMs = now,
+        };
+
+        string Choice(double? decodeMs)
+        {
+            var router = new Router(new RouterOptions { Region = "home", Policy = new() { Name = "gorgo" } }, rtt);
+            long now = router.NowMs;
+            router.Upsert(Busy(decodeMs, now));
+            router.Upsert(new ReplicaView { Id = "away-1", Region = "away", Model = "m", MaxRunningRequests = 64, PrefillMsPerToken = 0.03, DecodeMsPerRequest = decodeMs, TakenAtMs = now });
+            var prompt = PromptBlocks.FromTokens(Enumerable.Range(0, 200).ToArray(), new BlockHasher(16));
+            return router.Route(new RoutingRequest(prompt)).Chosen.ReplicaId;
+        }
+
+        Assert.Equal("home-1", Choice(decodeMs: null));   // 1,280 queued tokens: 38 ms of prefill ahead, less than 90 ms away
+        Assert.Equal("away-1", Choice(decodeMs: 1_500));  // 65th in line for slots held 1.5 s each: about 1.5 s of waiting
+    }
+
+    [Fact]
+    public void A_negative_decode_time_is_an_invalid_view()
+    {
+        var view = new ReplicaView { Id = "r", Region = "a", Model = "m", DecodeMsPerRequest = -1 };
+        Assert.Contains(view.Validate(), e => e.Contains("decode ms per request", StringComparison.Ordinal));
+    }
+}

@@ -17,6 +17,8 @@ gorgo sim --scenario benchmarks/scenarios/aws-6region.json --out "$(fresh aws-6r
 gorgo sim --scenario benchmarks/scenarios/calibration.json --out "$(fresh calibration-sim)"
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-load-sweep)" \
     --sweep trace.rateMultiplier=0.5,0.75,1,1.25,1.5
+gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-budget-sweep)" \
+    --run mesh-gorgo --run mesh-gorgo-sync --sweep gossip.digestBudgetBytes=65536,262144,1048576
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sweep)" \
     --sweep gossip.intervalMs=50,200,1000,5000
 gorgo sim --scenario benchmarks/scenarios/scale-100x10.json --out "$(fresh scale-100x10-sim)"

@@ -658,13 +658,13 @@ public sealed class Router
             c.Health,
             matched,
             uncached,
-            c.RunningRequests + c.QueuedRequests + pendingCount,
+            c.Outstanding,
             c.QueuedRequests + pendingCount,
             c.RunningTokens + c.QueuedTokens + pendingTokens,
             pendingCount,
             Math.Max(0, now - c.TakenAtMs),
             estimate,
-            c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + pendingCount >= c.MaxRunningRequests);
+            c.MaxRunningRequests > 0 && c.Outstanding >= c.MaxRunningRequests);
     }
 
     /// <summary>The cost model's estimate for a candidate, before any calibration.</summary>
@@ -677,7 +677,7 @@ public sealed class Router
         PrefillMsPerToken: c.PrefillMsPerToken,
         Degraded: c.Health == ReplicaHealth.Degraded,
         RunningPrefillTokens: c.RunningPrefillTokens,
-        OutstandingRequests: c.RunningRequests + c.QueuedRequests + c.PendingCount,
+        OutstandingRequests: c.Outstanding,
         BatchSlots: c.MaxRunningRequests,
         DecodeMsPerRequest: c.DecodeMsPerRequest));
 
@@ -728,7 +728,7 @@ public sealed class Router
         for (int i = 0; i < count; i++)
         {
             ref Candidate c = ref _candidates[eligible[i]];
-            homeHasRoom |= c.IsHome && c.RunningRequests + c.QueuedRequests + c.PendingCount < c.MaxRunningRequests;
+            homeHasRoom |= c.IsHome && c.Outstanding < c.MaxRunningRequests;
             anyRemote |= !c.IsHome;
         }
 
@@ -763,12 +763,12 @@ public sealed class Router
         }
 
         // Full when its batch and its queue are: requests just routed there may be running or waiting, so all count.
-        if (c.MaxQueuedRequests > 0 && c.RunningRequests + c.QueuedRequests + c.PendingCount >= c.MaxRunningRequests + c.MaxQueuedRequests)
+        if (c.MaxQueuedRequests > 0 && c.Outstanding >= c.MaxRunningRequests + c.MaxQueuedRequests)
         {
             return Eligible.Full;
         }
 
-        if (request.RequireFreeSlot && c.MaxRunningRequests > 0 && c.RunningRequests + c.QueuedRequests + c.PendingCount >= c.MaxRunningRequests)
+        if (request.RequireFreeSlot && c.MaxRunningRequests > 0 && c.Outstanding >= c.MaxRunningRequests)
         {
             return Eligible.Full;
         }
@@ -861,6 +861,9 @@ public sealed class Router
 
         /// <summary>Requests on their way here that its view does not reflect: this router's and those other routers told of.</summary>
         public readonly int PendingCount => Pending.Count + PeerPending.Count;
+
+        /// <summary>Requests running, queued and on their way here: what fills its batch slots and its queue.</summary>
+        public readonly int Outstanding => RunningRequests + QueuedRequests + PendingCount;
 
         /// <summary>The prompt tokens of <see cref="PendingCount"/>'s requests.</summary>
         public readonly long PendingTokens => Pending.Tokens + PeerPending.Tokens;

@@ -50,6 +50,9 @@ internal sealed class BenchmarkFleet
     /// <summary>A reusable buffer for the prompt's block hashes.</summary>
     public ulong[] HashBuffer { get; }
 
+    /// <summary>A reused decision record, as the mesh front door reuses one per request once the previous request is over.</summary>
+    public Gorgo.Routing.Decisions.RoutingDecision Record { get; } = new();
+
     public static BenchmarkFleet Create(string policy, int replicas, int promptTokens, int seed = 42, bool learn = true)
     {
         var random = new Random(seed);
@@ -107,12 +110,12 @@ internal sealed class BenchmarkFleet
         return new BenchmarkFleet(router, encoder, text, tokens[..promptTokens]);
     }
 
-    /// <summary>Routes the pre-tokenized prompt: hash its blocks into the reusable buffer, then decide.</summary>
+    /// <summary>Routes the pre-tokenized prompt: hash its blocks into the reusable buffer, then decide into the reused record.</summary>
     public Gorgo.Routing.Decisions.RoutingDecision RoutePreTokenized()
     {
         int blocks = Encoder.Hasher.Hash(PromptTokens, HashBuffer);
         var prompt = new PromptBlocks(HashBuffer.AsMemory(0, blocks), PromptTokens.Length, Encoder.Hasher.BlockSize);
-        return Router.Route(new RoutingRequest(prompt, "llama-3-8b"));
+        return Router.Route(new RoutingRequest(prompt, "llama-3-8b"), Record);
     }
 
     /// <summary>Routes the prompt from its text: tokenize, hash, decide.</summary>

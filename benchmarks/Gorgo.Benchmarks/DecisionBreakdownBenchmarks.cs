@@ -28,7 +28,7 @@ public class DecisionBreakdownBenchmarks
         _blocks = PromptBlocks.FromTokens(_fleet.PromptTokens, _fleet.Encoder.Hasher);
     }
 
-    /// <summary>Chained XxHash64 of the 512 16-token blocks.</summary>
+    /// <summary>Chained XXH3 of the 512 16-token blocks (the router's hash).</summary>
     [Benchmark]
     public int HashBlocks() => _fleet.Encoder.Hasher.Hash(_fleet.PromptTokens, _fleet.HashBuffer);
 
@@ -54,9 +54,9 @@ public class DecisionBreakdownBenchmarks
 
     /// <summary>The decision from already-hashed blocks, including recording the prompt on the chosen replica.</summary>
     [Benchmark]
-    public RoutingDecision DecideFromHashes() => _fleet.Router.Route(new RoutingRequest(_blocks, "llama-3-8b"));
+    public RoutingDecision DecideFromHashes() => _fleet.Router.Route(new RoutingRequest(_blocks, "llama-3-8b"), _fleet.Record);
 
     /// <summary>The decision from already-hashed blocks, with <c>LearnFromDecisions</c> off.</summary>
     [Benchmark]
-    public RoutingDecision DecideFromHashesWithoutLearning() => _notLearning.Router.Route(new RoutingRequest(_blocks, "llama-3-8b"));
+    public RoutingDecision DecideFromHashesWithoutLearning() => _notLearning.Router.Route(new RoutingRequest(_blocks, "llama-3-8b"), _notLearning.Record);
 }

@@ -104,7 +104,11 @@ public sealed class ProxyState : IFrontDoorBackend, IAsyncDisposable
     };
 
     /// <inheritdoc />
-    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Each waiter keeps a record of its own: under late binding the dispatcher may be writing a waiter's decision when
+    /// the request is cancelled, so the front door's reused <paramref name="into"/> is not written here.
+    /// </remarks>
+    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, RoutingDecision into, CancellationToken cancellationToken)
     {
         var waiter = new Waiter(routing);
         ProxyTicket<Waiter> ticket;

@@ -560,19 +560,29 @@ public sealed class Router
 
     /// <summary>Scores every eligible replica, lets the policy choose, and records the choice as pending work.</summary>
     /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
-    public RoutingDecision Route(in RoutingRequest request)
+    public RoutingDecision Route(in RoutingRequest request) => Route(request, new RoutingDecision());
+
+    /// <summary>
+    /// As <see cref="Route(in RoutingRequest)"/>, writing the decision into <paramref name="into"/> (a record the caller
+    /// no longer needs, or a new one) instead of a new record: with a reused record a decision allocates nothing.
+    /// </summary>
+    /// <returns><paramref name="into"/>.</returns>
+    /// <exception cref="RoutingException">No replica can take the request; <paramref name="into"/> is left as it was.</exception>
+    public RoutingDecision Route(in RoutingRequest request, RoutingDecision into)
     {
+        ArgumentNullException.ThrowIfNull(into);
         EnsureRoutable(request);
         lock (_gate)
         {
             long now = NowMs;
-            CandidateScore[] candidates = ScoreAndChoose(request, now, out PolicyChoice choice, out TtftEstimate model).ToArray();
-            return new RoutingDecision(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, candidates, choice.Chosen, choice.RunnerUp, model);
+            ScoreAndChoose(request, now, into.Scores, out PolicyChoice choice, out TtftEstimate model);
+            into.Set(Policy.Name, Region, request.RequestId, now, request.Prompt.TokenCount, choice.Chosen, choice.RunnerUp, model);
+            return into;
         }
     }
 
     /// <summary>
-    /// Routes as <see cref="Route"/> does (same choice, same pending work and learning) without keeping a record of every
+    /// Routes as <see cref="Route(in RoutingRequest)"/> does (same choice, same pending work and learning) without keeping a record of every
     /// candidate: for callers on a hot loop, such as the simulator, that only need the choice.
     /// </summary>
     /// <exception cref="RoutingException">No replica can take the request; <see cref="RoutingException.Failure"/> says why.</exception>
@@ -581,7 +591,7 @@ public sealed class Router
         EnsureRoutable(request);
         lock (_gate)
         {
-            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, out PolicyChoice choice, out TtftEstimate model);
+            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(request, NowMs, into: null, out PolicyChoice choice, out TtftEstimate model);
             bool homeIdleOverride = request.ClientRegion is { } client && RoutingDecision.IsHomeIdleOverride(candidates, choice.Chosen, client);
             return new RoutedChoice(candidates[choice.Chosen], candidates.Length, homeIdleOverride, model);
         }
@@ -606,10 +616,12 @@ public sealed class Router
     }
 
     /// <summary>
-    /// Scores the eligible replicas into this thread's scratch, lets the policy choose, records the choice; returns the
-    /// scores (valid until the thread's next decision) and the chosen replica's estimate by the uncalibrated model.
+    /// Scores the eligible replicas into <paramref name="into"/> (a decision record's buffer) or else this thread's
+    /// scratch, lets the policy choose, records the choice; returns the scores (the scratch's are valid until the
+    /// thread's next decision) and the chosen replica's estimate by the uncalibrated model. Nothing is written to
+    /// <paramref name="into"/> when no replica can take the request.
     /// </summary>
-    private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, out PolicyChoice choice, out TtftEstimate chosenModel)
+    private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, CandidateList? into, out PolicyChoice choice, out TtftEstimate chosenModel)
     {
         DecisionScratch scratch = t_scratch ??= new DecisionScratch();
         double clientLeg = ClientLeg(request.ClientRegion);
@@ -619,7 +631,7 @@ public sealed class Router
 
         int[] eligible = scratch.EligiblePositions(_candidates.Length);
         int count = CollectEligible(request, now, eligible);
-        Span<CandidateScore> scores = scratch.Scores(count);
+        Span<CandidateScore> scores = into is null ? scratch.Scores(count) : into.Reset(count);
         for (int i = 0; i < count; i++)
         {
             Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, clientLeg, now, out scores[i]);

@@ -7,6 +7,7 @@ using Gorgo.Replica.Server;
 using Gorgo.Routing;
 using Gorgo.Routing.Cost;
 using Gorgo.Routing.Decisions;
+using Microsoft.Extensions.ObjectPool;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Tokens;
 using Gorgo.Serving.Telemetry;
@@ -28,9 +29,11 @@ public interface IFrontDoorBackend
     /// <summary>
     /// Decides where the request goes: at once on the router (the mesh; under <c>sync</c> after querying every region),
     /// or when the deployment's admission lets it go (the proxy's late binding routes the head of its queue when a
-    /// replica can take it). Failures are <see cref="RoutingException"/>s.
+    /// replica can take it). Failures are <see cref="RoutingException"/>s. A backend that decides at once writes the
+    /// decision into <paramref name="into"/>, a record the front door reuses once the request is over; one that decides
+    /// later, on another thread, returns a record of its own.
     /// </summary>
-    ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken);
+    ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, RoutingDecision into, CancellationToken cancellationToken);
 
     /// <summary>Runs a request on the chosen replica; failures are <see cref="BackendException"/>s.</summary>
     IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken);
@@ -74,6 +77,7 @@ public sealed partial class FrontDoor
     private readonly PromptEncoders _encoders;
     private readonly ILogger<FrontDoor> _logger;
     private readonly ResiliencePipeline _firstToken;
+    private readonly ObjectPool<RoutingDecision> _records = new DefaultObjectPool<RoutingDecision>(new DefaultPooledObjectPolicy<RoutingDecision>(), 256);
     private long _requestIds;
 
     /// <summary>Creates the front door; <paramref name="encoders"/> tokenizes each model's prompts.</summary>
@@ -109,9 +113,10 @@ public sealed partial class FrontDoor
     public async Task ServeAsync(HttpContext context, OpenAiEndpoint endpoint)
     {
         var served = new ServedRequest(Stopwatch.GetTimestamp());
+        RoutingDecision record = _records.Get();
         try
         {
-            await ServeCoreAsync(context, endpoint, served).ConfigureAwait(false);
+            await ServeCoreAsync(context, endpoint, served, record).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -121,10 +126,12 @@ public sealed partial class FrontDoor
         finally
         {
             Account(served);
+            served.Decision = null; // the record is reused by the next request: nothing of this one reads it any more
+            _records.Return(record);
         }
     }
 
-    private async Task ServeCoreAsync(HttpContext context, OpenAiEndpoint endpoint, ServedRequest served)
+    private async Task ServeCoreAsync(HttpContext context, OpenAiEndpoint endpoint, ServedRequest served, RoutingDecision record)
     {
         CancellationToken aborted = context.RequestAborted;
         (string? clientRegion, double clientLegHalfMs) = await ClientLegAsync(context, aborted).ConfigureAwait(false);
@@ -150,7 +157,7 @@ public sealed partial class FrontDoor
         served.WaitedMs = Stopwatch.GetElapsedTime(arrived).TotalMilliseconds;
         using (Activity? routing = GorgoTelemetry.Source.StartActivity("gorgo.route"))
         {
-            decision = await RouteAsync(request, prompt, clientRegion, backendRequest, aborted).ConfigureAwait(false);
+            decision = await RouteAsync(request, prompt, clientRegion, backendRequest, record, aborted).ConfigureAwait(false);
             RequestTracing.Tag(routing, decision);
         }
 
@@ -395,13 +402,13 @@ public sealed partial class FrontDoor
         return context > 0 ? context : throw OpenAiError.ModelNotFound(model);
     }
 
-    private async Task<RoutingDecision> RouteAsync(OpenAiRequest request, PreparedPrompt prompt, string? clientRegion, BackendRequest backendRequest, CancellationToken aborted)
+    private async Task<RoutingDecision> RouteAsync(OpenAiRequest request, PreparedPrompt prompt, string? clientRegion, BackendRequest backendRequest, RoutingDecision record, CancellationToken aborted)
     {
         try
         {
             // A chat prompt is tokenized through the node's own template, which engines do not share.
             var routing = new RoutingRequest(prompt.Blocks, request.Model, clientRegion, prompt.MaxTokens, Interlocked.Increment(ref _requestIds), Options.Scope, OwnRendering: request.Messages is not null);
-            return await _backend.RouteAsync(routing, backendRequest, aborted).ConfigureAwait(false);
+            return await _backend.RouteAsync(routing, backendRequest, record, aborted).ConfigureAwait(false);
         }
         catch (RoutingException ex)
         {

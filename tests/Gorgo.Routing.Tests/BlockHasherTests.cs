@@ -45,6 +45,49 @@ public class BlockHasherTests
         return Enumerable.Range(0, ha.Length).All(i => i < changedBlock ? ha[i] == hb[i] : ha[i] != hb[i]);
     }
 
+    [Property(MaxTest = 200)]
+    public bool Leading_equal_hashes_count_exactly_the_full_blocks_of_the_longest_common_token_prefix(int[] shared, NonEmptyArray<int> tailA, NonEmptyArray<int> tailB, PositiveInt blockSizeSeed)
+    {
+        // What prefix matching relies on: the walk over equal hashes stops exactly where the token sequences part.
+        var hasher = new BlockHasher((blockSizeSeed.Get % 8) + 1);
+        int[] a = [.. shared, .. tailA.Get];
+        int[] b = [.. shared, .. tailB.Get];
+        int common = 0;
+        while (common < a.Length && common < b.Length && a[common] == b[common])
+        {
+            common++;
+        }
+
+        ulong[] ha = hasher.Hash(a);
+        ulong[] hb = hasher.Hash(b);
+        int equal = 0;
+        while (equal < ha.Length && equal < hb.Length && ha[equal] == hb[equal])
+        {
+            equal++;
+        }
+
+        return equal == common / hasher.BlockSize;
+    }
+
+    [Property(MaxTest = 100)]
+    public bool Hashing_a_prompt_equals_extending_the_chain_block_by_block(int[] tokens, PositiveInt blockSizeSeed, ulong seed)
+    {
+        // The KV-event view extends a stored block's hash with Next; it must land on the same values as the ingress's Hash.
+        var hasher = new BlockHasher((blockSizeSeed.Get % 32) + 1, seed);
+        ulong[] hashes = hasher.Hash(tokens);
+        ulong previous = hasher.Seed;
+        for (int i = 0; i < hashes.Length; i++)
+        {
+            previous = hasher.Next(previous, tokens.AsSpan(i * hasher.BlockSize, hasher.BlockSize));
+            if (previous != hashes[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     [Fact]
     public void A_partial_last_block_is_not_hashed()
     {

@@ -560,6 +560,66 @@ public class RouterTests
     }
 
     [Fact]
+    public void A_reused_decision_record_reads_as_a_new_one_and_routing_into_it_allocates_nothing()
+    {
+        // Two routers fed the same views: one writes every decision into one reused record, the other makes new ones.
+        var clockA = new ManualClock();
+        var clockB = new ManualClock();
+        Router a = Router(clockA);
+        Router b = Router(clockB);
+        foreach (Router r in new[] { a, b })
+        {
+            for (int i = 0; i < 6; i++)
+            {
+                r.Upsert(Replica($"r{i}", i % 2 == 0 ? UsEast : EuCentral, clockA.NowMs, running: i, queued: i % 2));
+            }
+        }
+
+        var record = new RoutingDecision();
+        var random = new Random(3);
+        for (int n = 0; n < 50; n++)
+        {
+            int[] prompt = RandomTokens(random.Next(100, 3_000), random.Next(5));
+            RoutingDecision fresh = a.Route(Request(prompt));
+            Assert.Same(record, b.Route(Request(prompt), record));
+            Assert.Equal(fresh.Candidates, record.Candidates);
+            Assert.Equal(fresh.Chosen, record.Chosen);
+            Assert.Equal(fresh.RunnerUp, record.RunnerUp);
+            Assert.Equal(fresh.PromptTokens, record.PromptTokens);
+            Assert.Equal(fresh.ChosenModelEstimate, record.ChosenModelEstimate);
+        }
+
+        // A smaller fleet afterwards: the record lists only the candidates of its own decision.
+        b.SetRegionReachable(EuCentral, reachable: false);
+        RoutingDecision narrow = b.Route(Request(RandomTokens(500, 9)), record);
+        Assert.Equal(3, narrow.Candidates.Count);
+        Assert.Equal(3, narrow.CandidateSpan.Length);
+        Assert.All(narrow.Candidates, c => Assert.Equal(UsEast, c.Region));
+
+        int[] warm = RandomTokens(2_000, 4);
+        b.Route(Request(warm), record);
+        RoutingRequest request = Request(warm);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        b.Route(request, record);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+    }
+
+    [Fact]
+    public void A_failed_decision_leaves_the_reused_record_as_it_was()
+    {
+        Router router = Router(_clock);
+        router.Upsert(Replica("only", UsEast, Now));
+        var record = new RoutingDecision();
+        router.Route(Request(RandomTokens(300, 1)), record);
+        CandidateScore chosen = record.Chosen;
+        router.SetSuspended("only", suspended: true);
+
+        Assert.Throws<RoutingException>(() => router.Route(Request(RandomTokens(300, 2)), record));
+        Assert.Equal(chosen, record.Chosen);
+        Assert.Single(record.Candidates);
+    }
+
+    [Fact]
     public void RouteChoice_chooses_as_Route_does_and_keeps_the_same_state()
     {
         // Two routers fed the same views and caches: one routes with full decision records, the other with bare choices.

@@ -23,14 +23,14 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     public Router Router => state.Router;
 
     /// <inheritdoc />
-    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, CancellationToken cancellationToken)
+    public async ValueTask<RoutingDecision> RouteAsync(RoutingRequest routing, BackendRequest request, RoutingDecision into, CancellationToken cancellationToken)
     {
         if (state.Consistency == ConsistencyMode.Sync)
         {
             await gossip.SyncAsync(TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
         }
 
-        RoutingDecision decision = state.Router.Route(routing);
+        RoutingDecision decision = state.Router.Route(routing, into);
         state.Stats.Decided(decision.IsCrossRegion);
         return decision;
     }

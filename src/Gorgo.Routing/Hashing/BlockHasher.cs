@@ -6,9 +6,10 @@ namespace Gorgo.Routing.Hashing;
 
 /// <summary>Computes chained block hashes of a token sequence: equal hash at block i means equal prefix up to block i.</summary>
 /// <remarks>
-/// Hash of block i = XxHash64 over the little-endian bytes of block i's token ids, keyed (seeded) with the hash of block
+/// Hash of block i = XXH3-64 over the little-endian bytes of block i's token ids, keyed (seeded) with the hash of block
 /// i-1; the hash "before" block 0 is <see cref="Seed"/>. Keying by the previous hash makes each hash depend on the whole
-/// prefix without copying it into a buffer. Only full blocks are hashed: a partial last block has no hash, like vLLM's
+/// prefix without copying it into a buffer. Nodes share prefixes only when they hash alike: all nodes of a mesh must
+/// run the same chain. Only full blocks are hashed: a partial last block has no hash, like vLLM's
 /// KV blocks. Instances are immutable and thread-safe.
 /// </remarks>
 public sealed class BlockHasher
@@ -94,7 +95,7 @@ public sealed class BlockHasher
             ReadOnlySpan<byte> bytes = MemoryMarshal.AsBytes(tokens);
             for (int i = 0; i < destination.Length; i++)
             {
-                previous = XxHash64.HashToUInt64(bytes.Slice(i * blockBytes, blockBytes), unchecked((long)previous));
+                previous = XxHash3.HashToUInt64(bytes.Slice(i * blockBytes, blockBytes), unchecked((long)previous));
                 destination[i] = previous;
             }
         }
@@ -115,7 +116,7 @@ public sealed class BlockHasher
                 BinaryPrimitives.WriteInt32LittleEndian(buffer[(t * sizeof(int))..], tokens[(i * BlockSize) + t]);
             }
 
-            previous = XxHash64.HashToUInt64(buffer, unchecked((long)previous));
+            previous = XxHash3.HashToUInt64(buffer, unchecked((long)previous));
             destination[i] = previous;
         }
     }

@@ -173,6 +173,7 @@ public sealed partial class FrontDoor
             context.Response.Headers[RoutingHeaders.Region] = replica.Region;
             context.Response.Headers[RoutingHeaders.Replica] = replica.ReplicaId;
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Response.Headers[RoutingHeaders.MeasuredTtft] = served.TtftMs.GetValueOrDefault().ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
             if (opened.Failed is { } failed)
             {
                 context.Response.Headers[RoutingHeaders.Tried] = failed;

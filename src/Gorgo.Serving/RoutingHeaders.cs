@@ -24,6 +24,12 @@ public static class RoutingHeaders
     /// </summary>
     public const string EstimatedTtft = "x-gorgo-estimated-ttft-ms";
 
+    /// <summary>
+    /// Response header: the TTFT the front door measured, in ms, from the request's arrival to its first token (what
+    /// <see cref="EstimatedTtft"/> estimates, without the client's own connection and reading time).
+    /// </summary>
+    public const string MeasuredTtft = "x-gorgo-ttft-ms";
+
     /// <summary>Prompt tokens believed cached on the chosen replica.</summary>
     public const string MatchedTokens = "x-gorgo-matched-tokens";
 

@@ -12,8 +12,8 @@ public sealed class GossipOptions
     /// <summary>Peers contacted per round.</summary>
     public int Fanout { get; set; } = 2;
 
-    /// <summary>Largest digest a region sends, in bytes (its prefix summaries are trimmed to fit).</summary>
-    public int DigestBudgetBytes { get; set; } = 64 * 1024;
+    /// <summary>Largest digest a region sends, in bytes (its prefix summaries are trimmed to fit); with deltas only its churn goes on the wire.</summary>
+    public int DigestBudgetBytes { get; set; } = 256 * 1024;
 
     /// <summary>A region whose newest digest is older than this is forgotten (0: the larger of 5 s and four intervals).</summary>
     public int OriginTimeoutMs { get; set; }

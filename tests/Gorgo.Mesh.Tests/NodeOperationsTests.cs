@@ -55,7 +55,8 @@ public class NodeOperationsTests(MeshFixture fixture) : IClassFixture<MeshFixtur
         bool Settled(string scrape) =>
             Sum(scrape, "gorgo_gossip_bytes_total", node, "direction=\"sent\"") > Sum(before, "gorgo_gossip_bytes_total", node, "direction=\"sent\"")
             && Sum(scrape, "gorgo_requests_total", node, "outcome=\"ok\"") - Sum(before, "gorgo_requests_total", node, "outcome=\"ok\"") >= 5
-            && Families.All(family => scrape.Contains($"# TYPE {family} ", StringComparison.Ordinal));
+            && Families.All(family => scrape.Contains($"# TYPE {family} ", StringComparison.Ordinal))
+            && scrape.Contains("http_server_request_duration_seconds", StringComparison.Ordinal); // recorded by the host after the response, so it can trail the request counts
         for (var watch = Stopwatch.StartNew(); !Settled(after) && watch.Elapsed < TimeSpan.FromSeconds(5);)
         {
             await Task.Delay(100);

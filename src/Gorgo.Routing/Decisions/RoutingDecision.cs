@@ -89,9 +89,6 @@ public sealed class RoutingDecision
     /// <summary>Every candidate considered, in fleet order.</summary>
     public IReadOnlyList<CandidateScore> Candidates => _candidates;
 
-    /// <summary>The candidates as a span (valid until the record is reused).</summary>
-    public ReadOnlySpan<CandidateScore> CandidateSpan => _candidates.Span;
-
     /// <summary>Index of the chosen candidate in <see cref="Candidates"/>.</summary>
     public int ChosenIndex { get; private set; }
 

@@ -49,7 +49,7 @@ public sealed class MeshStats
     /// <summary>Of the digests made, those that were deltas (only what changed since a version the peer held).</summary>
     public long DeltasMade => Interlocked.Read(ref _deltasMade);
 
-    /// <summary>Deltas received on a version this node did not hold, so ignored (the origin's next message repairs it).</summary>
+    /// <summary>Deltas dropped for want of their base: made on a version this node never or no longer held, or kept for one that overtook it and did not come (the origin's next message repairs it).</summary>
     public long DeltasWithoutBase => Interlocked.Read(ref _deltasWithoutBase);
 
     /// <summary>A snapshot of every counter.</summary>

@@ -33,6 +33,8 @@ public sealed class RegionNode
     private readonly int _hashesPerReplica;
     private readonly DigestDecoder _decoder;
     private readonly ulong[] _hot; // one replica's hottest blocks while a digest is written
+    private const int AwaitingPerOrigin = 4;
+    private readonly Dictionary<string, List<(DigestHeader Header, ReadOnlyMemory<byte> Bytes)>> _awaitingBase = new(StringComparer.Ordinal); // per origin: deltas that overtook their base, oldest first
     private readonly Dictionary<string, PeerAck> _acks = new(StringComparer.Ordinal); // per peer region: which of our digests it holds
     private readonly OwnSnapshot?[] _history; // our recent digests' hot blocks, by version: the bases deltas are made against
     private readonly BlockDiff _diff = new();
@@ -372,7 +374,17 @@ public sealed class RegionNode
             DecodedDigest? previous = held?.Decoded;
             if (header.IsDelta && (previous = held?.Find(header.Incarnation, header.BaseVersion)) is null)
             {
-                Stats.DeltaWithoutBase(); // made on a version this node no longer (or never) held: the origin's next message repairs it
+                // Made on a version this node does not hold: yet (a message that overtook its base waits for it), no
+                // longer or never (dropped: the origin's next message repairs it).
+                if (held is null)
+                {
+                    Stats.DeltaWithoutBase();
+                }
+                else
+                {
+                    AwaitBase(header, encoded);
+                }
+
                 return false;
             }
 
@@ -388,7 +400,66 @@ public sealed class RegionNode
             }
 
             Apply(decoded, encoded, header.BaseVersion, held, nowMs); // the bytes stay a slice of the message they came in, for relays
+            ApplyAwaiting(header.Origin, nowMs);
             return true;
+        }
+    }
+
+    /// <summary>Keeps a delta whose base has not arrived (a message of the origin's that it overtook), the newest few per origin.</summary>
+    private void AwaitBase(DigestHeader header, ReadOnlyMemory<byte> encoded)
+    {
+        if (!_awaitingBase.TryGetValue(header.Origin, out List<(DigestHeader Header, ReadOnlyMemory<byte> Bytes)>? waiting))
+        {
+            _awaitingBase[header.Origin] = waiting = [];
+        }
+
+        int at = waiting.FindIndex(w => header.IsNewerThan(w.Header.Incarnation, w.Header.Version) is false);
+        waiting.Insert(at < 0 ? waiting.Count : at, (header, encoded));
+        if (waiting.Count > AwaitingPerOrigin)
+        {
+            waiting.RemoveAt(0); // the oldest, whose base did not come
+            Stats.DeltaWithoutBase();
+        }
+    }
+
+    /// <summary>Applies, oldest first, the waiting deltas of <paramref name="origin"/> whose base the node now holds; drops those no newer than what it holds.</summary>
+    private void ApplyAwaiting(string origin, long nowMs)
+    {
+        if (!_awaitingBase.TryGetValue(origin, out List<(DigestHeader Header, ReadOnlyMemory<byte> Bytes)>? waiting))
+        {
+            return;
+        }
+
+        for (int i = 0; i < waiting.Count && _remote.TryGetValue(origin, out StoredDigest? held);)
+        {
+            (DigestHeader header, ReadOnlyMemory<byte> bytes) = waiting[i];
+            if (!header.IsNewerThan(held.Header.Incarnation, held.Header.Version))
+            {
+                waiting.RemoveAt(i); // what it says is already superseded
+                continue;
+            }
+
+            if (held.Find(header.Incarnation, header.BaseVersion) is not { } @base)
+            {
+                i++;
+                continue;
+            }
+
+            waiting.RemoveAt(i);
+            try
+            {
+                Apply(_decoder.Decode(header, bytes, @base), bytes, header.BaseVersion, held, nowMs);
+                i = 0; // what it made newer may be the base of one already passed over
+            }
+            catch (DeltaBaseMismatchException)
+            {
+                Stats.DeltaWithoutBase(); // not the base it was made on after all
+            }
+        }
+
+        if (waiting.Count == 0)
+        {
+            _awaitingBase.Remove(origin);
         }
     }
 
@@ -445,6 +516,7 @@ public sealed class RegionNode
 
     private void ForgetLocked(string origin)
     {
+        _awaitingBase.Remove(origin);
         if (_remote.Remove(origin, out StoredDigest? stored))
         {
             Router.SetPeerPending(origin, []);
@@ -500,6 +572,11 @@ public sealed class RegionNode
             {
                 _failedCalls[peer] = 0;
                 return _unreachable.Remove(peer) && Router.SetRegionReachable(peer, reachable: true);
+            }
+
+            if (_acks.TryGetValue(peer, out PeerAck? ack))
+            {
+                ack.Restart(); // what we sent it may not have arrived
             }
 
             int failed = _failedCalls[peer] = _failedCalls.GetValueOrDefault(peer) + 1;
@@ -668,11 +745,13 @@ public sealed class RegionNode
     /// <summary>
     /// The digest of ours a delta to <paramref name="peer"/> is made on, null for a whole digest (which restarts the
     /// anti-entropy clock). Deltas chain: each is made on the last digest we sent the peer, which it will hold when
-    /// nothing was lost, until the peer confirms it; a digest it has not confirmed within
-    /// <see cref="GossipOptions.EffectiveConfirmWithinMs"/> counts as lost and the next is made on the newest the peer
-    /// confirmed. Whole when delta gossip is off, the peer does not take part, holds none of this incarnation, is due
-    /// its anti-entropy exchange (<see cref="GossipOptions.FullExchangeIntervalMs"/>) or the base is no longer kept.
-    /// Records the digest about to be sent as <paramref name="version"/> (<paramref name="whole"/>: whole in any case).
+    /// nothing was lost, until the peer confirms it. The chain starts again from the newest version the peer confirmed
+    /// when a message to it fails (<see cref="RecordCall"/>), when it confirms a version we did not send it (relayed:
+    /// it ignores ours older than that) and when one sent has gone unconfirmed for
+    /// <see cref="GossipOptions.EffectiveConfirmWithinMs"/>; a receiver keeps a delta that overtook its base until
+    /// the base arrives. Whole when delta gossip is off, the peer does not take part, holds none of this incarnation,
+    /// is due its anti-entropy exchange (<see cref="GossipOptions.FullExchangeIntervalMs"/>) or the base is no longer
+    /// kept. Records the digest about to be sent as <paramref name="version"/> (<paramref name="whole"/>: whole in any case).
     /// </summary>
     private OwnSnapshot? DeltaBase(string? peer, long version, long nowMs, bool whole)
     {
@@ -721,10 +800,10 @@ public sealed class RegionNode
     /// <summary>
     /// What of <paramref name="stored"/> goes back to a requester whose message is <paramref name="message"/>, null for
     /// nothing. A requester that does not take part in delta gossip gets every newer digest whole, as before deltas.
-    /// One that does gets the delta we hold when it is made on the version the requester holds; otherwise only when it
-    /// holds none of that origin's current incarnation or lags ours by <see cref="GossipOptions.RelayAfterMs"/> (it
-    /// hears from the origin itself otherwise), then as a delta we make from its version when we still keep that one,
-    /// else whole.
+    /// One that does gets it only when it holds none of that origin's current incarnation or lags ours by
+    /// <see cref="GossipOptions.RelayAfterMs"/> (it hears from the origin itself otherwise): as the delta we hold when
+    /// that is made on the version the requester holds, else as a delta we make from its version when we still keep
+    /// that one, else whole.
     /// </summary>
     private ReadOnlyMemory<byte>? Relay(StoredDigest stored, ReceivedGossip message)
     {
@@ -744,17 +823,19 @@ public sealed class RegionNode
             return stored.Whole();
         }
 
+        if (header.CreatedAtUnixMs - createdAt < Options.Gossip.EffectiveRelayAfterMs)
+        {
+            // It hears from the origin itself. Relaying anyway would double the bytes, and a version made for us that
+            // overtakes the origin's own message to the requester breaks the origin's chain of deltas to it.
+            return null;
+        }
+
         if (stored.BaseVersion != 0 && stored.BaseVersion == version)
         {
-            return stored.Bytes;
+            return stored.Bytes; // the delta as it came is made on what the requester holds
         }
 
-        if (header.CreatedAtUnixMs - createdAt >= Options.Gossip.EffectiveRelayAfterMs)
-        {
-            return stored.Find(incarnation, version) is { } theirs ? DigestWriter.Delta(theirs, stored.Decoded, _diff) : stored.Whole();
-        }
-
-        return null; // it hears from the origin itself
+        return stored.Find(incarnation, version) is { } theirs ? DigestWriter.Delta(theirs, stored.Decoded, _diff) : stored.Whole();
     }
 
     private (string[] Origins, long[] Versions, long[] CreatedAt) KnownLocked()
@@ -882,6 +963,8 @@ public sealed class RegionNode
     {
         private const int MaxUnconfirmed = 32;
         private readonly Queue<(long Version, long SentAtMs)> _unconfirmed = new();
+        private readonly long[] _sent = new long[MaxUnconfirmed]; // the last versions sent, restarts or not
+        private int _sentCount;
         private long _lastSent;
 
         public long Incarnation { get; private set; }
@@ -897,8 +980,7 @@ public sealed class RegionNode
         {
             if (_unconfirmed.TryPeek(out (long Version, long SentAtMs) oldest) && (nowMs - oldest.SentAtMs > confirmWithinMs || _unconfirmed.Count >= MaxUnconfirmed))
             {
-                _unconfirmed.Clear();
-                _lastSent = 0;
+                Restart();
             }
 
             return _unconfirmed.Count > 0 ? _lastSent : Incarnation == ours ? Version : 0;
@@ -908,7 +990,15 @@ public sealed class RegionNode
         public void Sending(long version, long nowMs)
         {
             _unconfirmed.Enqueue((version, nowMs));
+            _sent[_sentCount++ % _sent.Length] = version;
             _lastSent = version;
+        }
+
+        /// <summary>Makes the next delta on the newest version the peer confirmed, not on those sent since (a message to it failed).</summary>
+        public void Restart()
+        {
+            _unconfirmed.Clear();
+            _lastSent = 0;
         }
 
         /// <summary>The peer says it holds our digest (incarnation, version) (0, 0: none); <paramref name="ours"/> is our incarnation.</summary>
@@ -924,6 +1014,13 @@ public sealed class RegionNode
             if (Incarnation != ours || version > Version)
             {
                 (Incarnation, Version) = (incarnation, version);
+                if (!Sent(version))
+                {
+                    // It holds a newer version of ours that reached it another way (relayed): what we sent it before
+                    // that is ignored there, so deltas chained on it would lack their base. Start again from this one.
+                    Restart();
+                    return;
+                }
             }
 
             while (_unconfirmed.TryPeek(out (long Version, long SentAtMs) oldest) && oldest.Version <= Version)
@@ -931,6 +1028,9 @@ public sealed class RegionNode
                 _unconfirmed.Dequeue();
             }
         }
+
+        /// <summary>Whether <paramref name="version"/> is one of the last we sent the peer.</summary>
+        private bool Sent(long version) => _sent.AsSpan(0, Math.Min(_sentCount, _sent.Length)).Contains(version);
     }
 }
 

@@ -134,16 +134,55 @@ public class DeltaGossipTests
         Churn(a, random);
         Exchange(a, b);
         Churn(a, random);
-        _ = a.MakeGossip(T0 + 10, "b"); // lost on the way
+        _ = a.MakeGossip(T0 + 10, "b"); // lost on the way, unnoticed
         Churn(a, random);
-        Exchange(a, b, T0 + 20); // made on the lost one
-        Assert.Equal(1, b.Stats.DeltasWithoutBase);
+        Exchange(a, b, T0 + 20); // made on the lost one: b keeps it for a base that will not come
+        Assert.NotEqual(Blocks(a, "a1", a.HashesPerReplica), Blocks(b, "a1"));
 
         long later = T0 + 20 + a.Options.Gossip.EffectiveConfirmWithinMs + 1;
         Churn(a, random);
         Exchange(a, b, later);
         AssertHolds(b, a);
-        Assert.Equal(1, b.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void A_failed_call_makes_the_next_delta_on_what_the_peer_confirmed()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        var random = new Random(7);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        Churn(a, random);
+        _ = a.MakeGossip(T0 + 10, "b"); // its call failed
+        a.RecordCall("b", succeeded: false);
+        Churn(a, random);
+        Exchange(a, b, T0 + 20);
+        AssertHolds(b, a);
+        Assert.Equal(0, b.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void Messages_that_overtake_one_another_are_all_taken()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        var random = new Random(29);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        Churn(a, random);
+        byte[] earlier = a.MakeGossip(T0 + 10, "b").ToArray();
+        Churn(a, random);
+        byte[] later = a.MakeGossip(T0 + 20, "b").ToArray();
+        a.HandleGossipReply(b.HandleGossip(later, T0 + 30), T0 + 30); // arrives first: a delta on the other, kept
+        a.HandleGossipReply(b.HandleGossip(earlier, T0 + 40), T0 + 40); // its base: both applied
+        AssertHolds(b, a);
+        Churn(a, random);
+        Exchange(a, b, T0 + 50); // chained on the later one, which b holds
+        AssertHolds(b, a);
+        Assert.Equal(0, b.Stats.DeltasWithoutBase);
     }
 
     [Fact]
@@ -232,6 +271,46 @@ public class DeltaGossipTests
         long relayed = c.Stats.GossipBytesReceived;
         Assert.True(relayed < 12 * 4096, $"c received {relayed} B");
         Assert.Equal(0, c.Stats.DeltasWithoutBase);
+    }
+
+    [Fact]
+    public void A_newer_version_relayed_while_deltas_are_in_flight_does_not_cut_the_peer_off_from_the_origin()
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        RegionNode c = Node("c");
+        var random = new Random(23);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        Exchange(a, c);
+
+        // Two of a's messages to b are on their way when c relays b a newer version of a (made for c): b ignores the
+        // first (older than what it holds), and the second is a delta on the first.
+        long now = T0 + 1_500;
+        Churn(a, random);
+        byte[] first = a.MakeGossip(now, "b").ToArray();
+        Churn(a, random);
+        Exchange(a, c, now);
+        Exchange(b, c, now); // b lags a by over the relay delay: c relays what it holds
+        Churn(a, random);
+        byte[] second = a.MakeGossip(now, "b").ToArray();
+        a.HandleGossipReply(b.HandleGossip(first, now), now);
+        a.HandleGossipReply(b.HandleGossip(second, now), now);
+
+        // Then every pair gossips every 250 ms: b must go on taking a's deltas, not live on c's relays.
+        long withoutBase = b.Stats.DeltasWithoutBase;
+        for (int round = 1; round <= 20; round++)
+        {
+            now += 250;
+            Churn(a, random);
+            Exchange(a, c, now);
+            Exchange(b, c, now);
+            Exchange(a, b, now);
+            AssertHolds(b, a);
+        }
+
+        Assert.True(b.Stats.DeltasWithoutBase - withoutBase <= 1, $"{b.Stats.DeltasWithoutBase - withoutBase} deltas without base at b");
     }
 
     [Fact]

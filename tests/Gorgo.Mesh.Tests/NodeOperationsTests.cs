@@ -15,7 +15,7 @@ public class NodeOperationsTests(MeshFixture fixture) : IClassFixture<MeshFixtur
     [
         "gorgo_requests_total", "gorgo_ttft_seconds", "gorgo_e2e_seconds", "gorgo_ttft_estimate_error_seconds",
         "gorgo_route_decisions_total", "gorgo_state_age_seconds", "gorgo_region_state_age_seconds",
-        "gorgo_gossip_bytes_total", "gorgo_gossip_exchanges_total", "gorgo_peer_rtt_seconds",
+        "gorgo_gossip_bytes_total", "gorgo_gossip_exchanges_total", "gorgo_gossip_digests_total", "gorgo_peer_rtt_seconds",
         "gorgo_admission_rejections_total", "gorgo_replica_running", "gorgo_replica_queued", "gorgo_replica_kv_usage",
         "gorgo_replica_cache_view",
     ];
@@ -77,6 +77,7 @@ public class NodeOperationsTests(MeshFixture fixture) : IClassFixture<MeshFixtur
 
         // Gossip moved, every peer has an RTT estimate and a state age, every replica a load gauge.
         Assert.True(Sum(after, "gorgo_gossip_bytes_total", node, "direction=\"sent\"") > Sum(before, "gorgo_gossip_bytes_total", node, "direction=\"sent\""));
+        Assert.True(Sum(after, "gorgo_gossip_digests_total", node) > 0, "digests made"); // deltas to the gossip peer, whole to local-only's, which takes no part
         foreach (string peer in (string[])["eu-central", "ap-northeast"])
         {
             Assert.True(Sum(after, "gorgo_peer_rtt_seconds", node, $"peer=\"{peer}\"") > 0, peer);

@@ -36,6 +36,7 @@ internal sealed class MeshNodeView(RegionState state) : INodeView
         MeshStats stats = state.Stats;
         (long sent, long received) = (stats.GossipBytesSent, stats.GossipBytesReceived);
         (double sentRate, double receivedRate) = _rates.Read(state.NowMs, sent, received);
-        return new GossipReading(sent, received, stats.Exchanges, stats.ExchangeFailures, sentRate, receivedRate);
+        long made = stats.DigestsMade, deltas = stats.DeltasMade;
+        return new GossipReading(sent, received, stats.Exchanges, stats.ExchangeFailures, sentRate, receivedRate, deltas, made - deltas, stats.DeltasWithoutBase);
     }
 }

@@ -84,6 +84,7 @@ public static class GorgoMetrics
         meter.CreateObservableGauge("gorgo.region_state_age", () => Peers(p => p.StateAgeMs / 1000), "s", "Age of the newest state the node holds from each region it follows (absent when it holds none).");
         meter.CreateObservableCounter("gorgo.gossip.bytes", GossipBytes, "By", "Gossip payload bytes, by direction.");
         meter.CreateObservableCounter("gorgo.gossip.exchanges", GossipExchanges, null, "Gossip exchanges the node started, by result.");
+        meter.CreateObservableCounter("gorgo.gossip.digests", GossipDigests, null, "The node's own digests by kind (delta or whole), and deltas received and dropped for want of their base.");
     }
 
     private static IEnumerable<Measurement<double>> Replicas(Func<ReplicaView, double> read)
@@ -146,7 +147,20 @@ public static class GorgoMetrics
         }
     }
 
-    private sealed class Registration(INodeView node) : IDisposable
+    private static IEnumerable<Measurement<long>> GossipDigests()
+    {
+        foreach (INodeView node in Nodes.Keys)
+        {
+            if (node.Gossip() is { } g)
+            {
+                yield return new Measurement<long>(g.Deltas, new TagList { { "region", node.Region }, { "kind", "delta" } });
+                yield return new Measurement<long>(g.Wholes, new TagList { { "region", node.Region }, { "kind", "whole" } });
+                yield return new Measurement<long>(g.DeltasDropped, new TagList { { "region", node.Region }, { "kind", "dropped" } });
+            }
+        }
+    }
+
+        private sealed class Registration(INodeView node) : IDisposable
     {
         public void Dispose() => Nodes.TryRemove(node, out _);
     }

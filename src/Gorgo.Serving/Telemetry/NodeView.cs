@@ -38,7 +38,10 @@ public sealed record PeerReading(string Region, string Status, double RttMs, dou
 /// <param name="Failures">Exchanges that failed.</param>
 /// <param name="SentPerSecond">Bytes sent per second over the last reading interval of at least a second (0 at first).</param>
 /// <param name="ReceivedPerSecond">Bytes received per second over the same interval.</param>
-public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond);
+/// <param name="Deltas">Own digests sent as deltas on a version the peer holds.</param>
+/// <param name="Wholes">Own digests sent whole (first contact, a peer that does not take part, anti-entropy, sync answers).</param>
+/// <param name="DeltasDropped">Deltas received and dropped for want of their base.</param>
+public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond, long Deltas = 0, long Wholes = 0, long DeltasDropped = 0);
 
 /// <summary>Turns growing byte totals into per-second rates over intervals of at least a second (thread-safe).</summary>
 public sealed class ByteRates

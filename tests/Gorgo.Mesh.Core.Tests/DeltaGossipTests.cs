@@ -65,6 +65,18 @@ public class DeltaGossipTests
         }
     }
 
+    /// <summary>An origin <c>a</c> with one replica and a peer <c>b</c> after their first exchange.</summary>
+    private static (RegionNode A, RegionNode B, Random Random) Connected(int seed)
+    {
+        RegionNode a = Node("a", local: ["a1"]);
+        RegionNode b = Node("b");
+        var random = new Random(seed);
+        a.UpdateLocal(View("a1", "a"));
+        Churn(a, random);
+        Exchange(a, b);
+        return (a, b, random);
+    }
+
     [Fact]
     public void After_each_exchange_the_peer_holds_exactly_the_origins_hot_blocks()
     {
@@ -127,12 +139,7 @@ public class DeltaGossipTests
     [Fact]
     public void A_delta_made_on_a_lost_message_is_ignored_and_deltas_start_again_from_what_the_peer_confirmed()
     {
-        RegionNode a = Node("a", local: ["a1"]);
-        RegionNode b = Node("b");
-        var random = new Random(7);
-        a.UpdateLocal(View("a1", "a"));
-        Churn(a, random);
-        Exchange(a, b);
+        (RegionNode a, RegionNode b, Random random) = Connected(7);
         Churn(a, random);
         _ = a.MakeGossip(T0 + 10, "b"); // lost on the way, unnoticed
         Churn(a, random);
@@ -148,12 +155,7 @@ public class DeltaGossipTests
     [Fact]
     public void A_failed_call_makes_the_next_delta_on_what_the_peer_confirmed()
     {
-        RegionNode a = Node("a", local: ["a1"]);
-        RegionNode b = Node("b");
-        var random = new Random(7);
-        a.UpdateLocal(View("a1", "a"));
-        Churn(a, random);
-        Exchange(a, b);
+        (RegionNode a, RegionNode b, Random random) = Connected(7);
         Churn(a, random);
         _ = a.MakeGossip(T0 + 10, "b"); // its call failed
         a.RecordCall("b", succeeded: false);
@@ -166,12 +168,7 @@ public class DeltaGossipTests
     [Fact]
     public void Messages_that_overtake_one_another_are_all_taken()
     {
-        RegionNode a = Node("a", local: ["a1"]);
-        RegionNode b = Node("b");
-        var random = new Random(29);
-        a.UpdateLocal(View("a1", "a"));
-        Churn(a, random);
-        Exchange(a, b);
+        (RegionNode a, RegionNode b, Random random) = Connected(29);
         Churn(a, random);
         byte[] earlier = a.MakeGossip(T0 + 10, "b").ToArray();
         Churn(a, random);

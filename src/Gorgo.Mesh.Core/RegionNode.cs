@@ -994,7 +994,7 @@ public sealed class RegionNode
             _lastSent = version;
         }
 
-        /// <summary>Makes the next delta on the newest version the peer confirmed, not on those sent since (a message to it failed).</summary>
+        /// <summary>Makes the next delta on the newest version the peer confirmed, not on those sent since (one of them may not have been taken: a call failed, went unconfirmed, or a relayed version overtook it).</summary>
         public void Restart()
         {
             _unconfirmed.Clear();

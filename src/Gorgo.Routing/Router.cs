@@ -32,6 +32,7 @@ public sealed class Router
     private int _home;
     private bool[] _near = [];
     private bool[] _unreachable = [];
+    private TransitAllowance[] _transit = []; // what requests forwarded to each region took beyond their estimates, by RTT matrix index
 
     /// <summary>Per-thread scratch of the decisions (matched blocks, eligible positions, scores): one set, warm in the cache, for every router a thread decides in.</summary>
     [ThreadStatic]
@@ -57,6 +58,7 @@ public sealed class Router
         _home = rtt.IndexOf(options.Region);
         _near = rtt.NearestMask(_home, options.NearestRegions);
         _unreachable = new bool[rtt.Regions.Count];
+        _transit = new TransitAllowance[rtt.Regions.Count];
     }
 
     /// <summary>The configuration in force.</summary>
@@ -116,15 +118,18 @@ public sealed class Router
             }
 
             bool[] unreachable = new bool[rtt.Regions.Count];
+            var transit = new TransitAllowance[rtt.Regions.Count];
             for (int i = 0; i < _unreachable.Length; i++)
             {
-                if (_unreachable[i] && rtt.IndexOf(_rtt.Regions[i]) is var moved and >= 0)
+                if (rtt.IndexOf(_rtt.Regions[i]) is var moved and >= 0)
                 {
-                    unreachable[moved] = true;
+                    unreachable[moved] = _unreachable[i];
+                    transit[moved] = _transit[i];
                 }
             }
 
             _unreachable = unreachable;
+            _transit = transit;
             _rtt = rtt;
             _home = home;
             _near = rtt.NearestMask(home, Options.NearestRegions);
@@ -320,7 +325,8 @@ public sealed class Router
     /// Feeds one observed TTFT of a request routed to <paramref name="replicaId"/> into its calibration: the model put
     /// the queue at <paramref name="queueMs"/> and the prefill at <paramref name="prefillMs"/> (the terms of
     /// <see cref="RoutingDecision.ChosenModelEstimate"/>) and the request's first token took <paramref name="observedMs"/> beyond
-    /// the network time. Returns false when the replica is unknown.
+    /// the network time. A remote replica's observation also feeds its region's transit allowance. Returns false when
+    /// the replica is unknown.
     /// </summary>
     public bool Observe(string replicaId, double queueMs, double prefillMs, double observedMs)
     {
@@ -331,8 +337,38 @@ public sealed class Router
                 return false;
             }
 
-            _candidates[state.Position].Calibration.Observe(queueMs, prefillMs, observedMs, Options.Cost.Calibration);
+            ref Candidate c = ref _candidates[state.Position];
+            if (!c.IsHome)
+            {
+                // What the estimate left out, against the terms it used (the fit in use, else the model), before this
+                // observation moves the fit.
+                CalibrationOptions calibration = Options.Cost.Calibration;
+                var model = new TtftEstimate(0, queueMs, prefillMs, Options.Cost.FixedOverheadMs);
+                TtftEstimate estimated = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
+                _transit[c.RegionIndex].Observe(observedMs - estimated.TotalMs, NowMs, Options.Cost.TransitAllowance);
+            }
+
+            c.Calibration.Observe(queueMs, prefillMs, observedMs, Options.Cost.Calibration);
             return true;
+        }
+    }
+
+    /// <summary>Each region's transit allowance as learned so far (whether or not <see cref="TransitAllowanceOptions.Enabled"/> uses it), by region name; regions never observed are left out.</summary>
+    public IReadOnlyDictionary<string, (double AllowanceMs, long Observations)> TransitAllowances()
+    {
+        lock (_gate)
+        {
+            long now = NowMs;
+            var allowances = new Dictionary<string, (double, long)>(StringComparer.Ordinal);
+            for (int i = 0; i < _transit.Length; i++)
+            {
+                if (_transit[i].Observations > 0)
+                {
+                    allowances[_rtt.Regions[i]] = (_transit[i].CurrentMs(now, Options.Cost.TransitAllowance), _transit[i].Observations);
+                }
+            }
+
+            return allowances;
         }
     }
 
@@ -663,6 +699,12 @@ public sealed class Router
         TtftEstimate model = ModelEstimate(ref c, uncached, clientLeg);
         CalibrationOptions calibration = Options.Cost.Calibration;
         TtftEstimate estimate = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
+        double transit = c.IsHome || !Options.Cost.TransitAllowance.Enabled ? 0 : _transit[c.RegionIndex].CurrentMs(now, Options.Cost.TransitAllowance);
+        if (transit > 0)
+        {
+            estimate = new TtftEstimate(estimate.NetworkMs, estimate.QueueMs, estimate.PrefillMs, estimate.OverheadMs + transit);
+        }
+
         score = new CandidateScore(
             c.Id,
             c.Region,
@@ -676,7 +718,8 @@ public sealed class Router
             pendingCount,
             Math.Max(0, now - c.TakenAtMs),
             estimate,
-            c.MaxRunningRequests > 0 && c.Outstanding >= c.MaxRunningRequests);
+            c.MaxRunningRequests > 0 && c.Outstanding >= c.MaxRunningRequests,
+            transit);
     }
 
     /// <summary>The cost model's estimate for a candidate, before any calibration.</summary>
@@ -867,6 +910,7 @@ public sealed class Router
         public TtftCalibration Calibration;
         public bool Unreachable;
         public bool IsHome;
+        public int RegionIndex;
         public bool IsNear;
         public PendingWork Pending;
         public PeerPendingWork PeerPending;
@@ -907,6 +951,7 @@ public sealed class Router
     private void Place(ref Candidate c, string region)
     {
         int index = _rtt.IndexOf(region);
+        c.RegionIndex = index;
         c.RttFromHomeMs = _rtt[_home, index];
         c.IsHome = index == _home;
         c.IsNear = _near[index];

@@ -418,11 +418,15 @@ public sealed record RunSpec
     /// <summary>Whether a mesh run's cost model forecasts the wait for a batch slot behind a full batch (<c>cost.forecastSlotWait</c>; default on).</summary>
     public bool? ForecastSlotWait { get; init; }
 
-    /// <summary>The cost model this run's routers use: slot-wait forecast and online calibration as the run sets them (calibration only where <paramref name="calibrationAllowed"/>).</summary>
+    /// <summary>Whether a mesh run's routers add each remote region's learned transit allowance to its estimates (<c>cost.transitAllowance.enabled</c>; default on).</summary>
+    public bool? TransitAllowance { get; init; }
+
+    /// <summary>The cost model this run's routers use: slot-wait forecast, online calibration and transit allowance as the run sets them (calibration only where <paramref name="calibrationAllowed"/>).</summary>
     public CostModelOptions CostOptions(bool calibrationAllowed = true) => new()
     {
         ForecastSlotWait = ForecastSlotWait ?? true,
         Calibration = new CalibrationOptions { Enabled = calibrationAllowed && Calibrate == true },
+        TransitAllowance = new TransitAllowanceOptions { Enabled = TransitAllowance ?? true },
     };
 
     /// <summary>The profile this run's engines really run (default: <c>replicas.trueProfile</c>, else <c>replicas.profile</c>); the routers are told <c>replicas.profile</c>.</summary>

@@ -235,6 +235,7 @@ public sealed partial class FrontDoor
             CalibrationQueueGain = calibration is { } fit ? Math.Round(fit.QueueGain, 3) : null,
             CalibrationPrefillGain = calibration is { } fitted ? Math.Round(fitted.PrefillGain, 3) : null,
             CalibrationOverheadMs = calibration is { } used ? Math.Round(used.OverheadMs, 1) : null,
+            TransitAllowanceMs = chosen.TransitAllowanceMs > 0 ? Math.Round(chosen.TransitAllowanceMs, 1) : null,
         };
         Decisions.Add(served.Entry);
     }

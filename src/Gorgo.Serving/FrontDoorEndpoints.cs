@@ -52,6 +52,16 @@ public static class FrontDoorState
                     StringComparer.Ordinal),
             },
             System.Text.Json.JsonSerializerOptions.Web);
+        json["transitAllowance"] = System.Text.Json.JsonSerializer.SerializeToNode(
+            new
+            {
+                enabled = door.Router.Options.Cost.TransitAllowance.Enabled,
+                regions = door.Router.TransitAllowances().OrderBy(t => t.Key, StringComparer.Ordinal).ToDictionary(
+                    t => t.Key,
+                    t => new { allowanceMs = Math.Round(t.Value.AllowanceMs, 1), observations = t.Value.Observations },
+                    StringComparer.Ordinal),
+            },
+            System.Text.Json.JsonSerializerOptions.Web);
         return json;
     }
 }

@@ -360,13 +360,14 @@ internal sealed class MeshDriver : RunDriver
     }
 
     /// <summary>
-    /// With calibration on, the deciding node learns the request's TTFT against what its model said, from a first
-    /// attempt only, as the live front door does (a retry's TTFT holds the failed attempts). The engine model reports
-    /// first-token times when a request finishes, so a node learns here what a live node learns at the first token.
+    /// The deciding node learns the request's TTFT against what its model said (its calibration and, for a remote
+    /// replica, its region's transit allowance), from a first attempt only, as the live front door does (a retry's TTFT
+    /// holds the failed attempts). The engine model reports first-token times when a request finishes, so a node learns
+    /// here what a live node learns at the first token.
     /// </summary>
     public override void OnFinished(SimRequest request, SimReplica replica, RequestTiming timing)
     {
-        if (!_routerBase.Cost.Calibration.Enabled || request.Attempts != 1)
+        if (request.Attempts != 1)
         {
             return;
         }

@@ -47,5 +47,14 @@ public class MeshCalibrationTests(CalibratedMeshFixture fixture) : IClassFixture
         JsonArray decisions = (await http.GetFromJsonAsync<JsonObject>("status"))!["decisions"]!.AsArray();
         Assert.Contains(decisions, d => inUse.Contains((string?)d!["replica"]) && d["calibrationPrefillGain"] is not null && d["calibrationOverheadMs"] is not null);
         Assert.Contains(decisions, d => d!["calibrationPrefillGain"] is null);
+
+        // Requests it forwarded, and only those, taught it its transit allowance for their regions.
+        JsonObject transit = state["transitAllowance"]!.AsObject();
+        Assert.True((bool)transit["enabled"]!);
+        JsonObject regions = transit["regions"]!.AsObject();
+        string[] forwardedTo = [.. decisions.Where(d => (string?)d!["replicaRegion"] != "us-east").Select(d => (string)d!["replicaRegion"]!).Distinct().Order()];
+        Assert.Equal(forwardedTo, regions.Select(r => r.Key).Order());
+        Assert.Equal(decisions.Count(d => (string?)d!["replicaRegion"] != "us-east"), regions.Sum(r => (long)r.Value!["observations"]!));
+        Assert.All(regions, r => Assert.True((double)r.Value!["allowanceMs"]! >= 0));
     }
 }

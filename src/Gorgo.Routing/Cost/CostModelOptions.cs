@@ -23,6 +23,9 @@ public sealed record CostModelOptions
     /// <summary>Online calibration of the model per replica from observed TTFTs (off by default).</summary>
     public CalibrationOptions Calibration { get; init; } = new();
 
+    /// <summary>The allowance a router learns, per remote region, for forwarded requests starting later than estimated (on by default).</summary>
+    public TransitAllowanceOptions TransitAllowance { get; init; } = new();
+
     /// <summary>Problems with these options, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(double.IsFinite(RunningWorkFraction) && RunningWorkFraction is >= 0 and <= 1, $"RunningWorkFraction must be between 0 and 1 (got {RunningWorkFraction}).")
@@ -30,5 +33,7 @@ public sealed record CostModelOptions
         .Finite(DegradedPenaltyMs, nameof(DegradedPenaltyMs))
         .Check(Calibration is not null, "Calibration is missing.")
         .Include(Calibration?.Validate() ?? [])
+        .Check(TransitAllowance is not null, "TransitAllowance is missing.")
+        .Include(TransitAllowance?.Validate() ?? [])
         .Errors;
 }

@@ -22,7 +22,7 @@ public readonly struct TtftEstimate : IEquatable<TtftEstimate>
     /// <summary>Prefill of the prompt tokens not in the replica's prefix cache: t_p × uncached tokens.</summary>
     public double PrefillMs { get; }
 
-    /// <summary>Fixed per-request overhead plus any health penalty.</summary>
+    /// <summary>Fixed per-request overhead plus any health penalty and, for a remote replica, its region's learned transit allowance.</summary>
     public double OverheadMs { get; }
 
     /// <summary>The estimated TTFT: the sum of the terms.</summary>

@@ -17,6 +17,7 @@ namespace Gorgo.Routing.Decisions;
 /// <param name="StateAgeMs">Age of the replica's load snapshot at decision time.</param>
 /// <param name="Estimate">Estimated TTFT with its terms.</param>
 /// <param name="AtCapacity">Whether its batch is full as far as the router knows (a new request would wait for a slot).</param>
+/// <param name="TransitAllowanceMs">The part of the estimate's overhead that is its region's learned transit allowance (0 at home).</param>
 public readonly record struct CandidateScore(
     string ReplicaId,
     string Region,
@@ -30,7 +31,8 @@ public readonly record struct CandidateScore(
     int PendingRequests,
     double StateAgeMs,
     TtftEstimate Estimate,
-    bool AtCapacity = false);
+    bool AtCapacity = false,
+    double TransitAllowanceMs = 0);
 
 /// <summary>
 /// A routing choice without its decision record: the chosen candidate, how many were scored, whether the choice

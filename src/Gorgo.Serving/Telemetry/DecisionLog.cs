@@ -89,6 +89,9 @@ public sealed class DecisionEntry
     /// <summary>The chosen replica's calibrated fixed overhead (ms) when calibration shaped the estimate; null otherwise.</summary>
     public double? CalibrationOverheadMs { get; init; }
 
+    /// <summary>The chosen replica's region's learned transit allowance (ms) in the estimate, when the replica was remote and the allowance above 0; null otherwise.</summary>
+    public double? TransitAllowanceMs { get; init; }
+
     /// <summary>The replica that served (differs from <see cref="Replica"/> after a retry); null until the first token.</summary>
     public string? ServedBy { get; set; }
 

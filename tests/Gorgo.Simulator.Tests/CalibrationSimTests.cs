@@ -11,10 +11,12 @@ public sealed class CalibrationSimTests
     {
         Scenario scenario = Scenario.Load(Paths.Scenario("calibration.json"));
 
-        SimulationResult result = new Simulation(scenario).Run(["mesh-gorgo-mismatch", "mesh-gorgo-mismatch-calibrated"], null, CancellationToken.None);
+        // Without the transit allowance, which learns from the same residuals of forwarded requests: with it on, the two
+        // together overcorrect on this scenario (benchmarks/README.md, "Online calibration").
+        SimulationResult result = new Simulation(scenario).Run(["mesh-gorgo-mismatch-no-allowance", "mesh-gorgo-mismatch-calibrated-no-allowance"], null, CancellationToken.None);
 
-        RunSummary fixedModel = result.Summary.Runs.Single(r => r.Name == "mesh-gorgo-mismatch");
-        RunSummary calibrated = result.Summary.Runs.Single(r => r.Name == "mesh-gorgo-mismatch-calibrated");
+        RunSummary fixedModel = result.Summary.Runs.Single(r => r.Name == "mesh-gorgo-mismatch-no-allowance");
+        RunSummary calibrated = result.Summary.Runs.Single(r => r.Name == "mesh-gorgo-mismatch-calibrated-no-allowance");
         Assert.Equal((400, 400), (fixedModel.Completed, calibrated.Completed));
         Assert.True(calibrated.TtftMs.Mean < fixedModel.TtftMs.Mean, $"calibrated {calibrated.TtftMs.Mean:F0} ms, fixed {fixedModel.TtftMs.Mean:F0} ms");
     }

@@ -106,4 +106,11 @@ public sealed record RegionNodeOptions
 
     /// <summary>Where the node's decisions may send a request (null: <c>local-first</c> under <c>local-only</c>, else <c>global</c>).</summary>
     public Gorgo.Routing.RoutingScope? Scope { get; init; }
+
+    /// <summary>
+    /// Whether a request another region's node sent to one of this region's replicas is routed again when it arrives,
+    /// among this region's replicas, on this node's own view of them (default on): what reached them while the request
+    /// was on the WAN is in that view, and not in the sender's.
+    /// </summary>
+    public bool RebindOnArrival { get; init; } = true;
 }

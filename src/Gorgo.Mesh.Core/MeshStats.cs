@@ -15,6 +15,8 @@ public sealed class MeshStats
     private long _regionsForgotten;
     private long _deltasMade;
     private long _deltasWithoutBase;
+    private long _forwardedArrivals;
+    private long _rebound;
 
     /// <summary>Digests this node made.</summary>
     public long DigestsMade => Interlocked.Read(ref _digestsMade);
@@ -52,8 +54,24 @@ public sealed class MeshStats
     /// <summary>Deltas dropped for want of their base: made on a version this node never or no longer held, or kept for one that overtook it and did not come (the origin's next message repairs it).</summary>
     public long DeltasWithoutBase => Interlocked.Read(ref _deltasWithoutBase);
 
+    /// <summary>Requests other regions' nodes sent to this region's replicas that reached them.</summary>
+    public long ForwardedArrivals => Interlocked.Read(ref _forwardedArrivals);
+
+    /// <summary>Of those, the ones this node sent to another of its replicas than the sender chose (<see cref="RegionNodeOptions.RebindOnArrival"/>).</summary>
+    public long Rebound => Interlocked.Read(ref _rebound);
+
     /// <summary>A snapshot of every counter.</summary>
-    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten, DeltasMade, DeltasWithoutBase);
+    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten, DeltasMade, DeltasWithoutBase, ForwardedArrivals, Rebound);
+
+    /// <summary>Counts a request another region forwarded here reaching its replica, and whether it was rebound.</summary>
+    public void Arrived(bool rebound)
+    {
+        Interlocked.Increment(ref _forwardedArrivals);
+        if (rebound)
+        {
+            Interlocked.Increment(ref _rebound);
+        }
+    }
 
     /// <summary>Counts a digest made, its encoded size and whether it was a delta.</summary>
     public void DigestMade(int bytes, bool delta = false)
@@ -96,4 +114,4 @@ public sealed class MeshStats
 }
 
 /// <summary>The counters of <see cref="MeshStats"/> at one moment.</summary>
-public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten, long DeltasMade, long DeltasWithoutBase);
+public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten, long DeltasMade, long DeltasWithoutBase, long ForwardedArrivals, long Rebound);

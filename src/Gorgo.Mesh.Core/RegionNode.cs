@@ -80,6 +80,38 @@ public sealed class RegionNode
         _history = new OwnSnapshot?[Math.Max(1, options.Gossip.DeltaHistory)];
     }
 
+    /// <summary>
+    /// The replica of this region that serves a request another region's node sent to <paramref name="chosenReplicaId"/>,
+    /// decided as it arrives: with <see cref="RegionNodeOptions.RebindOnArrival"/> this node routes it again among its
+    /// own replicas (its decision counts as pending work and teaches the prefix index, as any decision does); otherwise,
+    /// when the replica is not this node's, or when none of its replicas can take the request, the sender's choice
+    /// stands. <paramref name="request"/> is the request as the sender routed it (its scope is ignored).
+    /// </summary>
+    public string RebindOnArrival(in RoutingRequest request, string chosenReplicaId)
+    {
+        ArgumentNullException.ThrowIfNull(chosenReplicaId);
+        if (!_localIndex.ContainsKey(chosenReplicaId))
+        {
+            return chosenReplicaId;
+        }
+
+        string serving = chosenReplicaId;
+        if (Options.RebindOnArrival)
+        {
+            try
+            {
+                serving = Router.RouteChoice(request with { Scope = RoutingScope.HomeOnly }).Chosen.ReplicaId;
+            }
+            catch (RoutingException)
+            {
+                // None of this region's replicas can take it now: the sender's choice stands (and fails there if it must).
+            }
+        }
+
+        Stats.Arrived(rebound: !string.Equals(serving, chosenReplicaId, StringComparison.Ordinal));
+        return serving;
+    }
+
     /// <summary>Raised (under the node's lock) for input the node ignores, e.g. a replica in a peer's digest the router refuses.</summary>
     public event Action<string>? Warning;
 

@@ -421,6 +421,9 @@ public sealed record RunSpec
     /// <summary>Whether a mesh run's routers add each remote region's learned transit allowance to its estimates (<c>cost.transitAllowance.enabled</c>; default on).</summary>
     public bool? TransitAllowance { get; init; }
 
+    /// <summary>Whether a mesh run's nodes route a request another node forwarded to one of their replicas again on arrival, among their own replicas (<c>mesh.rebindOnArrival</c>; default on).</summary>
+    public bool? RebindOnArrival { get; init; }
+
     /// <summary>The cost model this run's routers use: slot-wait forecast, online calibration and transit allowance as the run sets them (calibration only where <paramref name="calibrationAllowed"/>).</summary>
     public CostModelOptions CostOptions(bool calibrationAllowed = true) => new()
     {
@@ -484,6 +487,8 @@ public sealed record RunSpec
         .Check(CacheView is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has a cacheView.")
         .Check(Calibrate is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has calibrate.")
         .Check(ForecastSlotWait is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has forecastSlotWait.")
+        .Check(TransitAllowance is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has transitAllowance.")
+        .Check(RebindOnArrival is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has rebindOnArrival.")
         .Check(CacheView is null || Enum.IsDefined(CacheView.Value), EnumNames<CacheViewMode>.Expected($"run '{Name}': cacheView", CacheView?.ToString() ?? string.Empty))
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;

@@ -167,11 +167,16 @@ public sealed partial class FrontDoor
         await using (opened.ConfigureAwait(false))
         {
             (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore replica) = (opened.Chunks, opened.First, opened.Served);
-            served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts);
+            served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts, first.ServedBy);
             RequestTracing.Tag(generation, replica, opened.Attempts);
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency, served.WaitedMs);
             context.Response.Headers[RoutingHeaders.Region] = replica.Region;
-            context.Response.Headers[RoutingHeaders.Replica] = replica.ReplicaId;
+            context.Response.Headers[RoutingHeaders.Replica] = served.ServedBy;
+            if (first.ServedBy is not null)
+            {
+                context.Response.Headers[RoutingHeaders.ReboundFrom] = replica.ReplicaId;
+            }
+
             context.Response.Headers[RoutingHeaders.Attempts] = opened.Attempts.ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Response.Headers[RoutingHeaders.MeasuredTtft] = served.TtftMs.GetValueOrDefault().ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
             if (opened.Failed is { } failed)
@@ -281,12 +286,12 @@ public sealed partial class FrontDoor
 
         if (served.Entry is { } entry)
         {
-            entry.ServedBy = served.Replica?.ReplicaId;
+            entry.ServedBy = served.ServedBy;
             entry.TtftMs = ttft;
             entry.Outcome = outcome;
         }
 
-        LogRequest(_logger, served.Decision?.RequestId ?? 0, outcome, served.Status, Options.Region, served.ClientRegion, served.Replica?.ReplicaId ?? served.Decision?.Chosen.ReplicaId, served.Replica?.Region ?? served.Decision?.Chosen.Region, served.Decision?.Chosen.Estimate.TotalMs, ttft, e2e, served.Decision?.PromptTokens, served.Decision?.MatchedTokens, served.Attempts);
+        LogRequest(_logger, served.Decision?.RequestId ?? 0, outcome, served.Status, Options.Region, served.ClientRegion, served.ServedBy ?? served.Decision?.Chosen.ReplicaId, served.Replica?.Region ?? served.Decision?.Chosen.Region, served.Decision?.Chosen.Estimate.TotalMs, ttft, e2e, served.Decision?.PromptTokens, served.Decision?.MatchedTokens, served.Attempts);
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Request {Request} {Outcome} ({Status}): ingress {Ingress}, client {ClientRegion}, replica {Replica} in {ReplicaRegion}, estimated {EstimatedTtftMs:F0} ms, TTFT {TtftMs:F0} ms, total {E2eMs:F0} ms, prompt {PromptTokens} tokens ({MatchedTokens} matched), {Attempts} attempt(s)")]

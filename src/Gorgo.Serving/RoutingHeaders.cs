@@ -13,6 +13,9 @@ public static class RoutingHeaders
     /// <summary>Replica that served the request.</summary>
     public const string Replica = "x-gorgo-replica";
 
+    /// <summary>The replica this node chose, when the node of its region rebound the request to another of its replicas on arrival (<see cref="Replica"/> names the one that served).</summary>
+    public const string ReboundFrom = "x-gorgo-rebound-from";
+
     /// <summary>Policy that chose it.</summary>
     public const string Policy = "x-gorgo-policy";
 

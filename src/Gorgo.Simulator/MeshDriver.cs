@@ -97,6 +97,7 @@ internal sealed class MeshDriver : RunDriver
             Probes = context.Scenario.Mesh.Probes,
             NearestRegions = context.Scenario.Mesh.NearestRegions,
             Scope = context.Run.EffectiveScope,
+            RebindOnArrival = context.Run.RebindOnArrival ?? true,
         };
 
     /// <summary>The node of a region (by RTT-matrix index).</summary>
@@ -350,6 +351,30 @@ internal sealed class MeshDriver : RunDriver
         Fleet.Forward(request, replica, Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true), last: true);
     }
 
+    /// <summary>
+    /// A request another region's node forwarded reaches its replica: that region's node, when up, routes it again among
+    /// its own replicas (<see cref="RegionNode.RebindOnArrival"/>), as a live node's replica grain does.
+    /// </summary>
+    public override SimReplica OnArriving(SimRequest request, SimReplica replica)
+    {
+        if (replica.Region == request.Ingress || _faults?.IsUp(replica.Region) == false || _nodes[replica.Region] is not { } slot)
+        {
+            return replica;
+        }
+
+        var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, MaxOutputTokens: request.Shape.OutputTokens, RequestId: request.Shape.Index);
+        string serving = slot.Node.RebindOnArrival(routing, replica.Id);
+        if (string.Equals(serving, replica.Id, StringComparison.Ordinal))
+        {
+            return replica;
+        }
+
+        SimReplica rebound = Fleet[serving];
+        request.ReboundFrom = replica.Id;
+        request.Replica = rebound.Index;
+        return rebound;
+    }
+
     /// <summary>A retry's choice, as the live front door makes it (<see cref="Retries.Next"/>), on a decision taken now.</summary>
     private static RoutedChoice NextBest(RegionNode node, in RoutingRequest routing, List<string> tried, bool transient)
     {
@@ -373,7 +398,7 @@ internal sealed class MeshDriver : RunDriver
         }
 
         double ttft = timing.FirstTokenMs + ReturnLegMs(request, replica) - request.Shape.ArrivalMs;
-        _nodes[request.Ingress]!.Node.Router.Observe(replica.Id, request.BaseQueueMs, request.BasePrefillMs, ttft - request.EstimatedNetworkMs);
+        _nodes[request.Ingress]!.Node.Router.Observe(request.ReboundFrom ?? replica.Id, request.BaseQueueMs, request.BasePrefillMs, ttft - request.EstimatedNetworkMs);
     }
 
     /// <inheritdoc />

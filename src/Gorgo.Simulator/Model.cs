@@ -45,6 +45,9 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>The chosen replica, -1 before the decision.</summary>
     public int Replica { get; set; } = -1;
 
+    /// <summary>The replica the deciding node chose, when the node of its region rebound the request to another on arrival; null otherwise.</summary>
+    public string? ReboundFrom { get; set; }
+
     /// <summary>Sync answers still awaited before the decision.</summary>
     public int PendingSync { get; set; }
 

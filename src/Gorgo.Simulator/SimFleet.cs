@@ -69,6 +69,7 @@ internal sealed class SimFleet
             return; // its client sent it again elsewhere meanwhile (faults only)
         }
 
+        replica = Driver.OnArriving(request, replica);
         if (replica.Down || replica.Failing)
         {
             Driver.OnAttemptFailed(request, replica, replica.Down ? "its node is down" : "the replica is failing");

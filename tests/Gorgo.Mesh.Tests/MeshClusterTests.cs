@@ -89,6 +89,41 @@ public class MeshClusterTests(MeshFixture fixture) : IClassFixture<MeshFixture>
     }
 
     [Fact]
+    public async Task A_forwarded_request_is_served_by_the_replica_its_regions_node_rebinds_it_to_and_the_headers_say_so()
+    {
+        // us-east may only choose euc-1; eu-central's node, on arrival, may only serve it on euc-2.
+        RegionState usEast = fixture.Mesh.Services("us-east").GetRequiredService<RegionState>();
+        RegionState euCentral = fixture.Mesh.Services("eu-central").GetRequiredService<RegionState>();
+        string[] closedAtUsEast = ["use-1", "use-2", "euc-2", "apn-1", "apn-2"];
+        long reboundBefore = euCentral.Node.Stats.Rebound;
+        try
+        {
+            foreach (string id in closedAtUsEast)
+            {
+                usEast.Router.SetSuspended(id, true);
+            }
+
+            euCentral.Router.SetSuspended("euc-1", true);
+            using HttpResponseMessage response = await CompleteAsync("us-east", $$"""{"model": "{{MeshFixture.Model}}", "prompt": "rebind me on arrival", "max_tokens": 2}""");
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("euc-2", response.Headers.GetValues("x-gorgo-replica").Single());
+            Assert.Equal("euc-1", response.Headers.GetValues("x-gorgo-rebound-from").Single());
+            Assert.Equal("eu-central", response.Headers.GetValues("x-gorgo-region").Single());
+            Assert.Equal(reboundBefore + 1, euCentral.Node.Stats.Rebound);
+        }
+        finally
+        {
+            foreach (string id in closedAtUsEast)
+            {
+                usEast.Router.SetSuspended(id, false);
+            }
+
+            euCentral.Router.SetSuspended("euc-1", false);
+        }
+    }
+
+    [Fact]
     public async Task A_cross_region_request_takes_at_least_the_emulated_rtt()
     {
         // Only ap-northeast serves this model, so a request at us-east must cross 178.6 ms of emulated RTT.

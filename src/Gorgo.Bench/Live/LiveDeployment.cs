@@ -124,6 +124,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             Clustering = new ClusteringOptions { ClusterId = "bench-" + Guid.NewGuid().ToString("N")[..8], PrimaryRegion = scenario.Regions[0] },
             Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
             Scope = run.Scope,
+            RebindOnArrival = run.RebindOnArrival ?? true,
             Gossip = run.EffectiveGossip(scenario.Mesh.Gossip),
             Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,

@@ -17,7 +17,8 @@ public sealed class ReplicaGrain(RegionState region) : Grain, IReplicaGrain
     /// <inheritdoc />
     public async IAsyncEnumerable<GenerationChunk> Generate(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        string id = MeshKeys.ReplicaIdOf(this.GetPrimaryKeyString());
+        string chosen = MeshKeys.ReplicaIdOf(this.GetPrimaryKeyString());
+        string id = region.Node.RebindOnArrival(request.ToRoutingRequest(), chosen); // another node sent it: route it again among this region's replicas
         LocalReplica? replica = region.FindLocal(id);
         if (replica is null)
         {
@@ -25,7 +26,8 @@ public sealed class ReplicaGrain(RegionState region) : Grain, IReplicaGrain
             yield break;
         }
 
-        await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, cancellationToken).ConfigureAwait(true))
+        string? servedBy = string.Equals(id, chosen, StringComparison.Ordinal) ? null : id;
+        await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, servedBy, cancellationToken).ConfigureAwait(true))
         {
             yield return chunk;
         }

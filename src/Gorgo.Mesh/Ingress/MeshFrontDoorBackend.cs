@@ -67,7 +67,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
                     throw new BackendException(chunk.Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, chunk.ErrorMessage ?? "The replica failed.", chunk.ErrorStatus, error: chunk.ToError());
                 }
 
-                yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage) : new BackendChunk(chunk.Text);
+                yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage, chunk.ServedBy) : new BackendChunk(chunk.Text, ServedBy: chunk.ServedBy);
             }
         }
         finally

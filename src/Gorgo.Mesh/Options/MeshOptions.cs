@@ -164,6 +164,9 @@ public sealed class MeshOptions
     /// <summary>Where nodes' decisions may send a request: <c>global</c> or <c>local-first</c> (null: <c>local-first</c> under <c>local-only</c>, else <c>global</c>).</summary>
     public RoutingScope? Scope { get; set; }
 
+    /// <summary>Whether a node routes a request another node sent to one of its replicas again on arrival, among its own replicas (default on; <see cref="RegionNodeOptions.RebindOnArrival"/>).</summary>
+    public bool RebindOnArrival { get; set; } = true;
+
     /// <summary>Gossip settings.</summary>
     public GossipOptions Gossip { get; set; } = new();
 
@@ -215,6 +218,7 @@ public sealed class MeshOptions
         Probes = Probes,
         NearestRegions = NearestRegions,
         Scope = Scope,
+        RebindOnArrival = RebindOnArrival,
     };
 
     /// <summary>Each model's prompt encoder: its replicas' <c>tokenizer</c> file, cl100k_base for models without one.</summary>

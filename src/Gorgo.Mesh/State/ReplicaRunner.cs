@@ -8,8 +8,11 @@ namespace Gorgo.Mesh.State;
 /// <remarks>Shared by the replica grain (requests from other nodes) and the ingress's local fast path (requests for this node's own replicas).</remarks>
 public static class ReplicaRunner
 {
-    /// <summary>Yields text pieces, then a final piece with usage, or an error piece when the backend fails.</summary>
-    public static async IAsyncEnumerable<GenerationChunk> RunAsync(LocalReplica replica, GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Yields text pieces, then a final piece with usage, or an error piece when the backend fails; the first piece
+    /// names <paramref name="servedBy"/> (a replica other than the one the caller chose) when given.
+    /// </summary>
+    public static async IAsyncEnumerable<GenerationChunk> RunAsync(LocalReplica replica, GenerationRequest request, string? servedBy = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await using IAsyncEnumerator<BackendChunk> chunks = replica.GenerateAsync(request.ToBackendRequest(), cancellationToken).GetAsyncEnumerator(cancellationToken);
         while (true)
@@ -22,7 +25,7 @@ public static class ReplicaRunner
             }
             catch (BackendException ex)
             {
-                failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Retryable);
+                failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Retryable, servedBy);
             }
 
             if (failure is not null)
@@ -44,8 +47,10 @@ public static class ReplicaRunner
                     PromptTokens = chunk.Usage?.PromptTokens ?? request.PromptTokens,
                     CompletionTokens = chunk.Usage?.CompletionTokens ?? 0,
                     CachedTokens = chunk.Usage?.CachedTokens ?? 0,
+                    ServedBy = servedBy,
                 }
-                : new GenerationChunk { Text = chunk.Text };
+                : new GenerationChunk { Text = chunk.Text, ServedBy = servedBy };
+            servedBy = null; // named on the first piece only
         }
     }
 }

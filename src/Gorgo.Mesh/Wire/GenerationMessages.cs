@@ -1,5 +1,6 @@
 using Gorgo.Replica.Backends;
 using Gorgo.Replica.OpenAi;
+using Gorgo.Routing;
 using Gorgo.Routing.Hashing;
 using Gorgo.Routing.Tokens;
 
@@ -62,6 +63,9 @@ public sealed class GenerationRequest
         ForwardedJson = request.ForwardedJson,
     };
 
+    /// <summary>The routing request this wire request stands for, as a node of the replica's region routes it on arrival.</summary>
+    public RoutingRequest ToRoutingRequest() => new(new PromptBlocks(BlockHashes, PromptTokens, BlockSize), Model, MaxOutputTokens: MaxTokens);
+
     /// <summary>The backend request this wire request stands for.</summary>
     public BackendRequest ToBackendRequest()
     {
@@ -114,15 +118,19 @@ public sealed class GenerationChunk
     /// <summary>Whether the backend failed in a way another replica might not (so the ingress may retry elsewhere).</summary>
     [Id(9)] public bool Retryable { get; init; }
 
+    /// <summary>On the first piece, the replica that serves when the node rebound the request to another than the one called; null otherwise.</summary>
+    [Id(10)] public string? ServedBy { get; init; }
+
     /// <summary>Whether this piece is an error.</summary>
     public bool IsError => ErrorStatus != 0;
 
     /// <summary>The usage carried by a final piece.</summary>
     public OpenAiUsage Usage => new(PromptTokens, CompletionTokens, CachedTokens);
 
-    /// <summary>An error piece for a backend failure.</summary>
-    public static GenerationChunk FromError(OpenAiError error, bool retryable) => new()
+    /// <summary>An error piece for a backend failure (<paramref name="servedBy"/>: as <see cref="ServedBy"/>).</summary>
+    public static GenerationChunk FromError(OpenAiError error, bool retryable, string? servedBy = null) => new()
     {
+        ServedBy = servedBy,
         ErrorStatus = error.Status,
         ErrorMessage = error.Message,
         ErrorType = error.Type,

@@ -11,7 +11,8 @@ public sealed record BackendRequest(OpenAiRequest Request, PreparedPrompt Prompt
 /// <param name="Text">Generated text of this piece (null on the final piece).</param>
 /// <param name="FinishReason">Set on the final piece.</param>
 /// <param name="Usage">Set on the final piece when the backend reported usage.</param>
-public readonly record struct BackendChunk(string? Text, string? FinishReason = null, OpenAiUsage? Usage = null)
+/// <param name="ServedBy">On the first piece, the replica that serves when it is not the one called (a mesh node rebound the request on arrival); null otherwise.</param>
+public readonly record struct BackendChunk(string? Text, string? FinishReason = null, OpenAiUsage? Usage = null, string? ServedBy = null)
 {
     /// <summary>Whether this is the final piece.</summary>
     public bool IsFinal => FinishReason is not null;

@@ -59,13 +59,23 @@ internal sealed class ServedRequest(long startedTicks)
 
     public double ElapsedMs(long nowTicks) => Stopwatch.GetElapsedTime(startedTicks, nowTicks).TotalMilliseconds + EmulatedLegAfterMs;
 
-    /// <summary>The first token arrived from <paramref name="replica"/> after <paramref name="attempts"/> attempts.</summary>
-    public void FirstToken(long nowTicks, CandidateScore replica, int attempts)
+    /// <summary>
+    /// The first token arrived from <paramref name="replica"/> after <paramref name="attempts"/> attempts; served by
+    /// <paramref name="reboundTo"/> when the replica's node rebound the request to another of its replicas.
+    /// </summary>
+    public void FirstToken(long nowTicks, CandidateScore replica, int attempts, string? reboundTo = null)
     {
         TtftMs = ElapsedMs(nowTicks);
         Replica = replica;
         Attempts = attempts;
+        ReboundTo = reboundTo;
     }
+
+    /// <summary>The replica its node rebound the request to on arrival; null when the one called served it.</summary>
+    public string? ReboundTo { get; private set; }
+
+    /// <summary>The replica that served the request (null before its first token).</summary>
+    public string? ServedBy => ReboundTo ?? Replica?.ReplicaId;
 
     /// <summary>Classifies a failure.</summary>
     public void Failed(Exception failure, bool clientLeft)

@@ -17,7 +17,7 @@ public class NodeOperationsTests(MeshFixture fixture) : IClassFixture<MeshFixtur
         "gorgo_route_decisions_total", "gorgo_state_age_seconds", "gorgo_region_state_age_seconds",
         "gorgo_gossip_bytes_total", "gorgo_gossip_exchanges_total", "gorgo_gossip_digests_total", "gorgo_peer_rtt_seconds",
         "gorgo_admission_rejections_total", "gorgo_replica_running", "gorgo_replica_queued", "gorgo_replica_kv_usage",
-        "gorgo_replica_cache_view",
+        "gorgo_replica_cache_view", "gorgo_forwarded_arrivals_total",
     ];
 
     private HttpClient Client(string region) => new() { BaseAddress = fixture.Ingress(region), Timeout = TimeSpan.FromSeconds(30) };

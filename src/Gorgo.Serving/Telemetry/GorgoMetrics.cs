@@ -85,6 +85,7 @@ public static class GorgoMetrics
         meter.CreateObservableCounter("gorgo.gossip.bytes", GossipBytes, "By", "Gossip payload bytes, by direction.");
         meter.CreateObservableCounter("gorgo.gossip.exchanges", GossipExchanges, null, "Gossip exchanges the node started, by result.");
         meter.CreateObservableCounter("gorgo.gossip.digests", GossipDigests, null, "The node's own digests by kind (delta or whole), and deltas received and dropped for want of their base.");
+        meter.CreateObservableCounter("gorgo.forwarded_arrivals", ForwardedArrivals, null, "Requests other regions' nodes forwarded to this node's replicas, by whether this node kept the replica chosen or rebound them to another of its own on arrival.");
     }
 
     private static IEnumerable<Measurement<double>> Replicas(Func<ReplicaView, double> read)
@@ -160,7 +161,19 @@ public static class GorgoMetrics
         }
     }
 
-        private sealed class Registration(INodeView node) : IDisposable
+    private static IEnumerable<Measurement<long>> ForwardedArrivals()
+    {
+        foreach (INodeView node in Nodes.Keys)
+        {
+            if (node.Gossip() is { } g)
+            {
+                yield return new Measurement<long>(g.ForwardedArrivals - g.Rebound, new TagList { { "region", node.Region }, { "outcome", "kept" } });
+                yield return new Measurement<long>(g.Rebound, new TagList { { "region", node.Region }, { "outcome", "rebound" } });
+            }
+        }
+    }
+
+    private sealed class Registration(INodeView node) : IDisposable
     {
         public void Dispose() => Nodes.TryRemove(node, out _);
     }

@@ -31,7 +31,7 @@ public interface INodeView
 /// <param name="StateAgeMs">Age of the newest digest held from it; null when none is held.</param>
 public sealed record PeerReading(string Region, string Status, double RttMs, double? StateAgeMs);
 
-/// <summary>A mesh node's gossip totals since it started.</summary>
+/// <summary>A mesh node's gossip totals since it started, and the forwarded requests that reached its replicas.</summary>
 /// <param name="BytesSent">Payload bytes sent.</param>
 /// <param name="BytesReceived">Payload bytes received.</param>
 /// <param name="Exchanges">Exchanges this node started that succeeded.</param>
@@ -41,7 +41,9 @@ public sealed record PeerReading(string Region, string Status, double RttMs, dou
 /// <param name="Deltas">Own digests sent as deltas on a version the peer holds.</param>
 /// <param name="Wholes">Own digests sent whole (first contact, a peer that does not take part, anti-entropy, sync answers).</param>
 /// <param name="DeltasDropped">Deltas received and dropped for want of their base.</param>
-public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond, long Deltas = 0, long Wholes = 0, long DeltasDropped = 0);
+/// <param name="ForwardedArrivals">Requests other regions' nodes forwarded to this node's replicas that reached them.</param>
+/// <param name="Rebound">Of those, the ones this node rebound to another of its replicas on arrival.</param>
+public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond, long Deltas = 0, long Wholes = 0, long DeltasDropped = 0, long ForwardedArrivals = 0, long Rebound = 0);
 
 /// <summary>Turns growing byte totals into per-second rates over intervals of at least a second (thread-safe).</summary>
 public sealed class ByteRates

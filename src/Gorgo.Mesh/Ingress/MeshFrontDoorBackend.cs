@@ -64,7 +64,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
             {
                 if (chunk.IsError)
                 {
-                    throw new BackendException(chunk.Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, chunk.ErrorMessage ?? "The replica failed.", chunk.ErrorStatus, error: chunk.ToError());
+                    throw chunk.ToBackendException();
                 }
 
                 yield return chunk.FinishReason is { } finish ? new BackendChunk(null, finish, chunk.Usage, chunk.ServedBy) : new BackendChunk(chunk.Text, ServedBy: chunk.ServedBy);

@@ -138,6 +138,21 @@ public sealed class GenerationChunk
         Retryable = retryable,
     };
 
+    /// <summary>
+    /// The backend failure an error piece stands for. A piece from a replica the remote node rebound the request to
+    /// (<see cref="ServedBy"/> set) speaks of that replica, not of the one the caller chose and called, so it is
+    /// retryable but never counts against the called replica's circuit breaker.
+    /// </summary>
+    public BackendException ToBackendException()
+    {
+        if (ServedBy is not null && Retryable)
+        {
+            return new BackendException(BackendFailure.Overloaded, $"Replica '{ServedBy}', which its node chose on arrival, failed: {ErrorMessage ?? "no detail"}", error: ToError());
+        }
+
+        return new BackendException(Retryable ? BackendFailure.Unavailable : BackendFailure.Rejected, ErrorMessage ?? "The replica failed.", ErrorStatus, error: ToError());
+    }
+
     /// <summary>The OpenAI error an error piece stands for.</summary>
     public OpenAiError ToError() => new(ErrorStatus, ErrorMessage ?? "The replica failed.", ErrorType ?? OpenAiError.Server, code: ErrorCode);
 }

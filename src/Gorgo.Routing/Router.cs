@@ -342,9 +342,7 @@ public sealed class Router
             {
                 // What the estimate left out, against the terms it used (the fit in use, else the model), before this
                 // observation moves the fit.
-                CalibrationOptions calibration = Options.Cost.Calibration;
-                var model = new TtftEstimate(0, queueMs, prefillMs, Options.Cost.FixedOverheadMs);
-                TtftEstimate estimated = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
+                TtftEstimate estimated = Calibrated(ref c, new TtftEstimate(0, queueMs, prefillMs, Options.Cost.FixedOverheadMs));
                 _transit[c.RegionIndex].Observe(observedMs - estimated.TotalMs, NowMs, Options.Cost.TransitAllowance);
             }
 
@@ -668,9 +666,10 @@ public sealed class Router
         int[] eligible = scratch.EligiblePositions(_candidates.Length);
         int count = CollectEligible(request, now, eligible);
         Span<CandidateScore> scores = into is null ? scratch.Scores(count) : into.Reset(count);
+        ReadOnlySpan<double> transit = TransitAllowancesNow(scratch.Transit(_transit.Length), now);
         for (int i = 0; i < count; i++)
         {
-            Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, clientLeg, now, out scores[i]);
+            Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, clientLeg, now, transit, out scores[i]);
         }
 
         choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
@@ -690,16 +689,34 @@ public sealed class Router
         return scores;
     }
 
-    private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, double clientLeg, long now, out CandidateScore score)
+    /// <summary>Each region's transit allowance in force now (0 everywhere when the allowance is off), once per decision rather than once per candidate.</summary>
+    private Span<double> TransitAllowancesNow(Span<double> into, long now)
+    {
+        TransitAllowanceOptions options = Options.Cost.TransitAllowance;
+        for (int i = 0; i < into.Length; i++)
+        {
+            into[i] = options.Enabled && i != _home ? _transit[i].CurrentMs(now, options) : 0;
+        }
+
+        return into;
+    }
+
+    /// <summary>A candidate's estimate with its calibration applied when the fit is on and ready; the model's otherwise.</summary>
+    private TtftEstimate Calibrated(ref Candidate c, TtftEstimate model)
+    {
+        CalibrationOptions calibration = Options.Cost.Calibration;
+        return calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
+    }
+
+    private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, double clientLeg, long now, ReadOnlySpan<double> transitByRegion, out CandidateScore score)
     {
         int matched = Math.Min(matchedBlocks[c.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
         int pendingCount = c.PendingCount;
         long pendingTokens = c.PendingTokens;
         TtftEstimate model = ModelEstimate(ref c, uncached, clientLeg);
-        CalibrationOptions calibration = Options.Cost.Calibration;
-        TtftEstimate estimate = calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
-        double transit = c.IsHome || !Options.Cost.TransitAllowance.Enabled ? 0 : _transit[c.RegionIndex].CurrentMs(now, Options.Cost.TransitAllowance);
+        TtftEstimate estimate = Calibrated(ref c, model);
+        double transit = c.IsHome ? 0 : transitByRegion[c.RegionIndex];
         if (transit > 0)
         {
             estimate = new TtftEstimate(estimate.NetworkMs, estimate.QueueMs, estimate.PrefillMs, estimate.OverheadMs + transit);
@@ -972,8 +989,11 @@ public sealed class Router
         private int[] _matchedBlocks = new int[64];
         private int[] _eligible = new int[64];
         private CandidateScore[] _scores = new CandidateScore[64];
+        private double[] _transit = new double[16];
 
         public int[] MatchedBlocks(int slots) => _matchedBlocks.Length >= slots ? _matchedBlocks : _matchedBlocks = new int[Math.Max(slots, _matchedBlocks.Length * 2)];
+
+        public Span<double> Transit(int regions) => (_transit.Length >= regions ? _transit : _transit = new double[Math.Max(regions, _transit.Length * 2)]).AsSpan(0, regions);
 
         public int[] EligiblePositions(int candidates) => _eligible.Length >= candidates ? _eligible : _eligible = new int[Math.Max(candidates, _eligible.Length * 2)];
 

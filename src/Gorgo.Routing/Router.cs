@@ -33,6 +33,7 @@ public sealed class Router
     private bool[] _near = [];
     private bool[] _unreachable = [];
     private TransitAllowance[] _transit = []; // what requests forwarded to each region took beyond their estimates, by RTT matrix index
+    private TtftCalibration _pooled; // the fit over every observation, for replicas observed too little to have their own
 
     /// <summary>Per-thread scratch of the decisions (matched blocks, eligible positions, scores): one set, warm in the cache, for every router a thread decides in.</summary>
     [ThreadStatic]
@@ -59,6 +60,7 @@ public sealed class Router
         _near = rtt.NearestMask(_home, options.NearestRegions);
         _unreachable = new bool[rtt.Regions.Count];
         _transit = new TransitAllowance[rtt.Regions.Count];
+        _pooled = TtftCalibration.Start(options.Cost.FixedOverheadMs);
     }
 
     /// <summary>The configuration in force.</summary>
@@ -325,8 +327,10 @@ public sealed class Router
     /// Feeds one observed TTFT of a request routed to <paramref name="replicaId"/> into its calibration: the model put
     /// the queue at <paramref name="queueMs"/> and the prefill at <paramref name="prefillMs"/> (the terms of
     /// <see cref="RoutingDecision.ChosenModelEstimate"/>) and the request's first token took <paramref name="observedMs"/> beyond
-    /// the network time. A remote replica's observation also feeds its region's transit allowance. Returns false when
-    /// the replica is unknown.
+    /// the network time. A remote replica's observation also feeds its region's transit allowance; when the allowance is
+    /// in use, the calibrations see the observation less the allowance, so that the two do not both absorb the same
+    /// delay. Every observation also feeds the pooled fit that replicas without enough of their own use. Returns false
+    /// when the replica is unknown.
     /// </summary>
     public bool Observe(string replicaId, double queueMs, double prefillMs, double observedMs)
     {
@@ -338,15 +342,24 @@ public sealed class Router
             }
 
             ref Candidate c = ref _candidates[state.Position];
+            double engineMs = observedMs;
             if (!c.IsHome)
             {
                 // What the estimate left out, against the terms it used (the fit in use, else the model), before this
-                // observation moves the fit.
+                // observation moves the fit; the engine's share is what remains beyond the allowance in force.
+                long now = NowMs;
+                TransitAllowanceOptions transit = Options.Cost.TransitAllowance;
                 TtftEstimate estimated = Calibrated(ref c, new TtftEstimate(0, queueMs, prefillMs, Options.Cost.FixedOverheadMs));
-                _transit[c.RegionIndex].Observe(observedMs - estimated.TotalMs, NowMs, Options.Cost.TransitAllowance);
+                if (transit.Enabled)
+                {
+                    engineMs -= _transit[c.RegionIndex].CurrentMs(now, transit);
+                }
+
+                _transit[c.RegionIndex].Observe(observedMs - estimated.TotalMs, now, transit);
             }
 
-            c.Calibration.Observe(queueMs, prefillMs, observedMs, Options.Cost.Calibration);
+            c.Calibration.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
+            _pooled.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
             return true;
         }
     }
@@ -370,18 +383,29 @@ public sealed class Router
         }
     }
 
-    /// <summary>A replica's calibration when it shapes its estimates now (calibration on and enough observations); null otherwise.</summary>
+    /// <summary>The calibration shaping a replica's estimates now (its own fit when ready, else the pooled one when ready); null when calibration is off or nothing is ready.</summary>
     public TtftCalibration? CalibrationInUse(string replicaId)
     {
-        CalibrationOptions options = Options.Cost.Calibration;
-        if (!options.Enabled)
+        if (!Options.Cost.Calibration.Enabled)
         {
             return null;
         }
 
         lock (_gate)
         {
-            return KnownState(replicaId) is { } state && _candidates[state.Position].Calibration.IsReady(options) ? _candidates[state.Position].Calibration : null;
+            return KnownState(replicaId) is { } state ? FitInUse(ref _candidates[state.Position]) : null;
+        }
+    }
+
+    /// <summary>The fit over every observation this router has made, which replicas without enough observations of their own use (fitted whether or not calibration is on).</summary>
+    public TtftCalibration PooledCalibration
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _pooled;
+            }
         }
     }
 
@@ -701,11 +725,19 @@ public sealed class Router
         return into;
     }
 
-    /// <summary>A candidate's estimate with its calibration applied when the fit is on and ready; the model's otherwise.</summary>
-    private TtftEstimate Calibrated(ref Candidate c, TtftEstimate model)
+    /// <summary>A candidate's estimate with the fit in use applied (see <see cref="FitInUse"/>); the model's otherwise.</summary>
+    private TtftEstimate Calibrated(ref Candidate c, TtftEstimate model) =>
+        Options.Cost.Calibration.Enabled && FitInUse(ref c) is { } fit ? fit.Apply(model, Options.Cost.FixedOverheadMs) : model;
+
+    /// <summary>
+    /// The fit a candidate's estimates use: its own once it has enough observations, else the pooled fit once that has,
+    /// else none. Without the fallback, replicas a router rarely chose would keep the uncalibrated model and, when the
+    /// engines are slower than modelled, look cheaper than the ones it has learned about.
+    /// </summary>
+    private TtftCalibration? FitInUse(ref Candidate c)
     {
-        CalibrationOptions calibration = Options.Cost.Calibration;
-        return calibration.Enabled && c.Calibration.IsReady(calibration) ? c.Calibration.Apply(model, Options.Cost.FixedOverheadMs) : model;
+        CalibrationOptions options = Options.Cost.Calibration;
+        return c.Calibration.IsReady(options) ? c.Calibration : _pooled.IsReady(options) ? _pooled : null;
     }
 
     private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, double clientLeg, long now, ReadOnlySpan<double> transitByRegion, out CandidateScore score)

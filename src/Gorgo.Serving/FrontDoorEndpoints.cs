@@ -46,6 +46,9 @@ public static class FrontDoorState
             new
             {
                 enabled = calibration.Enabled,
+                pooled = door.Router.PooledCalibration is var pooled
+                    ? new { queueGain = Math.Round(pooled.QueueGain, 3), prefillGain = Math.Round(pooled.PrefillGain, 3), overheadMs = Math.Round(pooled.OverheadMs, 1), observations = pooled.Observations, ready = pooled.IsReady(calibration) }
+                    : null,
                 replicas = door.Router.Calibrations().OrderBy(c => c.Key, StringComparer.Ordinal).ToDictionary(
                     c => c.Key,
                     c => new { queueGain = Math.Round(c.Value.QueueGain, 3), prefillGain = Math.Round(c.Value.PrefillGain, 3), overheadMs = Math.Round(c.Value.OverheadMs, 1), observations = c.Value.Observations, inUse = calibration.Enabled && c.Value.IsReady(calibration) },

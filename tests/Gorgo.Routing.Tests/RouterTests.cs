@@ -96,6 +96,57 @@ public class RouterTests
     }
 
     [Fact]
+    public void With_calibration_on_a_replica_not_yet_observed_enough_uses_the_fit_pooled_over_the_others()
+    {
+        Router router = Router(_clock, configure: o => o with { Cost = new CostModelOptions { Calibration = new CalibrationOptions { Enabled = true, MinObservations = 5 } } });
+        router.Upsert(Replica("seen", UsEast, Now));
+        router.Upsert(Replica("unseen", UsEast, Now));
+        for (int i = 0; i < 60; i++)
+        {
+            double prefill = 100 + (i * 37);
+            Assert.True(router.Observe("seen", (i % 3) * 200, prefill, 2 * (((i % 3) * 200) + prefill)));
+        }
+
+        Assert.Equal(0, router.Calibrations()["unseen"].Observations);
+        Assert.InRange(router.PooledCalibration.PrefillGain, 1.8, 2.2);
+        TtftCalibration? inUse = router.CalibrationInUse("unseen");
+        Assert.NotNull(inUse);
+        Assert.Equal(router.PooledCalibration.PrefillGain, inUse.Value.PrefillGain);
+        RoutingDecision d = router.Route(Request(RandomTokens(4_000, 13)));
+        CandidateScore unseen = d.Candidates.Single(c => c.ReplicaId == "unseen");
+        CandidateScore seen = d.Candidates.Single(c => c.ReplicaId == "seen");
+        Assert.InRange(unseen.Estimate.PrefillMs / unseen.UncachedTokens, 0.95 * seen.Estimate.PrefillMs / seen.UncachedTokens, 1.05 * seen.Estimate.PrefillMs / seen.UncachedTokens);
+    }
+
+    [Fact]
+    public void With_the_transit_allowance_in_use_a_remote_replicas_calibration_leaves_it_the_delay_it_prices()
+    {
+        // The same forwarded requests, each starting 800 ms later than the model says (work that arrived during its
+        // transit), observed by a router whose allowance prices that delay and by one whose allowance is off.
+        // Calibration is fitted in both but used in neither, so only the allowance differs.
+        Router priced = Router(_clock);
+        Router unpriced = Router(_clock, configure: o => o with { Cost = new CostModelOptions { TransitAllowance = new TransitAllowanceOptions { Enabled = false } } });
+        foreach (Router router in new[] { priced, unpriced })
+        {
+            router.Upsert(Replica("remote", EuCentral, Now));
+            for (int i = 0; i < 300; i++)
+            {
+                double prefill = 100 + ((i % 10) * 50);
+                Assert.True(router.Observe("remote", 0, prefill, prefill + 15 + 800));
+            }
+        }
+
+        Assert.InRange(priced.Route(Request(RandomTokens(2_000, 14))).Candidates.Single(c => c.ReplicaId == "remote").TransitAllowanceMs, 700, 900);
+
+        // Unpriced, the fit takes the delay as the engine's overhead; priced, most of it is left to the allowance
+        // rather than counted twice.
+        double withoutAllowance = unpriced.Calibrations()["remote"].OverheadMs;
+        double withAllowance = priced.Calibrations()["remote"].OverheadMs;
+        Assert.InRange(withoutAllowance, 15 + 700, 15 + 900);
+        Assert.True(withAllowance < withoutAllowance - 400, $"fitted overhead {withAllowance:F0} ms with the allowance, {withoutAllowance:F0} ms without");
+    }
+
+    [Fact]
     public void An_unreachable_region_is_routed_around_including_its_replicas_learnt_later_until_it_is_reachable_again()
     {
         Router router = Router(_clock);

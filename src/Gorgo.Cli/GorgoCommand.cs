@@ -29,6 +29,7 @@ public static class GorgoCommand
         root.Subcommands.Add(MeshCommands.Node());
         root.Subcommands.Add(MeshCommands.Up());
         root.Subcommands.Add(ProxyCommand.Create());
+        root.Subcommands.Add(Gateway.GatewayCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(SimCommand.Create());
         return root;

@@ -311,6 +311,13 @@ public sealed record MeshSpec
     /// <summary>Whether a node counts the requests other nodes' digests say are on their way to a replica (the mesh's <c>CountPeerPendingWork</c>).</summary>
     public bool CountPeerPendingWork { get; init; } = true;
 
+    /// <summary>
+    /// Whether each region's users reach the mesh through a <c>gorgo gateway</c> in their region (a tier apart from
+    /// the nodes, which outlives them) instead of straight at their node: a killed node's own streams then end with an
+    /// error event, and its requests without a first token go to the next node.
+    /// </summary>
+    public bool Gateways { get; init; }
+
     /// <summary>Problems, empty when valid.</summary>
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Include(Gossip?.Validate("mesh.gossip") ?? ["mesh.gossip is missing."])
@@ -423,6 +430,9 @@ public sealed record RunSpec
 
     /// <summary>Whether a mesh run's nodes route a request another node forwarded to one of their replicas again on arrival, among their own replicas (<c>mesh.rebindOnArrival</c>; default on).</summary>
     public bool? RebindOnArrival { get; init; }
+
+    /// <summary>Whether a mesh run's users reach the nodes through a gateway in their region (default: <c>mesh.gateways</c>).</summary>
+    public bool? Gateways { get; init; }
 
     /// <summary>The cost model this run's routers use: slot-wait forecast, online calibration and transit allowance as the run sets them (calibration only where <paramref name="calibrationAllowed"/>).</summary>
     public CostModelOptions CostOptions(bool calibrationAllowed = true) => new()

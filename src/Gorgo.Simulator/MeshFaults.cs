@@ -8,7 +8,7 @@ namespace Gorgo.Simulator;
 /// <summary>
 /// The faults of a scenario in a simulated mesh run, modelled on what the live mesh does (see benchmarks/README.md,
 /// "Faults"). A killed node's replicas lose their work and caches; its own clients' streams that had a first token
-/// are lost, the rest move on to the nearest other node; elsewhere a request on a dead or failing replica is retried
+/// are lost (with <c>mesh.gateways</c>: end with an error event), the rest move on to the nearest other node; elsewhere a request on a dead or failing replica is retried
 /// before its first token (as the front door does by default: <see cref="Retries"/>) and ends with an error
 /// event after it; survivors learn of the death after <c>sim.failureDetectionMs</c>. A stopped node stops admitting,
 /// announces its replicas draining, lets its work finish (up to <c>sim.drainTimeoutMs</c>) and leaves. A restarted
@@ -183,14 +183,22 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
     {
         _fates[region] = NodeFate.Down;
 
-        // Its own clients: a stream with a first token dies with the connection; the others move on to another node.
+        // Its own clients: a stream with a first token dies with the connection, or, through a gateway (which outlives the
+        // node), ends with an error event; the others move on to another node (the client or the gateway retries).
         foreach (SimRequest request in _inFlight.Where(r => r.Ingress == region).ToList())
         {
             double? first = FirstTokenMs(request);
             CancelOnReplica(request);
             if (first is not null)
             {
-                results.EndStream(request, StreamEnding.Cut, first, "the connection to its node broke (the node was killed)");
+                if (context.Run.Gateways ?? context.Scenario.Mesh.Gateways)
+                {
+                    results.EndStream(request, StreamEnding.ErrorEvent, first, "its node was killed; the gateway ended the stream");
+                }
+                else
+                {
+                    results.EndStream(request, StreamEnding.Cut, first, "the connection to its node broke (the node was killed)");
+                }
             }
             else
             {

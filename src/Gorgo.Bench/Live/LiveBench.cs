@@ -42,9 +42,9 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            (List<RequestRecord> runRecords, bool runComplete, double? gossip, IReadOnlyList<ExecutedFault> faults) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
+            (List<RequestRecord> runRecords, bool runComplete, double? gossip, IReadOnlyList<ExecutedFault> faults, long? failedOver) = await RunOneAsync(run, workload, rtt, progress, cancellationToken).ConfigureAwait(false);
             records.AddRange(runRecords);
-            RunSummary runSummary = RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, run.ScopeName, runRecords) with { GossipBytesPerNodePerS = gossip };
+            RunSummary runSummary = RunSummary.From(run.Name, run.ModeName, run.Policy, run.ConsistencyName, run.ScopeName, runRecords) with { GossipBytesPerNodePerS = gossip, GatewayFailedOver = failedOver };
             summaries.Add(FaultMetrics.Apply(runSummary, faults, runRecords, RegionOfReplica));
             complete &= runComplete;
             if (cancellationToken.IsCancellationRequested)
@@ -68,14 +68,14 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
     /// <summary>The region of a scenario replica id, or null.</summary>
     private string? RegionOfReplica(string replicaId) => scenario.Regions.FirstOrDefault(r => scenario.ReplicaIds(r).Contains(replicaId));
 
-    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS, IReadOnlyList<ExecutedFault> Faults)> RunOneAsync(RunSpec run, IEnumerable<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
+    private async Task<(List<RequestRecord> Records, bool Complete, double? GossipBytesPerNodePerS, IReadOnlyList<ExecutedFault> Faults, long? GatewayFailedOver)> RunOneAsync(RunSpec run, IEnumerable<BenchRequest> workload, RttMatrix rtt, IProgress<BenchProgress>? progress, CancellationToken cancellationToken)
     {
         int total = WorkloadBuilder.ExpectedCount(scenario);
         progress?.Report(new BenchProgress(run.Name, "starting", 0, total));
         await using LiveDeployment deployment = run.Mode == DeploymentMode.Proxy
             ? await LiveDeployment.StartProxyAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
             : scenario.Faults.Count > 0
-                ? await LiveDeployment.StartMeshProcessesAsync(scenario, run, rtt, cancellationToken).ConfigureAwait(false)
+                ? await LiveDeployment.StartMeshProcessesAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false)
                 : await LiveDeployment.StartMeshAsync(scenario, run, rtt, logging, cancellationToken).ConfigureAwait(false);
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 100_000, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) }) { Timeout = Timeout.InfiniteTimeSpan };
@@ -123,7 +123,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
 
         records.Sort((a, b) => a.Index.CompareTo(b.Index));
         progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, total));
-        return (records, complete, gossip, faults?.Executed ?? []);
+        return (records, complete, gossip, faults?.Executed ?? [], deployment.GatewayTotals?.FailedOver);
     }
 
     /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>

@@ -11,6 +11,7 @@ using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Policies;
 using Gorgo.Routing.Cost;
 using Gorgo.Serving;
+using Gorgo.Serving.Gateway;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -24,10 +25,13 @@ public sealed class LiveDeployment : IAsyncDisposable
 
     private MeshDeployment? _mesh;
 
-    private LiveDeployment(IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> entryPoints) => EntryPoints = entryPoints;
+    private readonly Dictionary<string, IReadOnlyList<EntryPoint>> _entryPoints;
+    private readonly List<GatewayForwarder> _gateways = [];
 
-    /// <summary>Where users of each region send requests, in the order they try them: their region's node then the nearest others, or the proxy.</summary>
-    public IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> EntryPoints { get; }
+    private LiveDeployment(IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> entryPoints) => _entryPoints = new(entryPoints, StringComparer.Ordinal);
+
+    /// <summary>Where users of each region send requests, in the order they try them: their region's node then the nearest others, their region's gateway, or the proxy.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<EntryPoint>> EntryPoints => _entryPoints;
 
     /// <summary>
     /// The deployment's engines that run in this process, with where requests reach them from (for the outcome
@@ -67,7 +71,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         }
 
         bool Usable(string region, string user) => user == region || mesh.State(user).Node.Interested(region);
-        var deployment = new LiveDeployment(MeshEntries(options, rtt))
+        var deployment = new LiveDeployment((run.Gateways ?? scenario.Mesh.Gateways) ? [] : MeshEntries(options, rtt))
         {
             Engines = servers.Count > 0
                 ? servers.Select(s => new ForecastEngine(s.Id, s.Region, s.Server.Services.GetRequiredService<EmulatedReplica>().Engine, user => Usable(s.Region, user), SameRegionFree: true)).ToArray()
@@ -85,6 +89,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             throw new InvalidOperationException("The mesh's gossip did not converge within 60 s.");
         }
 
+        await deployment.StartGatewaysIfAskedAsync(scenario, run, options, rtt, logging, cancellationToken).ConfigureAwait(false);
         return deployment;
     }
 
@@ -92,12 +97,12 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// Starts a mesh for <paramref name="run"/> with each region's node in its own <c>gorgo node</c> process and fault
     /// injection on (what a scenario with faults needs), and waits until gossip has converged.
     /// </summary>
-    public static async Task<LiveDeployment> StartMeshProcessesAsync(Scenario scenario, RunSpec run, RttMatrix rtt, CancellationToken cancellationToken)
+    public static async Task<LiveDeployment> StartMeshProcessesAsync(Scenario scenario, RunSpec run, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
         MeshOptions options = MeshOptionsFor(scenario, run, rtt);
         options.FaultInjection = true;
         NodeProcesses nodes = await NodeProcesses.StartAsync(options, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-        var deployment = new LiveDeployment(MeshEntries(options, rtt)) { Processes = nodes };
+        var deployment = new LiveDeployment((run.Gateways ?? scenario.Mesh.Gateways) ? [] : MeshEntries(options, rtt)) { Processes = nodes };
         deployment._parts.Add(nodes);
         if (!await nodes.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
         {
@@ -105,8 +110,51 @@ public sealed class LiveDeployment : IAsyncDisposable
             throw new InvalidOperationException($"The mesh's gossip did not converge within 60 s (node logs in {nodes.Directory}).");
         }
 
+        await deployment.StartGatewaysIfAskedAsync(scenario, run, options, rtt, logging, cancellationToken).ConfigureAwait(false);
         return deployment;
     }
+
+    /// <summary>
+    /// With gateways (<c>runs[].gateways</c>, else <c>mesh.gateways</c>), starts a gateway per region in this process (apart from the nodes, so it outlives a
+    /// killed node) whose nodes are its region's then the others nearest first, and sends each region's users to it.
+    /// </summary>
+    private async Task StartGatewaysIfAskedAsync(Scenario scenario, RunSpec run, MeshOptions options, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
+    {
+        if (!(run.Gateways ?? scenario.Mesh.Gateways))
+        {
+            return;
+        }
+
+        try
+        {
+            foreach ((string region, IReadOnlyList<EntryPoint> nodes) in MeshEntries(options, rtt))
+            {
+                var gatewayOptions = new GatewayOptions
+                {
+                    Region = region,
+                    ListenUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}",
+                    Upstreams = nodes.Select(n => n.Uri).ToArray(),
+                    RequestTimeoutSeconds = scenario.Limits.RequestTimeoutSeconds,
+                };
+                WebApplication gateway = GatewayHost.Build(gatewayOptions, logging);
+                _parts.Insert(0, gateway); // stopped before the nodes
+                await gateway.StartAsync(cancellationToken).ConfigureAwait(false);
+                _entryPoints[region] = [new EntryPoint(region, new Uri(gatewayOptions.ListenUrl + "/"))];
+                _gateways.Add(gateway.Services.GetRequiredService<GatewayForwarder>());
+            }
+        }
+        catch
+        {
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>What the gateways did, summed over regions (null without gateways): requests, moves to another node, requests no node answered, streams ended with an error event.</summary>
+    public (long Requests, long FailedOver, long Unavailable, long EndedWithErrorEvent)? GatewayTotals =>
+        _gateways.Count == 0
+            ? null
+            : (_gateways.Sum(g => g.Stats.Requests), _gateways.Sum(g => g.Stats.FailedOver), _gateways.Sum(g => g.Stats.Unavailable), _gateways.Sum(g => g.Stats.EndedWithErrorEvent));
 
     /// <summary>The mesh configuration of a run: a node per region on free loopback ports, the scenario's replicas emulated in process, WAN emulation on.</summary>
     public static MeshOptions MeshOptionsFor(Scenario scenario, RunSpec run, RttMatrix rtt)

@@ -95,6 +95,11 @@ public sealed record RunSummary
     /// <summary>Requests the front door tried on more than one replica before their first token.</summary>
     [JsonPropertyName("retried")] public int Retried { get; init; }
 
+    /// <summary>Live runs through gateways (<c>mesh.gateways</c>): times a gateway moved a request on to the next node because one did not answer; null without gateways.</summary>
+    [JsonPropertyName("gateway_failed_over")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? GatewayFailedOver { get; init; }
+
     /// <summary>Kill or stop of a node: the longest time from the fault to the last request still routed there (see <see cref="FaultOutcome.DeadRoutedAfterMs"/>); null without such faults.</summary>
     [JsonPropertyName("dead_routed_after_ms")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

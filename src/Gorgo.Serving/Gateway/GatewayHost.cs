@@ -1,0 +1,56 @@
+using Gorgo.Replica.OpenAi;
+using Gorgo.Replica.Server;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gorgo.Serving.Gateway;
+
+/// <summary>Builds <c>gorgo gateway</c>'s web application: every <c>/v1/*</c> request forwarded to the mesh, <c>/health</c> and <c>/gateway/state</c>.</summary>
+public static class GatewayHost
+{
+    /// <summary>Builds (but does not start) a gateway; throws <see cref="Routing.Options.RoutingOptionsException"/> for bad options.</summary>
+    public static WebApplication Build(GatewayOptions options, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.EnsureValid();
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        builder.WebHost.UseUrls(options.ListenUrl);
+        logging?.Invoke(builder.Logging);
+        builder.Services.AddSingleton(sp => new GatewayForwarder(options, CreateClient(options), sp.GetRequiredService<ILogger<GatewayForwarder>>()));
+
+        WebApplication app = builder.Build();
+        GatewayForwarder forwarder = app.Services.GetRequiredService<GatewayForwarder>();
+        app.UseMiddleware<OpenAiErrorMiddleware>();
+        app.MapGet("/health", () => Results.Json(new { status = "ok", region = options.Region, role = "gateway" }));
+        app.MapGet("/gateway/state", () => Results.Json(new
+        {
+            region = options.Region,
+            upstreams = options.Upstreams.Select(u => u.ToString()),
+            requests = forwarder.Stats.Requests,
+            failedOver = forwarder.Stats.FailedOver,
+            unavailable = forwarder.Stats.Unavailable,
+            endedWithErrorEvent = forwarder.Stats.EndedWithErrorEvent,
+        }));
+        app.Map("/v1/{**path}", forwarder.ForwardAsync);
+        app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
+        return app;
+    }
+
+    /// <summary>The client to the nodes: pooled connections, the connect timeout of the options, no redirects, no proxy, no overall timeout (the forwarder keeps the deadline).</summary>
+    private static HttpClient CreateClient(GatewayOptions options) => new(new SocketsHttpHandler
+    {
+        ConnectTimeout = TimeSpan.FromMilliseconds(options.ConnectTimeoutMs),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+        AllowAutoRedirect = false,
+        UseProxy = false,
+        UseCookies = false,
+        MaxConnectionsPerServer = int.MaxValue,
+    })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+    };
+}

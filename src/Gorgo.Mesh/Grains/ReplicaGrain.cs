@@ -3,14 +3,22 @@ using Gorgo.Replica.OpenAi;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wire;
+using Gorgo.Serving;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Concurrency;
 
 namespace Gorgo.Mesh.Grains;
 
-/// <summary>Runs requests on the local backend of its replica; placed on the replica's region's silo, reentrant so streams run concurrently.</summary>
+/// <summary>
+/// Runs requests other nodes sent on the local backend of its replica (rebinding them on arrival), through this node's
+/// circuit breakers; placed on the replica's region's silo, reentrant so streams run concurrently.
+/// </summary>
 [RegionPlacement, Reentrant, GrainType("replica")]
-public sealed class ReplicaGrain(RegionState region) : Grain, IReplicaGrain
+public sealed class ReplicaGrain(RegionState region, IServiceProvider services) : Grain, IReplicaGrain
 {
+    // The node's front door holds its breakers; a silo without one (a test cluster) runs without breakers.
+    private readonly ReplicaBreakers? _breakers = services.GetService<FrontDoor>()?.Breakers;
+
     /// <inheritdoc />
     public Task<string> GetHostRegion() => Task.FromResult(region.Region);
 
@@ -27,7 +35,7 @@ public sealed class ReplicaGrain(RegionState region) : Grain, IReplicaGrain
         }
 
         string? servedBy = string.Equals(id, chosen, StringComparison.Ordinal) ? null : id;
-        await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, servedBy, cancellationToken).ConfigureAwait(true))
+        await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, servedBy, _breakers, cancellationToken).ConfigureAwait(true))
         {
             yield return chunk;
         }

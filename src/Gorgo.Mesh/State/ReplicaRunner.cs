@@ -1,6 +1,9 @@
 using System.Runtime.CompilerServices;
 using Gorgo.Replica.Backends;
 using Gorgo.Mesh.Wire;
+using Gorgo.Replica.OpenAi;
+using Gorgo.Serving;
+using Polly.CircuitBreaker;
 
 namespace Gorgo.Mesh.State;
 
@@ -10,22 +13,33 @@ public static class ReplicaRunner
 {
     /// <summary>
     /// Yields text pieces, then a final piece with usage, or an error piece when the backend fails; the first piece
-    /// names <paramref name="servedBy"/> (a replica other than the one the caller chose) when given.
+    /// names <paramref name="servedBy"/> (a replica other than the one the caller chose) when given. With
+    /// <paramref name="breakers"/> (this node's), the wait for the first piece runs through the replica's circuit
+    /// breaker, so this node's breakers learn of the replica's failures on requests other nodes sent here too, and an
+    /// open breaker answers a retryable error without calling the replica.
     /// </summary>
-    public static async IAsyncEnumerable<GenerationChunk> RunAsync(LocalReplica replica, GenerationRequest request, string? servedBy = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public static async IAsyncEnumerable<GenerationChunk> RunAsync(LocalReplica replica, GenerationRequest request, string? servedBy = null, ReplicaBreakers? breakers = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await using IAsyncEnumerator<BackendChunk> chunks = replica.GenerateAsync(request.ToBackendRequest(), cancellationToken).GetAsyncEnumerator(cancellationToken);
+        bool first = true;
         while (true)
         {
             GenerationChunk? failure = null;
             bool more = false;
             try
             {
-                more = await chunks.MoveNextAsync().ConfigureAwait(false);
+                more = first && breakers is not null
+                    ? await breakers.ExecuteAsync(replica.Id, static (c, _) => c.MoveNextAsync(), chunks, cancellationToken).ConfigureAwait(false)
+                    : await chunks.MoveNextAsync().ConfigureAwait(false);
+                first = false;
             }
             catch (BackendException ex)
             {
                 failure = GenerationChunk.FromError(ex.ToOpenAiError(), ex.Retryable, servedBy);
+            }
+            catch (BrokenCircuitException)
+            {
+                failure = GenerationChunk.FromError(new OpenAiError(503, $"Replica '{replica.Id}' failed repeatedly and its circuit is open; another replica will serve.", OpenAiError.Server, code: "replica_circuit_open"), retryable: true, servedBy);
             }
 
             if (failure is not null)

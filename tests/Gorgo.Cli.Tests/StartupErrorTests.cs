@@ -113,4 +113,28 @@ public sealed class StartupErrorTests : IDisposable
         AssertOneLine(error);
         Assert.Contains("model type 'Unigram' is not supported", error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_gateway_with_a_taken_port_or_bad_settings_says_so_in_one_line()
+    {
+        using var held = new TcpListener(IPAddress.Loopback, 0);
+        held.Start();
+        int port = ((IPEndPoint)held.LocalEndpoint).Port;
+
+        (int code, _, string error) = CliRunner.Run("gateway", "--region", "eu-central", "--upstream", "http://127.0.0.1:9/", "--listen", $"http://127.0.0.1:{port}");
+        Assert.Equal(GorgoCommand.Failed, code);
+        AssertOneLine(error);
+        Assert.Contains($"127.0.0.1:{port}", error, StringComparison.Ordinal);
+        Assert.Contains("--listen", error, StringComparison.Ordinal);
+
+        (code, _, error) = CliRunner.Run("gateway", "--region", "eu-central", "--upstream", "not-a-url");
+        Assert.Equal(GorgoCommand.BadInput, code);
+        AssertOneLine(error);
+        Assert.Contains("not-a-url", error, StringComparison.Ordinal);
+
+        (code, _, error) = CliRunner.Run("gateway", "--region", "eu-central", "--upstream", "http://127.0.0.1:9/", "--request-timeout", "0");
+        Assert.Equal(GorgoCommand.BadInput, code);
+        AssertOneLine(error);
+        Assert.Contains("RequestTimeoutSeconds", error, StringComparison.Ordinal);
+    }
 }

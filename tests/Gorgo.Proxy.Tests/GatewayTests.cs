@@ -56,6 +56,13 @@ public sealed class GatewayTests : IAsyncLifetime
         Assert.Equal(["a", "b", "c", "[DONE]"], Events(text).Select(e => e == "[DONE]" ? e : JsonDocument.Parse(e).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()!));
         Assert.Equal(1, _streamed);
         Assert.Equal((1L, 2L, 0L, 0L), (forwarder.Stats.Requests, forwarder.Stats.FailedOver, forwarder.Stats.Unavailable, forwarder.Stats.EndedWithErrorEvent));
+
+        // The same shows in the gateway's /metrics (the meter is the process's, so other tests' gateways add to it).
+        string metrics = await _client.GetStringAsync(gateway + "metrics");
+        Assert.Contains("# TYPE gorgo_gateway_requests_total counter", metrics, StringComparison.Ordinal);
+        Assert.Contains("# TYPE gorgo_gateway_failovers_total counter", metrics, StringComparison.Ordinal);
+        Assert.Matches(@"gorgo_gateway_requests_total\{[^}]*outcome=""answered""[^}]*region=""us-east""[^}]*\} [1-9]", metrics);
+        Assert.Matches(@"gorgo_gateway_failovers_total\{[^}]*region=""us-east""[^}]*\} [1-9]", metrics);
     }
 
     [Fact]

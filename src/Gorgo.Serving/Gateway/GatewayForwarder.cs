@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net;
 using Gorgo.Replica.Backends;
 using Gorgo.Replica.OpenAi;
+using Gorgo.Serving.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -9,13 +10,21 @@ using Polly.Retry;
 
 namespace Gorgo.Serving.Gateway;
 
-/// <summary>What a gateway has done since it started: its counters, read by <c>/gateway/state</c>.</summary>
+/// <summary>What a gateway has done since it started: its counters, read by <c>/gateway/state</c> (and counted in <c>/metrics</c> as it happens).</summary>
 public sealed class GatewayStats
 {
+    private readonly KeyValuePair<string, object?> _region;
     private long _requests;
     private long _failedOver;
     private long _unavailable;
     private long _endedWithErrorEvent;
+
+    /// <summary>Counters for a gateway of <paramref name="region"/>; its metric series start at zero.</summary>
+    public GatewayStats(string region)
+    {
+        _region = new("region", region);
+        GorgoMetrics.RegisterGateway(region);
+    }
 
     /// <summary>Requests forwarded.</summary>
     public long Requests => Interlocked.Read(ref _requests);
@@ -31,11 +40,17 @@ public sealed class GatewayStats
 
     internal void Request() => Interlocked.Increment(ref _requests);
 
-    internal void FailOver() => Interlocked.Increment(ref _failedOver);
+    internal void FailOver()
+    {
+        Interlocked.Increment(ref _failedOver);
+        GorgoMetrics.GatewayFailovers.Add(1, _region);
+    }
 
     internal void NoNode() => Interlocked.Increment(ref _unavailable);
 
     internal void ErrorEvent() => Interlocked.Increment(ref _endedWithErrorEvent);
+
+    internal void Ended(string outcome) => GorgoMetrics.GatewayRequests.Add(1, _region, new("outcome", outcome));
 }
 
 /// <summary>
@@ -68,6 +83,7 @@ public sealed class GatewayForwarder
         _options = options.EnsureValid();
         _http = http ?? throw new ArgumentNullException(nameof(http));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        Stats = new GatewayStats(_options.Region);
         _failover = _options.Upstreams.Count == 1
             ? ResiliencePipeline<HttpResponseMessage>.Empty
             : new ResiliencePipelineBuilder<HttpResponseMessage>()
@@ -90,7 +106,7 @@ public sealed class GatewayForwarder
     }
 
     /// <summary>The gateway's counters.</summary>
-    public GatewayStats Stats { get; } = new();
+    public GatewayStats Stats { get; }
 
     /// <summary>The settings in force.</summary>
     public GatewayOptions Options => _options;
@@ -100,6 +116,34 @@ public sealed class GatewayForwarder
     {
         ArgumentNullException.ThrowIfNull(context);
         Stats.Request();
+        string outcome = "answered";
+        try
+        {
+            await ForwardCoreAsync(context).ConfigureAwait(false);
+        }
+        catch (OpenAiError error)
+        {
+            outcome = error.Code switch
+            {
+                "gateway_timeout" => "timed_out",
+                "upstream_unavailable" => context.Response.HasStarted ? "error_event" : "unavailable",
+                _ => "refused",
+            };
+            throw;
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            outcome = "cancelled";
+            throw;
+        }
+        finally
+        {
+            Stats.Ended(outcome);
+        }
+    }
+
+    private async Task ForwardCoreAsync(HttpContext context)
+    {
         CancellationToken aborted = context.RequestAborted;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         deadline.CancelAfter(TimeSpan.FromSeconds(_options.RequestTimeoutSeconds));

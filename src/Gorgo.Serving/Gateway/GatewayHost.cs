@@ -1,5 +1,6 @@
 using Gorgo.Replica.OpenAi;
 using Gorgo.Replica.Server;
+using Gorgo.Serving.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -8,7 +9,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Gorgo.Serving.Gateway;
 
-/// <summary>Builds <c>gorgo gateway</c>'s web application: every <c>/v1/*</c> request forwarded to the mesh, <c>/health</c> and <c>/gateway/state</c>.</summary>
+/// <summary>Builds <c>gorgo gateway</c>'s web application: every <c>/v1/*</c> request forwarded to the mesh, <c>/health</c>, <c>/gateway/state</c> and <c>/metrics</c>.</summary>
 public static class GatewayHost
 {
     /// <summary>Builds (but does not start) a gateway; throws <see cref="Routing.Options.RoutingOptionsException"/> for bad options.</summary>
@@ -35,6 +36,7 @@ public static class GatewayHost
             unavailable = forwarder.Stats.Unavailable,
             endedWithErrorEvent = forwarder.Stats.EndedWithErrorEvent,
         }));
+        app.MapMetrics();
         app.Map("/v1/{**path}", forwarder.ForwardAsync);
         app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
         return app;

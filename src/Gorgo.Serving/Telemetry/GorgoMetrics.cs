@@ -41,6 +41,27 @@ public static class GorgoMetrics
     /// <summary><c>gorgo_admission_rejections_total</c>: requests refused before routing or for want of room, by <c>reason</c>.</summary>
     public static Counter<long> AdmissionRejections { get; } = GorgoTelemetry.Meter.CreateCounter<long>("gorgo.admission_rejections", null, "Requests refused (429/503 with Retry-After), by reason.");
 
+    /// <summary><c>gorgo_gateway_requests_total</c>: requests a gateway forwarded, by <c>region</c> and <c>outcome</c> (<see cref="GatewayOutcomes"/>).</summary>
+    public static Counter<long> GatewayRequests { get; } = GorgoTelemetry.Meter.CreateCounter<long>("gorgo.gateway.requests", null, "Requests a gateway forwarded, by outcome: answered by a node, no node answered, stream ended with an error event, timed out, refused, or the client left.");
+
+    /// <summary><c>gorgo_gateway_failovers_total</c>: times a gateway moved a request on to its next node because one did not answer, by <c>region</c>.</summary>
+    public static Counter<long> GatewayFailovers { get; } = GorgoTelemetry.Meter.CreateCounter<long>("gorgo.gateway.failovers", null, "Times a gateway moved a request on to its next node because one did not answer.");
+
+    /// <summary>The <c>outcome</c> label values of <see cref="GatewayRequests"/>.</summary>
+    public static readonly IReadOnlyList<string> GatewayOutcomes = ["answered", "unavailable", "error_event", "timed_out", "refused", "cancelled"];
+
+    /// <summary>Makes every series of a gateway in <paramref name="region"/> exist from the start, at zero.</summary>
+    public static void RegisterGateway(string region)
+    {
+        var tag = new KeyValuePair<string, object?>("region", region);
+        foreach (string outcome in GatewayOutcomes)
+        {
+            GatewayRequests.Add(0, tag, new("outcome", outcome));
+        }
+
+        GatewayFailovers.Add(0, tag);
+    }
+
     /// <summary>Makes <paramref name="node"/>'s replicas, peers and gossip visible to the observable instruments until disposed.</summary>
     public static IDisposable Register(INodeView node)
     {

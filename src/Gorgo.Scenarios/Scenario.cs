@@ -114,6 +114,9 @@ public sealed record Scenario
     /// <summary>The name or path of the profile a run's engines really run, or null when it is the scenario's profile.</summary>
     public string? TrueProfileName(RunSpec run) => run?.TrueProfile ?? Replicas.TrueProfile;
 
+    /// <summary>Whether a run's users reach the mesh through gateways: the run's <c>gateways</c>, else <c>mesh.gateways</c>.</summary>
+    public bool UsesGateways(RunSpec run) => run?.Gateways ?? Mesh.Gateways;
+
     /// <summary>A profile name as <see cref="EngineProfile.Load"/> takes it: a shipped name, or a file resolved against the scenario.</summary>
     public string ProfilePath(string profile) => EngineProfile.ShippedNames.Contains(profile) ? profile : Resolve(profile);
 

@@ -191,7 +191,7 @@ internal sealed class MeshFaults(SimContext context, SimFleet fleet, RunResults 
             CancelOnReplica(request);
             if (first is not null)
             {
-                if (context.Run.Gateways ?? context.Scenario.Mesh.Gateways)
+                if (context.Scenario.UsesGateways(context.Run))
                 {
                     results.EndStream(request, StreamEnding.ErrorEvent, first, "its node was killed; the gateway ended the stream");
                 }

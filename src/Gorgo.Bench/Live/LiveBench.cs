@@ -123,7 +123,7 @@ public sealed class LiveBench(Scenario scenario, Action<ILoggingBuilder> logging
 
         records.Sort((a, b) => a.Index.CompareTo(b.Index));
         progress?.Report(new BenchProgress(run.Name, "stopping", records.Count, total));
-        return (records, complete, gossip, faults?.Executed ?? [], deployment.GatewayTotals?.FailedOver);
+        return (records, complete, gossip, faults?.Executed ?? [], deployment.GatewayFailedOver);
     }
 
     /// <summary>Sends each request at its arrival time, without waiting for earlier ones; returns the records and the requests not sent.</summary>

@@ -71,7 +71,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         }
 
         bool Usable(string region, string user) => user == region || mesh.State(user).Node.Interested(region);
-        var deployment = new LiveDeployment((run.Gateways ?? scenario.Mesh.Gateways) ? [] : MeshEntries(options, rtt))
+        var deployment = new LiveDeployment(scenario.UsesGateways(run) ? [] : MeshEntries(options, rtt))
         {
             Engines = servers.Count > 0
                 ? servers.Select(s => new ForecastEngine(s.Id, s.Region, s.Server.Services.GetRequiredService<EmulatedReplica>().Engine, user => Usable(s.Region, user), SameRegionFree: true)).ToArray()
@@ -102,7 +102,7 @@ public sealed class LiveDeployment : IAsyncDisposable
         MeshOptions options = MeshOptionsFor(scenario, run, rtt);
         options.FaultInjection = true;
         NodeProcesses nodes = await NodeProcesses.StartAsync(options, TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false);
-        var deployment = new LiveDeployment((run.Gateways ?? scenario.Mesh.Gateways) ? [] : MeshEntries(options, rtt)) { Processes = nodes };
+        var deployment = new LiveDeployment(scenario.UsesGateways(run) ? [] : MeshEntries(options, rtt)) { Processes = nodes };
         deployment._parts.Add(nodes);
         if (!await nodes.WaitUntilConvergedAsync(TimeSpan.FromSeconds(60), cancellationToken).ConfigureAwait(false))
         {
@@ -120,7 +120,7 @@ public sealed class LiveDeployment : IAsyncDisposable
     /// </summary>
     private async Task StartGatewaysIfAskedAsync(Scenario scenario, RunSpec run, MeshOptions options, RttMatrix rtt, Action<ILoggingBuilder> logging, CancellationToken cancellationToken)
     {
-        if (!(run.Gateways ?? scenario.Mesh.Gateways))
+        if (!scenario.UsesGateways(run))
         {
             return;
         }
@@ -150,11 +150,8 @@ public sealed class LiveDeployment : IAsyncDisposable
         }
     }
 
-    /// <summary>What the gateways did, summed over regions (null without gateways): requests, moves to another node, requests no node answered, streams ended with an error event.</summary>
-    public (long Requests, long FailedOver, long Unavailable, long EndedWithErrorEvent)? GatewayTotals =>
-        _gateways.Count == 0
-            ? null
-            : (_gateways.Sum(g => g.Stats.Requests), _gateways.Sum(g => g.Stats.FailedOver), _gateways.Sum(g => g.Stats.Unavailable), _gateways.Sum(g => g.Stats.EndedWithErrorEvent));
+    /// <summary>Times the gateways moved a request on to their next node, summed over regions; null without gateways.</summary>
+    public long? GatewayFailedOver => _gateways.Count == 0 ? null : _gateways.Sum(g => g.Stats.FailedOver);
 
     /// <summary>The mesh configuration of a run: a node per region on free loopback ports, the scenario's replicas emulated in process, WAN emulation on.</summary>
     public static MeshOptions MeshOptionsFor(Scenario scenario, RunSpec run, RttMatrix rtt)

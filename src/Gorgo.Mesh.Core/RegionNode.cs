@@ -221,6 +221,7 @@ public sealed class RegionNode
                     RunningTokens = shares ? view.RunningTokens : 0,
                     RunningPrefillTokens = shares ? view.RunningPrefillTokens ?? -1 : -1,
                     DecodeMsPerRequest = shares ? view.DecodeMsPerRequest ?? -1 : -1,
+                    DecodeStepMicros = shares ? ReplicaDigest.ToMicros(view.DecodeStepMs) : -1,
                     QueuedTokens = shares ? view.QueuedTokens : 0,
                     KvUtilization = shares ? view.KvCacheUtilization : 0,
                     PrefillMsPerToken = view.PrefillMsPerToken,

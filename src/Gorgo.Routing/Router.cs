@@ -693,12 +693,12 @@ public sealed class Router
         ReadOnlySpan<double> transit = TransitAllowancesNow(scratch.Transit(_transit.Length), now);
         for (int i = 0; i < count; i++)
         {
-            Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, clientLeg, now, transit, out scores[i]);
+            Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, request.MaxOutputTokens, clientLeg, now, transit, out scores[i]);
         }
 
         choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
         ref Candidate target = ref _candidates[eligible[choice.Chosen]];
-        chosenModel = Options.Cost.Calibration.Enabled ? ModelEstimate(ref target, scores[choice.Chosen].UncachedTokens, clientLeg) : scores[choice.Chosen].Estimate;
+        chosenModel = Options.Cost.Calibration.Enabled ? ModelEstimate(ref target, scores[choice.Chosen].UncachedTokens, request.MaxOutputTokens, clientLeg) : scores[choice.Chosen].Estimate;
         if (Options.TrackPendingWork)
         {
             long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
@@ -740,13 +740,13 @@ public sealed class Router
         return c.Calibration.IsReady(options) ? c.Calibration : _pooled.IsReady(options) ? _pooled : null;
     }
 
-    private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, double clientLeg, long now, ReadOnlySpan<double> transitByRegion, out CandidateScore score)
+    private void Score(ref Candidate c, int[] matchedBlocks, int promptTokens, int outputTokens, double clientLeg, long now, ReadOnlySpan<double> transitByRegion, out CandidateScore score)
     {
         int matched = Math.Min(matchedBlocks[c.Slot] * _blockSize, promptTokens);
         int uncached = promptTokens - matched;
         int pendingCount = c.PendingCount;
         long pendingTokens = c.PendingTokens;
-        TtftEstimate model = ModelEstimate(ref c, uncached, clientLeg);
+        TtftEstimate model = ModelEstimate(ref c, uncached, outputTokens, clientLeg);
         TtftEstimate estimate = Calibrated(ref c, model);
         double transit = c.IsHome ? 0 : transitByRegion[c.RegionIndex];
         if (transit > 0)
@@ -772,7 +772,7 @@ public sealed class Router
     }
 
     /// <summary>The cost model's estimate for a candidate, before any calibration.</summary>
-    private TtftEstimate ModelEstimate(ref Candidate c, int uncached, double clientLeg) => _cost.Estimate(new CostInputs(
+    private TtftEstimate ModelEstimate(ref Candidate c, int uncached, int outputTokens, double clientLeg) => _cost.Estimate(new CostInputs(
         RttMs: c.RttFromHomeMs,
         ClientLegMs: clientLeg,
         QueuedTokens: c.QueuedTokens + c.PendingTokens,
@@ -783,7 +783,9 @@ public sealed class Router
         RunningPrefillTokens: c.RunningPrefillTokens,
         OutstandingRequests: c.Outstanding,
         BatchSlots: c.MaxRunningRequests,
-        DecodeMsPerRequest: c.DecodeMsPerRequest));
+        DecodeMsPerRequest: c.DecodeMsPerRequest,
+        DecodeStepMs: c.DecodeStepMs,
+        OutputTokens: outputTokens));
 
     /// <summary>Fills <paramref name="eligible"/> with the candidates' positions, in fleet order; throws when there are none.</summary>
     private int CollectEligible(in RoutingRequest request, long now, int[] eligible)
@@ -943,6 +945,7 @@ public sealed class Router
         public long RunningTokens;
         public double RunningPrefillTokens; // NaN when the replica does not report it
         public double DecodeMsPerRequest; // NaN when the replica does not report it
+        public double DecodeStepMs; // NaN when the replica does not report it
         public double KvCacheUtilization;
         public double PrefillMsPerToken;
         public double RttFromHomeMs;
@@ -984,6 +987,7 @@ public sealed class Router
             RunningTokens = view.RunningTokens;
             RunningPrefillTokens = view.RunningPrefillTokens ?? double.NaN;
             DecodeMsPerRequest = view.DecodeMsPerRequest ?? double.NaN;
+            DecodeStepMs = view.DecodeStepMs ?? double.NaN;
             KvCacheUtilization = view.KvCacheUtilization;
             PrefillMsPerToken = view.PrefillMsPerToken;
             RunningRequests = view.RunningRequests;

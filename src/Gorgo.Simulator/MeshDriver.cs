@@ -476,6 +476,7 @@ internal sealed class MeshDriver : RunDriver
                 RunningPrefillTokens = s.RunningPrefillTokens,
                 QueuedTokens = s.WaitingTokens,
                 DecodeMsPerRequest = s.DecodeMsPerRequest > 0 ? s.DecodeMsPerRequest : null,
+                DecodeStepMs = s.DecodeStepMs > 0 ? s.DecodeStepMs : null,
                 KvCacheUtilization = s.KvUtilization,
                 PrefillMsPerToken = Context.Profile.PrefillMsPerToken,
                 MaxRunningRequests = Context.Profile.MaxRunningRequests,

@@ -12,6 +12,19 @@ public class DecodeTimeReportTests
     }
 
     [Fact]
+    public void An_idle_engine_reports_a_full_batchs_decode_step_and_a_running_one_its_own_batchs()
+    {
+        var core = new EngineCore(Simple());
+        Assert.Equal(core.Profile.DecodeStepMs(0, core.Profile.MaxRunningRequests), core.State.DecodeStepMs, 9);
+        Assert.True(core.State.DecodeStepMs > 0);
+
+        Assert.Equal(EngineRejection.None, core.Submit(Request(1, Tokens(160, 1), maxTokens: 10), 0));
+        double step = core.PlanStep(0)!.Value;
+        core.CompleteStep(step, null, []);
+        Assert.Equal(core.Profile.DecodeStepMs(core.State.RunningTokens, 1), core.State.DecodeStepMs, 9);
+    }
+
+    [Fact]
     public void Before_any_request_finishes_the_running_batch_forecasts_max_tokens_times_the_decode_step()
     {
         var core = new EngineCore(Simple());

@@ -368,7 +368,7 @@ public class RegionNodeTests
     public void The_digest_written_into_gossip_is_byte_for_byte_the_encoded_digest_object(ConsistencyMode consistency)
     {
         RegionNode node = Node("a", consistency: consistency, local: ["a1", "a2", "a3"]);
-        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10, running: 4) with { RunningPrefillTokens = 120, DecodeMsPerRequest = 1_234.5, KvCacheUtilization = 0.37, QueuedTokens = 5_000_000_000 });
+        node.UpdateLocal(View("a1", "a", takenAt: T0 - 10, running: 4) with { RunningPrefillTokens = 120, DecodeMsPerRequest = 1_234.5, DecodeStepMs = 8.4567, KvCacheUtilization = 0.37, QueuedTokens = 5_000_000_000 });
         node.UpdateLocal(View("a3", "a", takenAt: T0 - 70) with { Health = ReplicaHealth.Unhealthy });
         node.RecordCache("a1", [11UL, 12UL, ulong.MaxValue], []);
 
@@ -388,6 +388,7 @@ public class RegionNodeTests
         digest.Replicas[1].AgeMs = 30;
         digest.Replicas[1].RunningPrefillTokens = 77;
         digest.Replicas[1].DecodeMsPerRequest = 900;
+        digest.Replicas[1].DecodeStepMicros = 8_457;
         digest.Replicas[1].HotBlocks = null;
 
         var decoded = new DecodedDigest(GossipCodec.Encode(digest));
@@ -399,6 +400,8 @@ public class RegionNodeTests
         Assert.Null(decoded.Views[0].RunningPrefillTokens);
         Assert.Equal(900, b2.DecodeMsPerRequest);
         Assert.Null(decoded.Views[0].DecodeMsPerRequest);
+        Assert.Equal(8.457, b2.DecodeStepMs!.Value, 9);
+        Assert.Null(decoded.Views[0].DecodeStepMs);
         Assert.Equal([1UL, 2UL], decoded.Summaries[0]!.Hashes);
         Assert.Null(decoded.Summaries[1]);
         Assert.True(decoded.Lists("b2") && !decoded.Lists("b3"));

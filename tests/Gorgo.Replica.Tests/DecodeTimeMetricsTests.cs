@@ -48,6 +48,38 @@ public sealed class DecodeTimeMetricsTests
         Assert.Equal(1_200, DecodeMs(page)!.Value, 9);
     }
 
+    private static double? StepMs(string page) =>
+        EngineMetricNames.ToLoad(PrometheusText.Parse(Gauges + "\n" + page), "m", DateTimeOffset.UnixEpoch).DecodeStepMs;
+
+    [Theory]
+    [InlineData("vllm:inter_token_latency_seconds")]
+    [InlineData("vllm:time_per_output_token_seconds")]
+    [InlineData("sglang:inter_token_latency_seconds")]
+    public void The_decode_step_is_the_mean_of_the_engines_inter_token_latency_histogram(string name)
+    {
+        string page = $$"""
+            {{name}}_count{engine="0",model_name="m"} 1000.0
+            {{name}}_sum{engine="0",model_name="m"} 9.0
+            """;
+        Assert.Equal(9, StepMs(page)!.Value, 9); // 9 s over 1,000 token gaps
+    }
+
+    [Fact]
+    public void The_gorgo_replicas_step_gauge_is_preferred_and_a_replica_without_tokens_has_no_step()
+    {
+        string page = $$"""
+            {{EngineMetricNames.DecodeStepSecondsMetric}}{model_name="m",engine="0"} 0.0075
+            vllm:inter_token_latency_seconds_count{engine="0",model_name="m"} 10.0
+            vllm:inter_token_latency_seconds_sum{engine="0",model_name="m"} 1.0
+            """;
+        Assert.Equal(7.5, StepMs(page)!.Value, 9);
+        Assert.Null(StepMs(""));
+        Assert.Null(StepMs("""
+            vllm:inter_token_latency_seconds_count{engine="0",model_name="m"} 0.0
+            vllm:inter_token_latency_seconds_sum{engine="0",model_name="m"} 0.0
+            """));
+    }
+
     [Fact]
     public void A_replica_that_has_finished_nothing_or_reports_nothing_has_no_decode_time()
     {

@@ -61,6 +61,44 @@ public class SlotWaitTests
     }
 
     [Fact]
+    public void Before_the_replica_knows_its_decode_time_the_request_length_times_the_decode_step_stands_in()
+    {
+        var model = new CostModel(new CostModelOptions { FixedOverheadMs = 0 });
+        CostInputs full = Idle with { OutstandingRequests = 10, BatchSlots = 10, DecodeStepMs = 10, OutputTokens = 100 };
+        Assert.Equal(100, model.Estimate(full).QueueMs, 9);                                  // 1 s per request (100 × 10 ms) over ten slots
+        Assert.Equal(20, model.Estimate(full with { DecodeMsPerRequest = 200 }).QueueMs, 9); // a reported decode time wins
+        Assert.Equal(0, model.Estimate(full with { OutputTokens = 0 }).QueueMs, 9);          // no output length: no prior
+    }
+
+    [Fact]
+    public void A_fresh_fleets_burst_spills_abroad_once_pending_requests_fill_the_home_slots()
+    {
+        RttMatrix rtt = RttMatrix.FromPairs([("home", "home", 1), ("away", "away", 1), ("home", "away", 90)]);
+        int Spilled(double? stepMs)
+        {
+            var router = new Router(new RouterOptions { Region = "home", Policy = new() { Name = "gorgo" } }, rtt);
+            long now = router.NowMs;
+            foreach ((string id, string region) in (ReadOnlySpan<(string, string)>)[("home-1", "home"), ("away-1", "away")])
+            {
+                // Idle and fresh: nothing has finished, so no decode time per request is known yet.
+                router.Upsert(new ReplicaView { Id = id, Region = region, Model = "m", MaxRunningRequests = 8, PrefillMsPerToken = 0.03, DecodeStepMs = stepMs, TakenAtMs = now });
+            }
+
+            var prompt = PromptBlocks.FromTokens(Enumerable.Range(0, 200).ToArray(), new BlockHasher(16));
+            int away = 0;
+            for (int i = 0; i < 16; i++)
+            {
+                away += router.Route(new RoutingRequest(prompt, MaxOutputTokens: 200)).Chosen.ReplicaId == "away-1" ? 1 : 0;
+            }
+
+            return away;
+        }
+
+        Assert.True(Spilled(stepMs: null) <= 1);  // no wait forecast: the burst stays home behind a full batch
+        Assert.True(Spilled(stepMs: 10) >= 6);    // 200 tokens × 10 ms per slot: a line at home soon costs more than 90 ms
+    }
+
+    [Fact]
     public void A_negative_decode_time_is_an_invalid_view()
     {
         var view = new ReplicaView { Id = "r", Region = "a", Model = "m", DecodeMsPerRequest = -1 };

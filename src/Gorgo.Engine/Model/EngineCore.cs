@@ -123,7 +123,13 @@ public sealed class EngineCore
         PrefixHitTokens,
         Cache.LastEventSequence,
         _runningPrefillTokens,
-        DecodeMsPerRequest());
+        DecodeMsPerRequest(),
+        DecodeStepMs());
+
+    /// <summary>The decode step a load report carries: the running batch's, or while idle a full batch's with no context (what a burst's first requests will see at least).</summary>
+    private double DecodeStepMs() => (_running.Count > 0
+        ? Profile.DecodeStepMs(_runningTokens, _running.Count)
+        : Profile.DecodeStepMs(0, Profile.MaxRunningRequests)) * _slowdown;
 
     /// <summary>The decode time per request a load report carries: the moving average once a request has finished, else the running batch's forecast.</summary>
     private double DecodeMsPerRequest()
@@ -139,7 +145,7 @@ public sealed class EngineCore
             maxTokens += s.MaxTokens;
         }
 
-        return (double)maxTokens / _running.Count * Profile.DecodeStepMs(_runningTokens, _running.Count) * _slowdown;
+        return (double)maxTokens / _running.Count * DecodeStepMs();
     }
 
     /// <summary>Prompt tokens of running requests still to prefill, counted afresh (what the kept count must equal).</summary>

@@ -105,6 +105,12 @@ public sealed class ReplicaDigest
 
     /// <summary>How long a request holds a batch slot after its first token, ms; -1 when the replica does not report it.</summary>
     [Key(16)] public double DecodeMsPerRequest { get; set; } = -1;
+
+    /// <summary>How long one decode step takes, in whole microseconds (a small integer on the wire); -1 when the replica does not report it.</summary>
+    [Key(17)] public int DecodeStepMicros { get; set; } = -1;
+
+    /// <summary>A decode step in ms as <see cref="DecodeStepMicros"/> carries it: whole microseconds, -1 when unknown.</summary>
+    public static int ToMicros(double? stepMs) => stepMs is { } ms && double.IsFinite(ms) && ms >= 0 ? (int)Math.Min(int.MaxValue, Math.Round(ms * 1000)) : -1;
 }
 
 /// <summary>

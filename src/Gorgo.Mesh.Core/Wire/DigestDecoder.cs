@@ -258,7 +258,8 @@ public sealed class DecodedDigest
     private ReadOnlySequence<byte>? ReadReplica(ref MessagePackReader reader, int i, ReplicaView? before)
     {
         // The layout of ReplicaDigest: [id, model, health, running, queued, runningTokens, queuedTokens, kv, t_p,
-        // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, removedBlocks, decodeMsPerRequest, ...].
+        // maxRunning, maxQueued, maxContext, ageMs, hotBlocks, runningPrefillTokens, removedBlocks, decodeMsPerRequest,
+        // decodeStepMicros, ...].
         int fields = reader.ReadArrayHeader();
         if (fields < 14)
         {
@@ -282,7 +283,8 @@ public sealed class DecodedDigest
         long runningPrefill = fields > 14 ? reader.ReadInt64() : -1;
         ReadOnlySequence<byte>? removed = fields > 15 && !reader.TryReadNil() ? reader.ReadBytes() : null;
         double decodeMs = fields > 16 ? reader.ReadDouble() : -1;
-        for (int extra = 17; extra < fields; extra++)
+        int stepMicros = fields > 17 ? reader.ReadInt32() : -1;
+        for (int extra = 18; extra < fields; extra++)
         {
             reader.Skip();
         }
@@ -292,9 +294,10 @@ public sealed class DecodedDigest
         long takenAtMs = Header.CreatedAtUnixMs - ageMs;
         long? prefill = runningPrefill >= 0 ? runningPrefill : null;
         double? decode = decodeMs >= 0 ? decodeMs : null;
+        double? step = stepMicros >= 0 ? stepMicros / 1000.0 : null;
         if (before is not null && ReferenceEquals(before.Id, id) && ReferenceEquals(before.Model, model) && (int)before.Health == health
             && before.RunningRequests == running && before.QueuedRequests == queued && before.RunningTokens == runningTokens
-            && before.RunningPrefillTokens == prefill && Nullable.Equals(before.DecodeMsPerRequest, decode) && before.QueuedTokens == queuedTokens && before.KvCacheUtilization.Equals(kv)
+            && before.RunningPrefillTokens == prefill && Nullable.Equals(before.DecodeMsPerRequest, decode) && Nullable.Equals(before.DecodeStepMs, step) && before.QueuedTokens == queuedTokens && before.KvCacheUtilization.Equals(kv)
             && before.PrefillMsPerToken.Equals(prefillMsPerToken) && before.MaxRunningRequests == maxRunning && before.MaxQueuedRequests == maxQueued
             && before.MaxContextTokens == maxContext && before.TakenAtMs == takenAtMs)
         {
@@ -313,6 +316,7 @@ public sealed class DecodedDigest
             RunningTokens = runningTokens,
             RunningPrefillTokens = prefill,
             DecodeMsPerRequest = decode,
+            DecodeStepMs = step,
             QueuedTokens = queuedTokens,
             KvCacheUtilization = kv,
             PrefillMsPerToken = prefillMsPerToken,

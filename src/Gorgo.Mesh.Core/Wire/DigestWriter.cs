@@ -44,7 +44,7 @@ internal static class DigestWriter
     public static void Replica(ref MessagePackWriter writer, ReplicaView view, bool shares, long ageMs, ulong[]? hot, int hotCount, int baseCount, ReadOnlySpan<int> removed, bool delta)
     {
         // The layout of ReplicaDigest: see its keys.
-        writer.WriteArrayHeader(17);
+        writer.WriteArrayHeader(18);
         writer.Write(view.Id);
         writer.Write(view.Model);
         writer.Write((int)view.Health);
@@ -78,6 +78,7 @@ internal static class DigestWriter
         }
 
         writer.Write(shares ? view.DecodeMsPerRequest ?? -1 : -1);
+        writer.Write(shares ? ReplicaDigest.ToMicros(view.DecodeStepMs) : -1);
     }
 
     /// <summary>A delta from <paramref name="from"/> to <paramref name="to"/>, two digests of one origin and incarnation held by a relay: the same content the origin's own delta between them would carry.</summary>

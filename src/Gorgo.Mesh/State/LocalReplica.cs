@@ -187,6 +187,7 @@ public sealed class LocalReplica : IAsyncDisposable
             RunningPrefillTokens = load.RunningPrefillTokens,
             QueuedTokens = load.WaitingTokens ?? (load.WaitingRequests * assumed),
             DecodeMsPerRequest = load.DecodeMsPerRequest,
+            DecodeStepMs = load.DecodeStepMs,
             KvCacheUtilization = load.KvUtilization,
             PrefillMsPerToken = PrefillMsPerToken,
             MaxRunningRequests = MaxRunningRequests,

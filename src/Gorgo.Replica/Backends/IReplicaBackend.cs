@@ -29,6 +29,7 @@ public readonly record struct BackendChunk(string? Text, string? FinishReason = 
 /// <param name="TakenAt">When the observation was made.</param>
 /// <param name="RunningPrefillTokens">Prompt tokens of running requests not yet prefilled, when reported (in-process engines, <c>gorgo replica</c>).</param>
 /// <param name="DecodeMsPerRequest">How long a request holds a batch slot after its first token, ms, when reported or derivable (vLLM's decode-time histogram, or end-to-end minus TTFT means).</param>
+/// <param name="DecodeStepMs">How long one decode step takes (the gap between a request's tokens), ms, when reported (<c>gorgo replica</c>'s gauge, else the mean of vLLM's or SGLang's inter-token latency histogram).</param>
 public sealed record BackendLoad(
     int RunningRequests,
     int WaitingRequests,
@@ -39,7 +40,8 @@ public sealed record BackendLoad(
     long? PrefixHitTokens,
     DateTimeOffset TakenAt,
     long? RunningPrefillTokens = null,
-    double? DecodeMsPerRequest = null);
+    double? DecodeMsPerRequest = null,
+    double? DecodeStepMs = null);
 
 /// <summary>A replica the router can send requests to: an in-process engine or an HTTP server (vLLM, SGLang, <c>gorgo replica</c>).</summary>
 public interface IReplicaBackend : IAsyncDisposable

@@ -41,7 +41,7 @@ public sealed class InProcessBackend(EngineHost engine, string model, TimeProvid
     public ValueTask<BackendLoad> GetLoadAsync(CancellationToken cancellationToken)
     {
         EngineState s = Engine.State;
-        return ValueTask.FromResult(new BackendLoad(s.RunningRequests, s.WaitingRequests, s.RunningTokens, s.WaitingTokens, s.KvUtilization, s.PrefixQueryTokens, s.PrefixHitTokens, _time.GetUtcNow(), s.RunningPrefillTokens, s.DecodeMsPerRequest > 0 ? s.DecodeMsPerRequest : null));
+        return ValueTask.FromResult(new BackendLoad(s.RunningRequests, s.WaitingRequests, s.RunningTokens, s.WaitingTokens, s.KvUtilization, s.PrefixQueryTokens, s.PrefixHitTokens, _time.GetUtcNow(), s.RunningPrefillTokens, s.DecodeMsPerRequest > 0 ? s.DecodeMsPerRequest : null, s.DecodeStepMs > 0 ? s.DecodeStepMs : null));
     }
 
     /// <inheritdoc />

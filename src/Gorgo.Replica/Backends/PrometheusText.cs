@@ -138,6 +138,7 @@ public static class EngineMetricNames
     private static readonly string[] UsedTokens = ["sglang:num_used_tokens"];
     private static readonly string[] RunningPrefill = [RunningPrefillTokensMetric];
     private static readonly string[] DecodeSeconds = [DecodeSecondsPerRequestMetric];
+    private static readonly string[] StepSeconds = [DecodeStepSecondsMetric];
 
     /// <summary>Labels of ranks that each report the same scheduler's value (counted once, not added).</summary>
     private static readonly string[] ReplicatedRanks = ["tp_rank", "pp_rank", "attn_tp_rank"];
@@ -147,6 +148,9 @@ public static class EngineMetricNames
 
     /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: seconds a request holds its batch slot after its first token, recent average.</summary>
     public const string DecodeSecondsPerRequestMetric = "gorgo:request_decode_seconds_avg";
+
+    /// <summary>The gauge <c>gorgo replica</c> adds to vLLM's: seconds one decode step takes, for the running batch (a full one's while idle).</summary>
+    public const string DecodeStepSecondsMetric = "gorgo:decode_step_seconds";
 
     /// <summary>The load described by <paramref name="samples"/> for <paramref name="model"/> (samples of other models are ignored).</summary>
     /// <exception cref="FormatException">Neither vLLM's nor SGLang's running/waiting gauges are present.</exception>
@@ -171,7 +175,30 @@ public static class EngineMetricNames
             Combine(samples, PrefixHits, model, mean: false) is { } h ? (long)h : null,
             takenAt,
             Combine(samples, RunningPrefill, model, mean: false) is { } p ? (long)p : null,
-            DecodeMs(samples, model));
+            DecodeMs(samples, model),
+            StepMs(samples, model));
+    }
+
+    /// <summary>
+    /// One decode step in ms: <c>gorgo replica</c>'s gauge, else the mean of the engine's inter-token latency histogram
+    /// (vLLM's and SGLang's current and older names); null when none is reported or no token has been generated.
+    /// </summary>
+    private static double? StepMs(IReadOnlyList<PrometheusSample> samples, string? model)
+    {
+        if (Combine(samples, StepSeconds, model, mean: true) is > 0 and var step)
+        {
+            return step * 1000;
+        }
+
+        foreach (string name in (string[])["vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds", "sglang:inter_token_latency_seconds", "sglang:time_per_output_token_seconds"])
+        {
+            if (HistogramMean(samples, name, model) is > 0 and var mean)
+            {
+                return mean * 1000;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -52,6 +52,7 @@ public sealed class EngineMetrics
         Gauge(text, "vllm:num_requests_waiting", "Number of requests waiting to be processed.", labels, state.WaitingRequests);
         Gauge(text, Backends.EngineMetricNames.RunningPrefillTokensMetric, "Prompt tokens of running requests not yet prefilled (Gorgo extension).", labels, state.RunningPrefillTokens);
         Gauge(text, Backends.EngineMetricNames.DecodeSecondsPerRequestMetric, "Seconds a request holds its batch slot after its first token, recent average (Gorgo extension; 0 when unknown).", labels, state.DecodeMsPerRequest / 1000);
+        Gauge(text, Backends.EngineMetricNames.DecodeStepSecondsMetric, "Seconds one decode step takes: the running batch's, a full batch's while idle (Gorgo extension; 0 when unknown).", labels, state.DecodeStepMs / 1000);
         Gauge(text, "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", labels, state.KvUtilization);
         Gauge(text, "vllm:gpu_cache_usage_perc", "GPU KV-cache usage (pre-V1 name). 1 means 100 percent usage.", labels, state.KvUtilization);
         Counter(text, "vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", labels, state.PrefixQueryTokens);

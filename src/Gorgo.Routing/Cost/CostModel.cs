@@ -14,6 +14,8 @@ namespace Gorgo.Routing.Cost;
 /// <param name="OutstandingRequests">Requests running, queued and on their way to the replica (0 when unknown).</param>
 /// <param name="BatchSlots">The replica's batch cap (0 when unknown).</param>
 /// <param name="DecodeMsPerRequest">How long a request holds a batch slot after its first token, as the replica reports it; NaN when unknown.</param>
+/// <param name="DecodeStepMs">How long one decode step takes on the replica, as it reports it; NaN when unknown.</param>
+/// <param name="OutputTokens">The new request's requested output length (0 when unknown).</param>
 public readonly record struct CostInputs(
     double RttMs,
     double ClientLegMs,
@@ -25,7 +27,9 @@ public readonly record struct CostInputs(
     double RunningPrefillTokens = double.NaN,
     int OutstandingRequests = 0,
     int BatchSlots = 0,
-    double DecodeMsPerRequest = double.NaN);
+    double DecodeMsPerRequest = double.NaN,
+    double DecodeStepMs = double.NaN,
+    int OutputTokens = 0);
 
 /// <summary>The GORGO cost model: estimated TTFT = network + queue + prefill + overhead, in milliseconds.</summary>
 /// <remarks>
@@ -36,7 +40,10 @@ public readonly record struct CostInputs(
 /// queued or on their way, n ≥ S), a new request also waits for a slot: the batch's requests are at staggered points of
 /// their decode, so one finishes every D / S on average and the new request, (n − S + 1)th in line, waits
 /// (n − S + 1) × D / S. Its queue term is the larger of that wait and the prefill work ahead, which run at the same time
-/// (<see cref="CostModelOptions.ForecastSlotWait"/>).</para>
+/// (<see cref="CostModelOptions.ForecastSlotWait"/>). Until the replica knows D (no request has finished there yet and
+/// its batch was empty when it reported), D is taken as the new request's output length times the replica's decode step:
+/// a prior that assumes the requests ahead ask for as much as this one, without which a fresh fleet's first burst
+/// would see no slot wait at all.</para>
 /// </remarks>
 public sealed class CostModel
 {
@@ -68,12 +75,18 @@ public sealed class CostModel
         double queue = tp * (inputs.QueuedTokens + running);
         if (_forecastSlotWait)
         {
-            queue = Math.Max(queue, SlotWaitMs(inputs.OutstandingRequests, inputs.BatchSlots, inputs.DecodeMsPerRequest));
+            queue = Math.Max(queue, SlotWaitMs(inputs.OutstandingRequests, inputs.BatchSlots, DecodeMs(inputs)));
         }
         double prefill = tp * inputs.UncachedTokens;
         double overhead = _fixedOverheadMs + (inputs.Degraded ? _degradedPenaltyMs : 0);
         return new TtftEstimate(network, queue, prefill, overhead);
     }
+
+    /// <summary>How long a request holds a batch slot after its first token: as the replica reports it, else the new request's output length × the replica's decode step; NaN when neither is known.</summary>
+    public static double DecodeMs(in CostInputs inputs) =>
+        !double.IsNaN(inputs.DecodeMsPerRequest) ? inputs.DecodeMsPerRequest
+        : inputs.OutputTokens > 0 && inputs.DecodeStepMs > 0 ? inputs.OutputTokens * inputs.DecodeStepMs
+        : double.NaN;
 
     /// <summary>
     /// The forecast wait for a batch slot of a new request behind <paramref name="outstanding"/> requests on a replica

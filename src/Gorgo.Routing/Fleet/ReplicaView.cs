@@ -40,6 +40,13 @@ public sealed record ReplicaView
     /// </summary>
     public double? DecodeMsPerRequest { get; init; }
 
+    /// <summary>
+    /// How long one decode step takes (the gap between a request's tokens), ms; null when the replica does not report it.
+    /// Before the replica knows <see cref="DecodeMsPerRequest"/> (nothing has finished yet), the router forecasts the
+    /// batch-slot wait with a request's output length times this step.
+    /// </summary>
+    public double? DecodeStepMs { get; init; }
+
     /// <summary>Fraction of KV-cache blocks in use, 0 to 1.</summary>
     public double KvCacheUtilization { get; init; }
 
@@ -78,7 +85,7 @@ public sealed record ReplicaView
         return errors ?? (IReadOnlyList<string>)[];
     }
 
-    private const int CheckCount = 15;
+    private const int CheckCount = 16;
 
     /// <summary>What is wrong with the view under check number <paramref name="check"/>, or null when that check passes.</summary>
     private string? Problem(int check) => check switch
@@ -98,6 +105,7 @@ public sealed record ReplicaView
         12 when MaxQueuedRequests < 0 => $"max queued requests cannot be negative (got {MaxQueuedRequests}).",
         13 when MaxContextTokens < 0 => $"max context tokens cannot be negative (got {MaxContextTokens}).",
         14 when DecodeMsPerRequest is { } decode && !(double.IsFinite(decode) && decode >= 0) => $"decode ms per request must be a finite number, not negative (got {decode}).",
+        15 when DecodeStepMs is { } step && !(double.IsFinite(step) && step >= 0) => $"decode step ms must be a finite number, not negative (got {step}).",
         _ => null,
     };
 

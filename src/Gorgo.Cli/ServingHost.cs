@@ -4,14 +4,25 @@ using Microsoft.AspNetCore.Builder;
 
 namespace Gorgo.Cli;
 
-/// <summary>Runs a serving command's web application: start (a failure is one line, the stack trace only with <c>--verbose</c>), serve until Ctrl+C or SIGTERM, then stop gracefully (the front door drains).</summary>
+/// <summary>Runs a serving command's web application: start (a failure is one line, the stack trace only with <c>--verbose</c>), serve until Ctrl+C or SIGTERM (or until the application must start again), then stop gracefully (the front door drains).</summary>
 internal static class ServingHost
 {
     /// <summary>Longest a command may take to stop after Ctrl+C or SIGTERM: the longest drain allowed plus the host's own shutdown.</summary>
     public static readonly TimeSpan TerminationTimeout = TimeSpan.FromSeconds(600 + 60);
 
-    /// <summary>Starts <paramref name="app"/>, prints <paramref name="banner"/>, serves until cancelled, stops; returns the exit code. <paramref name="portHint"/> tells the user how to change the ports when one is taken.</summary>
-    public static async Task<int> RunAsync(ParseResult parse, WebApplication app, string portHint, Func<TextWriter, Task> banner, bool verbose, CancellationToken cancellationToken)
+    /// <summary>
+    /// Longest an application that must start again (a node whose silo the cluster evicted) may take to stop, so that its
+    /// command can start it again soon: requests still running on its replicas get this long to finish, and Orleans'
+    /// shutdown of a silo the cluster no longer lists is cut short (it otherwise waits out calls to the silos it lost).
+    /// </summary>
+    public static readonly TimeSpan SelfStopTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Starts <paramref name="app"/>, prints <paramref name="banner"/>, serves until cancelled (or until
+    /// <paramref name="restartWhen"/> completes: then it stops within <see cref="SelfStopTimeout"/>), stops; returns the exit
+    /// code. <paramref name="portHint"/> tells the user how to change the ports when one is taken.
+    /// </summary>
+    public static async Task<int> RunAsync(ParseResult parse, WebApplication app, string portHint, Func<TextWriter, Task> banner, bool verbose, CancellationToken cancellationToken, Task? restartWhen = null)
     {
         string command = $"gorgo {parse.CommandResult.Command.Name}";
         await using (app.ConfigureAwait(false))
@@ -34,9 +45,18 @@ internal static class ServingHost
             }
 
             await banner(parse.InvocationConfiguration.Output).ConfigureAwait(false);
-            await GorgoCommand.WaitForCancellationAsync(cancellationToken).ConfigureAwait(false);
+            await Task.WhenAny(GorgoCommand.WaitForCancellationAsync(cancellationToken), restartWhen ?? Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
             await parse.InvocationConfiguration.Output.WriteLineAsync($"{command}: stopping (requests in flight may finish first)").ConfigureAwait(false);
-            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            bool restarting = restartWhen is { IsCompleted: true } && !cancellationToken.IsCancellationRequested;
+            using var stopBy = restarting ? new CancellationTokenSource(SelfStopTimeout) : new CancellationTokenSource();
+            try
+            {
+                await app.StopAsync(stopBy.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (stopBy.IsCancellationRequested && ex is OperationCanceledException or AggregateException)
+            {
+                // Cut short after SelfStopTimeout: what remains is a silo the cluster has already let go.
+            }
         }
 
         return GorgoCommand.Ok;

@@ -62,6 +62,12 @@ public sealed record FrontDoorOptions
 
     /// <summary>Retries before the first token and the replicas' circuit breakers.</summary>
     public ResilienceOptions Resilience { get; init; } = new();
+
+    /// <summary>
+    /// Models the deployment is configured to serve somewhere: a request for one of them that no replica in this node's
+    /// view serves now (its regions are down or cut off) gets a retryable 503 <c>model_unavailable</c>, not 404.
+    /// </summary>
+    public IReadOnlySet<string> ConfiguredModels { get; init; } = new HashSet<string>(StringComparer.Ordinal);
 }
 
 /// <summary>
@@ -406,8 +412,13 @@ public sealed partial class FrontDoor
             }
         }
 
-        return context > 0 ? context : throw OpenAiError.ModelNotFound(model);
+        return context > 0 ? context : throw Missing(model);
     }
+
+    /// <summary>404 for a model the deployment does not serve; a retryable 503 for one it does whose replicas are all out of this node's view now.</summary>
+    private OpenAiError Missing(string model) => Options.ConfiguredModels.Contains(model)
+        ? new OpenAiError(503, $"No replica of model `{model}` is reachable from region '{Options.Region}' now: its regions are down or cut off. Retry later.", OpenAiError.Server, code: "model_unavailable") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds }
+        : OpenAiError.ModelNotFound(model);
 
     private async Task<RoutingDecision> RouteAsync(OpenAiRequest request, PreparedPrompt prompt, string? clientRegion, BackendRequest backendRequest, RoutingDecision record, CancellationToken aborted)
     {
@@ -421,7 +432,7 @@ public sealed partial class FrontDoor
         {
             throw ex.Failure switch
             {
-                RoutingFailure.ModelNotFound => OpenAiError.ModelNotFound(request.Model),
+                RoutingFailure.ModelNotFound => Missing(request.Model),
                 RoutingFailure.PromptTooLong => new OpenAiError(413, ex.Message, OpenAiError.InvalidRequest, "messages", "context_length_exceeded"),
                 RoutingFailure.Saturated => new OpenAiError(429, ex.Message, OpenAiError.RateLimit, code: "replicas_saturated") { RetryAfterSeconds = _admission.Options.RetryAfterSeconds },
                 _ => new OpenAiError(503, ex.Message, OpenAiError.Server, code: "no_healthy_replica"),

@@ -51,14 +51,18 @@ internal sealed class NodeProcess : IDisposable
     public static Uri IngressOf(System.Text.Json.Nodes.JsonObject config, string region) => new(config["Regions"]![region]!["IngressUrl"]!.GetValue<string>() + "/");
 
     /// <summary>Starts the node of <paramref name="region"/> and waits until its <c>/health</c> answers 200.</summary>
-    public static async Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, params string[] arguments)
+    public static Task<NodeProcess> StartAsync(string config, string region, Uri ingress, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null, params string[] arguments) =>
+        LaunchAsync(new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config, .. arguments]), region, ingress, timeout, environment);
+
+    /// <summary>Starts the node of <paramref name="region"/> inside network namespace <paramref name="netns"/> (<c>ip netns exec</c>, which execs the node: the process is the node) and waits until <paramref name="ingress"/> answers <c>/health</c>.</summary>
+    public static Task<NodeProcess> StartInNamespaceAsync(string netns, string config, string region, Uri ingress, TimeSpan timeout) =>
+        LaunchAsync(new ProcessStartInfo("ip", ["netns", "exec", netns, "dotnet", Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config]), region, ingress, timeout, null);
+
+    private static async Task<NodeProcess> LaunchAsync(ProcessStartInfo info, string region, Uri ingress, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment)
     {
-        var info = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "gorgo.dll"), "node", "--region", region, "--config", config, .. arguments])
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
+        info.RedirectStandardOutput = true;
+        info.RedirectStandardError = true;
+        info.UseShellExecute = false;
         foreach ((string name, string value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[name] = value;

@@ -34,10 +34,12 @@ public class MeshMembershipTests(MeshFixture fixture) : IClassFixture<MeshFixtur
             TimeSpan.FromSeconds(15),
             "the remaining regions forget ap-northeast");
 
-        // The rest of the mesh keeps serving; the model only ap-northeast had is gone.
+        // The rest of the mesh keeps serving; the model only ap-northeast had is unavailable (a retryable 503: the mesh
+        // is configured to serve it), not unknown (404).
         Assert.Equal(HttpStatusCode.OK, await CompleteAsync("us-east", MeshFixture.Model));
         Assert.Equal(HttpStatusCode.OK, await CompleteAsync("eu-central", MeshFixture.Model));
-        Assert.Equal(HttpStatusCode.NotFound, await CompleteAsync("us-east", MeshFixture.RemoteOnlyModel));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await CompleteAsync("us-east", MeshFixture.RemoteOnlyModel));
+        Assert.Equal(HttpStatusCode.NotFound, await CompleteAsync("us-east", "no-such-model"));
 
         await fixture.Mesh.StartNodeAsync("ap-northeast", MeshFixture.Logging);
         Assert.True(await fixture.Mesh.WaitUntilConvergedAsync(TimeSpan.FromSeconds(30)), "gossip did not converge after the region rejoined");

@@ -5,6 +5,7 @@ using Gorgo.Mesh.Options;
 using Gorgo.Routing.Options;
 using Gorgo.Routing.Policies;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Gorgo.Cli.Mesh;
 
@@ -34,27 +35,50 @@ public static class MeshCommands
                 return GorgoCommand.BadInput;
             }
 
-            WebApplication app;
-            try
+            // A node whose silo the cluster declared dead (cut off too long) stops and starts again as a new silo, as a
+            // supervisor would restart it; one evicted again within a minute of restarting gives up with a failure.
+            for (bool restarted = false; ; restarted = true)
             {
-                app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!));
-            }
-            catch (ArgumentException ex)
-            {
-                await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo node: {ex.Message}").ConfigureAwait(false);
-                return GorgoCommand.BadInput;
-            }
+                WebApplication app;
+                try
+                {
+                    app = MeshNode.Build(options!, name, logging => MeshLogging.Configure(logging, parse.GetValue(Verbose), parse.GetValue(LogFormat)!));
+                }
+                catch (ArgumentException ex)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo node: {ex.Message}").ConfigureAwait(false);
+                    return GorgoCommand.BadInput;
+                }
 
-            return await ServingHost.RunAsync(
-                parse,
-                app,
-                $"Change Regions:{name}:IngressUrl, SiloPort or GatewayPort in the configuration (or GORGO_Regions__{name}__IngressUrl and the like).",
-                output => output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency.Name()}, policy {options.Policy.Name}); Ctrl+C to stop"),
-                parse.GetValue(Verbose),
-                cancellationToken).ConfigureAwait(false);
+                Task<string> evicted = app.Services.GetRequiredService<SiloEviction>().Evicted;
+                var served = System.Diagnostics.Stopwatch.StartNew();
+                int code = await ServingHost.RunAsync(
+                    parse,
+                    app,
+                    $"Change Regions:{name}:IngressUrl, SiloPort or GatewayPort in the configuration (or GORGO_Regions__{name}__IngressUrl and the like).",
+                    output => output.WriteLineAsync($"gorgo node: region '{name}' serving on {options!.Regions[name].IngressUrl} ({options.Consistency.Name()}, policy {options.Policy.Name}); Ctrl+C to stop"),
+                    parse.GetValue(Verbose),
+                    cancellationToken,
+                    restartWhen: evicted).ConfigureAwait(false);
+                if (!evicted.IsCompleted || cancellationToken.IsCancellationRequested)
+                {
+                    return code;
+                }
+
+                if (restarted && served.Elapsed < StableAfter)
+                {
+                    await parse.InvocationConfiguration.Error.WriteLineAsync($"gorgo node: the silo left the cluster again {served.Elapsed.TotalSeconds:F0} s after starting ({evicted.Result}); giving up").ConfigureAwait(false);
+                    return GorgoCommand.Failed;
+                }
+
+                await parse.InvocationConfiguration.Output.WriteLineAsync($"gorgo node: the silo left the cluster ({evicted.Result}); starting again to rejoin").ConfigureAwait(false);
+            }
         });
         return command;
     }
+
+    /// <summary>A node evicted again sooner than this after restarting stops for good rather than restarting in a loop.</summary>
+    private static readonly TimeSpan StableAfter = TimeSpan.FromMinutes(1);
 
     /// <summary>Builds <c>gorgo up</c>.</summary>
     public static Command Up()

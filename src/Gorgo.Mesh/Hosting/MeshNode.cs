@@ -19,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
+using Orleans.Runtime;
 
 namespace Gorgo.Mesh.Hosting;
 
@@ -84,6 +85,11 @@ public static class MeshNode
 
         // Registered after the silo so that it stops before it: no gossip into a silo that is shutting down.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<GossipService>());
+
+        // Orleans ends the process on a fatal error (a silo declared dead after a partition learns so on rejoining);
+        // the node stops its host instead, and its command starts it again (registered last: the last one wins).
+        builder.Services.AddSingleton<SiloEviction>();
+        builder.Services.AddSingleton<IFatalErrorHandler>(sp => sp.GetRequiredService<SiloEviction>());
         builder.Services.AddSingleton<IDrainParticipant, MeshDrain>();
         builder.Services.AddFrontDoorDrain(options.Admission);
 
@@ -133,7 +139,11 @@ public static class MeshNode
         }
 
         string primary = options.Clustering.PrimaryRegion ?? options.Regions.Keys.First();
-        IPEndPoint? primaryEndpoint = primary == region ? null : new IPEndPoint(IPAddress.Loopback, options.Regions[primary].SiloPort);
+        RegionEndpointOptions seed = options.Regions[primary];
+        IPEndPoint? primaryEndpoint = primary == region ? null : new IPEndPoint(IPAddress.Parse(seed.AdvertisedAddress), seed.SiloPort);
         silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, primaryEndpoint, options.Clustering.ServiceId, options.Clustering.ClusterId);
+        // Each silo at its own advertised address (127.0.0.1 unless configured), so that nodes on different hosts, or in
+        // different network namespaces, form one cluster with the primary region's silo as the seed.
+        silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: false);
     }
 }

@@ -51,6 +51,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         WanEmulation = state.Options.WanEmulation,
         DefaultMaxTokens = state.Options.DefaultMaxTokens,
         Resilience = state.Options.Resilience,
+        ConfiguredModels = state.Options.Replicas.Select(r => r.Model).ToHashSet(StringComparer.Ordinal),
     };
 
     private async IAsyncEnumerable<BackendChunk> ThroughGrainAsync(CandidateScore target, GenerationRequest wire, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ public sealed class RegionEndpointOptions
     /// <summary>Orleans client gateway port.</summary>
     public int GatewayPort { get; set; }
 
-    /// <summary>Address other silos reach this one at (default 127.0.0.1).</summary>
+    /// <summary>IP address other silos reach this one at, and the only one its silo listens on (default 127.0.0.1).</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
     /// <summary>This node's consistency setting when it differs from the mesh's (null: the mesh's).</summary>
@@ -114,7 +114,7 @@ public enum ReplicaKind
 [TypeConverter(typeof(EnumNameTypeConverter<ClusteringMode>))]
 public enum ClusteringMode
 {
-    /// <summary>Development: every silo on this machine, the primary region's silo as the seed (<c>localhost</c>).</summary>
+    /// <summary>Development: the primary region's silo is the seed and holds the membership, every silo at its <c>AdvertisedAddress</c> (<c>localhost</c>; one machine unless addresses are set).</summary>
     Localhost,
 
     /// <summary>Membership in an Azure Table (or Azurite) (<c>azure-table</c>).</summary>
@@ -240,6 +240,7 @@ public sealed class MeshOptions
             errors.Check(Uri.TryCreate(endpoints.IngressUrl, UriKind.Absolute, out Uri? url) && url.Scheme == Uri.UriSchemeHttp && url.Port is > 0 and <= 65535, $"Region '{name}': IngressUrl '{endpoints.IngressUrl}' must be an absolute http URL with a port.");
             errors.Check(endpoints.SiloPort is > 0 and <= 65535, $"Region '{name}': SiloPort {endpoints.SiloPort} is not a valid port.");
             errors.Check(endpoints.GatewayPort is > 0 and <= 65535, $"Region '{name}': GatewayPort {endpoints.GatewayPort} is not a valid port.");
+            errors.Check(System.Net.IPAddress.TryParse(endpoints.AdvertisedAddress, out _), $"Region '{name}': AdvertisedAddress '{endpoints.AdvertisedAddress}' must be an IP address.");
         }
 
         // Regions on one machine (one advertised address) must not share a port; nodes on different machines may.

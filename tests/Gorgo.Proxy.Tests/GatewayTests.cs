@@ -1,4 +1,6 @@
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using Gorgo.Replica.Hosting;
@@ -128,6 +130,64 @@ public sealed class GatewayTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Over_https_the_gateway_serves_its_certificate_and_forwards_as_over_http()
+    {
+        string directory = Directory.CreateTempSubdirectory("gorgo-tls").FullName;
+        try
+        {
+            // A self-signed certificate for 127.0.0.1, its key in a file of its own.
+            using RSA key = RSA.Create(2048);
+            var request = new CertificateRequest("CN=gorgo gateway test", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            var names = new SubjectAlternativeNameBuilder();
+            names.AddIpAddress(IPAddress.Loopback);
+            request.CertificateExtensions.Add(names.Build());
+            using X509Certificate2 certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+            string certificatePath = Path.Combine(directory, "gateway.crt");
+            string keyPath = Path.Combine(directory, "gateway.key");
+            await File.WriteAllTextAsync(certificatePath, certificate.ExportCertificatePem());
+            await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem());
+
+            string node = await NodeAsync(StreamAsync);
+            (string gateway, _) = await GatewayAsync(new GatewayOptions
+            {
+                Region = "us-east",
+                ListenUrl = $"https://127.0.0.1:{LoopbackPorts.Free()}",
+                TlsCertificatePath = certificatePath,
+                TlsKeyPath = keyPath,
+                Upstreams = [new Uri(node)],
+            });
+            Assert.StartsWith("https://", gateway, StringComparison.Ordinal);
+
+            string? presented = null;
+            using var handler = new HttpClientHandler
+            {
+                ServerCertificateCustomValidationCallback = (_, served, _, _) => (presented = served?.Thumbprint) == certificate.Thumbprint,
+            };
+            using var client = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+            using HttpResponseMessage response = await client.PostAsync(gateway + "v1/completions", new StringContent(Body, Encoding.UTF8, "application/json"));
+
+            Assert.Equal(certificate.Thumbprint, presented);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(["a", "b", "c", "[DONE]"], Events(await response.Content.ReadAsStringAsync()).Select(e => e == "[DONE]" ? e : JsonDocument.Parse(e).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()!));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void Tls_settings_that_do_not_fit_the_listen_url_are_refused_with_the_settings_named()
+    {
+        var https = Assert.ThrowsAny<ArgumentException>(() => new GatewayOptions { Region = "r", ListenUrl = "https://127.0.0.1:8443", Upstreams = [new Uri("http://127.0.0.1:8080/")] }.EnsureValid());
+        Assert.Contains("TlsCertificatePath", https.Message);
+
+        var http = Assert.ThrowsAny<ArgumentException>(() => new GatewayOptions { Region = "r", TlsCertificatePath = "/no/such.crt", Upstreams = [new Uri("http://127.0.0.1:8080/")] }.EnsureValid());
+        Assert.Contains("need an https ListenUrl", http.Message);
+        Assert.Contains("'/no/such.crt' does not exist", http.Message);
+    }
+
+    [Fact]
     public void Options_without_a_region_or_nodes_are_refused_with_the_settings_named()
     {
         var error = Assert.ThrowsAny<ArgumentException>(() => new GatewayOptions { Upstreams = [], RequestTimeoutSeconds = 0 }.EnsureValid());
@@ -165,11 +225,12 @@ public sealed class GatewayTests : IAsyncLifetime
         return app.Urls.Single() + "/";
     }
 
-    private async Task<(string Url, GatewayForwarder Forwarder)> GatewayAsync(params string[] nodes)
+    private Task<(string Url, GatewayForwarder Forwarder)> GatewayAsync(params string[] nodes) =>
+        GatewayAsync(new GatewayOptions { Region = "us-east", ListenUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", Upstreams = nodes.Select(n => new Uri(n)).ToArray(), ConnectTimeoutMs = 1_000 });
+
+    private async Task<(string Url, GatewayForwarder Forwarder)> GatewayAsync(GatewayOptions options)
     {
-        WebApplication app = GatewayHost.Build(
-            new GatewayOptions { Region = "us-east", ListenUrl = $"http://127.0.0.1:{LoopbackPorts.Free()}", Upstreams = nodes.Select(n => new Uri(n)).ToArray(), ConnectTimeoutMs = 1_000 },
-            logging => logging.ClearProviders());
+        WebApplication app = GatewayHost.Build(options, logging => logging.ClearProviders());
         _apps.Add(app);
         await app.StartAsync();
         return (app.Urls.Single() + "/", app.Services.GetRequiredService<GatewayForwarder>());

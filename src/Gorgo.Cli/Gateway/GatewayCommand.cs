@@ -18,15 +18,18 @@ public static class GatewayCommand
         var listen = new Option<string>("--listen") { Description = "Listen URL.", DefaultValueFactory = _ => defaults.ListenUrl };
         var timeout = new Option<double>("--request-timeout") { Description = "Longest a request may take, seconds.", DefaultValueFactory = _ => defaults.RequestTimeoutSeconds };
         var connect = new Option<int>("--connect-timeout-ms") { Description = "Longest a connection to a node may take to open before the next node is tried, ms.", DefaultValueFactory = _ => defaults.ConnectTimeoutMs };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate to serve HTTPS with (with an https --listen URL)." };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert, when it is not in the certificate's file." };
         var verbose = new Option<bool>("--verbose") { Description = "Debug logging." };
         Option<string> logFormat = MeshLogging.FormatOption();
         var command = new Command("gateway", "Run a region's gateway: forwards OpenAI requests to the first mesh node that answers, and ends a stream whose node dies with an error event instead of a cut connection.")
         {
-            region, upstreams, listen, timeout, connect, verbose, logFormat,
+            region, upstreams, listen, tlsCert, tlsKey, timeout, connect, verbose, logFormat,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             GatewayOptions options;
+            WebApplication app;
             try
             {
                 options = new GatewayOptions
@@ -36,7 +39,10 @@ public static class GatewayCommand
                     Upstreams = parse.GetValue(upstreams)!.Select(ParseUpstream).ToArray(),
                     RequestTimeoutSeconds = parse.GetValue(timeout),
                     ConnectTimeoutMs = parse.GetValue(connect),
+                    TlsCertificatePath = parse.GetValue(tlsCert),
+                    TlsKeyPath = parse.GetValue(tlsKey),
                 }.EnsureValid();
+                app = GatewayHost.Build(options, logging => MeshLogging.Configure(logging, parse.GetValue(verbose), parse.GetValue(logFormat)!));
             }
             catch (Exception ex) when (ex is ArgumentException or RoutingOptionsException)
             {
@@ -44,7 +50,6 @@ public static class GatewayCommand
                 return GorgoCommand.BadInput;
             }
 
-            WebApplication app = GatewayHost.Build(options, logging => MeshLogging.Configure(logging, parse.GetValue(verbose), parse.GetValue(logFormat)!));
             return await ServingHost.RunAsync(
                 parse,
                 app,

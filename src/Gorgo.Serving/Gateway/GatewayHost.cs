@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Replica.Server;
 using Gorgo.Serving.Telemetry;
@@ -12,13 +14,26 @@ namespace Gorgo.Serving.Gateway;
 /// <summary>Builds <c>gorgo gateway</c>'s web application: every <c>/v1/*</c> request forwarded to the mesh, <c>/health</c>, <c>/gateway/state</c> and <c>/metrics</c>.</summary>
 public static class GatewayHost
 {
-    /// <summary>Builds (but does not start) a gateway; throws <see cref="Routing.Options.RoutingOptionsException"/> for bad options.</summary>
+    /// <summary>Builds (but does not start) a gateway; throws <see cref="Routing.Options.RoutingOptionsException"/> for bad options and <see cref="ArgumentException"/> for a certificate that cannot be loaded.</summary>
     public static WebApplication Build(GatewayOptions options, Action<ILoggingBuilder>? logging = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.EnsureValid();
+        X509Certificate2? certificate = options.UsesTls ? LoadCertificate(options) : null;
         WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseKestrel(k => k.Limits.MaxRequestBodySize = options.MaxRequestBytes);
+        if (certificate is not null)
+        {
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out unless asked
+        }
+
+        builder.WebHost.UseKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+            if (certificate is not null)
+            {
+                k.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate);
+            }
+        });
         builder.WebHost.UseUrls(options.ListenUrl);
         logging?.Invoke(builder.Logging);
         builder.Services.AddSingleton(sp => new GatewayForwarder(options, CreateClient(options), sp.GetRequiredService<ILogger<GatewayForwarder>>()));
@@ -40,6 +55,22 @@ public static class GatewayHost
         app.Map("/v1/{**path}", forwarder.ForwardAsync);
         app.MapFallback((HttpContext context) => OpenAiErrorMiddleware.WriteAsync(context, new OpenAiError(404, $"No route for {context.Request.Method} {context.Request.Path}.", OpenAiError.NotFound)));
         return app;
+    }
+
+    /// <summary>The PEM certificate and key of the options, or an <see cref="ArgumentException"/> that names the file and says why.</summary>
+    private static X509Certificate2 LoadCertificate(GatewayOptions options)
+    {
+        try
+        {
+            X509Certificate2 certificate = X509Certificate2.CreateFromPemFile(options.TlsCertificatePath!, options.TlsKeyPath);
+            return certificate.HasPrivateKey
+                ? certificate
+                : throw new ArgumentException($"TlsCertificatePath '{options.TlsCertificatePath}' has no private key: give it in the file or with TlsKeyPath (--tls-key).");
+        }
+        catch (CryptographicException ex)
+        {
+            throw new ArgumentException($"Cannot load the TLS certificate '{options.TlsCertificatePath}'{(options.TlsKeyPath is null ? string.Empty : $" with key '{options.TlsKeyPath}'")}: {ex.Message}", ex);
+        }
     }
 
     /// <summary>The client to the nodes: pooled connections, the connect timeout of the options, no redirects, no proxy, no overall timeout (the forwarder keeps the deadline).</summary>

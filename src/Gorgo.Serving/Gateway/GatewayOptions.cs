@@ -8,8 +8,17 @@ public sealed record GatewayOptions
     /// <summary>The region the gateway serves; sent as <c>x-gorgo-client-region</c> when a client does not say.</summary>
     public string Region { get; init; } = string.Empty;
 
-    /// <summary>URL the gateway listens on.</summary>
+    /// <summary>URL the gateway listens on; <c>https</c> serves TLS with <see cref="TlsCertificatePath"/>.</summary>
     public string ListenUrl { get; init; } = "http://127.0.0.1:8000";
+
+    /// <summary>PEM certificate (with its chain) the gateway serves HTTPS with; required when <see cref="ListenUrl"/> is <c>https</c>.</summary>
+    public string? TlsCertificatePath { get; init; }
+
+    /// <summary>PEM private key of <see cref="TlsCertificatePath"/>; null when the key is in the certificate's file.</summary>
+    public string? TlsKeyPath { get; init; }
+
+    /// <summary>Whether the gateway serves HTTPS.</summary>
+    public bool UsesTls => ListenUrl.StartsWith("https:", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The nodes' front doors, tried in this order: the gateway's own region's node first, then the nearest others.</summary>
     public IReadOnlyList<Uri> Upstreams { get; init; } = [];
@@ -30,6 +39,10 @@ public sealed record GatewayOptions
     public IReadOnlyList<string> Validate() => new OptionsErrors()
         .Check(!string.IsNullOrWhiteSpace(Region), "Region must name the gateway's region.")
         .Check(Uri.TryCreate(ListenUrl, UriKind.Absolute, out Uri? listen) && listen.Scheme is "http" or "https", $"ListenUrl must be an http(s) URL (got '{ListenUrl}').")
+        .Check(!UsesTls || TlsCertificatePath is not null, "ListenUrl is https: TlsCertificatePath (--tls-cert) must name the PEM certificate to serve.")
+        .Check(UsesTls || (TlsCertificatePath is null && TlsKeyPath is null), "TlsCertificatePath and TlsKeyPath (--tls-cert, --tls-key) need an https ListenUrl (--listen https://...).")
+        .Check(TlsCertificatePath is null || File.Exists(TlsCertificatePath), $"TlsCertificatePath '{TlsCertificatePath}' does not exist.")
+        .Check(TlsKeyPath is null || File.Exists(TlsKeyPath), $"TlsKeyPath '{TlsKeyPath}' does not exist.")
         .Check(Upstreams.Count > 0, "Upstreams must list at least one node URL (--upstream).")
         .Check(Upstreams.All(u => u.IsAbsoluteUri && u.Scheme is "http" or "https"), $"Upstreams must be http(s) URLs (got {string.Join(", ", Upstreams)}).")
         .Check(double.IsFinite(RequestTimeoutSeconds) && RequestTimeoutSeconds > 0, $"RequestTimeoutSeconds must be positive (got {RequestTimeoutSeconds}).")

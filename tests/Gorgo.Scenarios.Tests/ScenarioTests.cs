@@ -17,6 +17,9 @@ public class ScenarioTests
     [InlineData("faults-smoke.json")]
     [InlineData("kv-views.json")]
     [InlineData("calibration.json")]
+    [InlineData("calibration-degraded.json")]
+    [InlineData("paper-setup.json")]
+    [InlineData("burst.json")]
     public void Shipped_scenarios_load_and_their_rtts_resolve(string file)
     {
         Scenario scenario = Scenario.Load(Paths.Scenario(file));

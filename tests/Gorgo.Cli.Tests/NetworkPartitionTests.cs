@@ -130,8 +130,9 @@ public sealed class NetworkPartitionTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     /// <summary>
-    /// Whether every node serves every model now. While the region that was cut off has not yet learned that it was
-    /// evicted, a call through it can wait out Orleans' 30 s response timeout, so each request gets 40 s here.
+    /// Whether every node serves every model now. While the region that was cut off rejoins (it learns it was evicted,
+    /// stops within 10 s and starts again) one request once took more than 10 s, so each gets 40 s here: more than
+    /// Orleans' 30 s response timeout and the node's stop.
     /// </summary>
     private async Task<bool> EveryoneServesEverythingAsync()
     {

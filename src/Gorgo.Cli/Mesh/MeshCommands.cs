@@ -39,6 +39,11 @@ public static class MeshCommands
             // supervisor would restart it; one evicted again within a minute of restarting gives up with a failure.
             for (bool restarted = false; ; restarted = true)
             {
+                if (restarted && cancellationToken.IsCancellationRequested)
+                {
+                    return GorgoCommand.Ok; // stopped (Ctrl+C, SIGTERM) while starting again
+                }
+
                 WebApplication app;
                 try
                 {

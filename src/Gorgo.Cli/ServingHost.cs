@@ -45,7 +45,8 @@ internal static class ServingHost
             }
 
             await banner(parse.InvocationConfiguration.Output).ConfigureAwait(false);
-            await Task.WhenAny(GorgoCommand.WaitForCancellationAsync(cancellationToken), restartWhen ?? Task.Delay(Timeout.Infinite, cancellationToken)).ConfigureAwait(false);
+            Task cancelled = GorgoCommand.WaitForCancellationAsync(cancellationToken);
+            await (restartWhen is null ? cancelled : Task.WhenAny(cancelled, restartWhen)).ConfigureAwait(false);
             await parse.InvocationConfiguration.Output.WriteLineAsync($"{command}: stopping (requests in flight may finish first)").ConfigureAwait(false);
             bool restarting = restartWhen is { IsCompleted: true } && !cancellationToken.IsCancellationRequested;
             using var stopBy = restarting ? new CancellationTokenSource(SelfStopTimeout) : new CancellationTokenSource();

@@ -105,11 +105,12 @@ public sealed class NodeProcesses : IAsyncDisposable
         var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start the node of '{region}' ({_command.File}).");
         var writer = new StreamWriter(log, append: true) { AutoFlush = true };
         var gate = new Lock();
+        bool closed = false;
         void Append(string? line)
         {
-            if (line is not null)
+            lock (gate)
             {
-                lock (gate)
+                if (line is not null && !closed)
                 {
                     writer.WriteLine(line);
                 }
@@ -118,17 +119,23 @@ public sealed class NodeProcesses : IAsyncDisposable
 
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
-        process.Exited += (_, _) =>
-        {
-            lock (gate)
-            {
-                writer.Dispose();
-            }
-        };
-        process.EnableRaisingEvents = true;
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _running[region] = process;
+
+        // Exited can come before the last lines are read; WaitForExitAsync also waits for both streams to end.
+        _ = process.WaitForExitAsync().ContinueWith(
+            _ =>
+            {
+                lock (gate)
+                {
+                    closed = true;
+                    writer.Dispose();
+                }
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
 
         var health = new Uri(Ingress(region), "health");
         DateTime deadline = DateTime.UtcNow + timeout;

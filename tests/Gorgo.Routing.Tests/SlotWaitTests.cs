@@ -20,12 +20,22 @@ public class SlotWaitTests
     }
 
     [Fact]
-    public void The_queue_term_is_the_longer_of_the_slot_wait_and_the_prefill_work_ahead()
+    public void A_measured_decode_time_already_holds_the_prefill_ahead_so_the_longer_of_the_two_counts()
     {
         var model = new CostModel(new CostModelOptions { FixedOverheadMs = 0 });
         CostInputs full = Idle with { OutstandingRequests = 10, BatchSlots = 10, DecodeMsPerRequest = 1_000 };
         Assert.Equal(100, model.Estimate(full with { QueuedTokens = 500 }).QueueMs, 9);    // 50 ms of prefill ahead: the slot is later
         Assert.Equal(300, model.Estimate(full with { QueuedTokens = 3_000 }).QueueMs, 9);  // 300 ms of prefill ahead: longer than the slot wait
+    }
+
+    [Fact]
+    public void The_prefill_work_ahead_stretches_a_slot_wait_forecast_from_the_decode_step()
+    {
+        var model = new CostModel(new CostModelOptions { FixedOverheadMs = 0 });
+        CostInputs full = Idle with { OutstandingRequests = 10, BatchSlots = 10, DecodeStepMs = 10, OutputTokens = 100 };
+        Assert.Equal(150, model.Estimate(full with { QueuedTokens = 500 }).QueueMs, 9);    // 100 ms for a slot (decode alone), 50 ms of prefill steps ahead
+        Assert.Equal(400, model.Estimate(full with { QueuedTokens = 3_000 }).QueueMs, 9);  // 100 ms for a slot, 300 ms of prefill steps ahead
+        Assert.Equal(300, model.Estimate(full with { OutstandingRequests = 9, QueuedTokens = 3_000 }).QueueMs, 9); // a slot free: prefill alone
     }
 
     [Fact]

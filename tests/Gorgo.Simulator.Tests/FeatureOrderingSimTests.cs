@@ -14,9 +14,8 @@ public sealed class FeatureOrderingSimTests
     [InlineData("paper-3region.json", "mesh-gorgo", "mesh-gorgo-no-rebind")]
     // Learning per remote region what forwarded requests take beyond their estimates.
     [InlineData("paper-3region.json", "mesh-gorgo", "mesh-gorgo-no-transit-allowance")]
-    // Calibrating online when the engines run at half the prefill speed the routers are told, with the transit
-    // allowance on as by default (the calibrations learn what the allowance leaves).
-    [InlineData("calibration.json", "mesh-gorgo-slow-calibrated", "mesh-gorgo-slow")]
+    // Online calibration is not here: on calibration.json's half-speed engines its effect on the mean changes sign
+    // from seed to seed (benchmarks/README.md, "Online calibration").
     public void The_run_with_the_correction_has_a_lower_mean_ttft_than_the_same_run_without_it(string scenarioFile, string with, string without)
     {
         Scenario scenario = Scenario.Load(Paths.Scenario(scenarioFile));

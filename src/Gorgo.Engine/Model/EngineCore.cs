@@ -131,22 +131,8 @@ public sealed class EngineCore
         ? Profile.DecodeStepMs(_runningTokens, _running.Count)
         : Profile.DecodeStepMs(0, Profile.MaxRunningRequests)) * _slowdown;
 
-    /// <summary>The decode time per request a load report carries: the moving average once a request has finished, else the running batch's forecast.</summary>
-    private double DecodeMsPerRequest()
-    {
-        if (_decodeMsAverage > 0 || _running.Count == 0)
-        {
-            return _decodeMsAverage;
-        }
-
-        long maxTokens = 0;
-        foreach (Sequence s in _running)
-        {
-            maxTokens += s.MaxTokens;
-        }
-
-        return (double)maxTokens / _running.Count * DecodeStepMs();
-    }
+    /// <summary>The decode time per request a load report carries: measured, the moving average over finished requests (0 before the first), as vLLM's and SGLang's histograms give it; routers forecast from the decode step until then.</summary>
+    private double DecodeMsPerRequest() => _decodeMsAverage;
 
     /// <summary>Prompt tokens of running requests still to prefill, counted afresh (what the kept count must equal).</summary>
     internal long RecountRunningPrefillTokens()

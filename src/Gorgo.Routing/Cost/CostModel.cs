@@ -39,11 +39,13 @@ public readonly record struct CostInputs(
 /// <para>When the replica reports its decode time D per request and its batch of S slots is full (n requests running,
 /// queued or on their way, n ≥ S), a new request also waits for a slot: the batch's requests are at staggered points of
 /// their decode, so one finishes every D / S on average and the new request, (n − S + 1)th in line, waits
-/// (n − S + 1) × D / S. Its queue term is the larger of that wait and the prefill work ahead, which run at the same time
-/// (<see cref="CostModelOptions.ForecastSlotWait"/>). Until the replica knows D (no request has finished there yet and
-/// its batch was empty when it reported), D is taken as the new request's output length times the replica's decode step:
-/// a prior that assumes the requests ahead ask for as much as this one, without which a fresh fleet's first burst
-/// would see no slot wait at all.</para>
+/// (n − S + 1) × D / S (<see cref="CostModelOptions.ForecastSlotWait"/>). An engine step's time is its prefill chunk's
+/// plus its decode's, so prefilling the requests ahead (admitted as slots free up) stretches the decode that frees the
+/// slots. A D the replica reports, measured on finished requests, already includes such stretching, and the queue term
+/// is the larger of the slot wait and the prefill work ahead. Until the replica knows D (no request has finished there
+/// yet), D is taken as the new request's output length times the replica's decode step: a prior that assumes the
+/// requests ahead ask for as much as this one, without which a fresh fleet's first burst would see no slot wait at all.
+/// The prior is decode alone, so the prefill work ahead is added to its slot wait.</para>
 /// </remarks>
 public sealed class CostModel
 {
@@ -75,7 +77,8 @@ public sealed class CostModel
         double queue = tp * (inputs.QueuedTokens + running);
         if (_forecastSlotWait)
         {
-            queue = Math.Max(queue, SlotWaitMs(inputs.OutstandingRequests, inputs.BatchSlots, DecodeMs(inputs)));
+            double slot = SlotWaitMs(inputs.OutstandingRequests, inputs.BatchSlots, DecodeMs(inputs));
+            queue = double.IsNaN(inputs.DecodeMsPerRequest) ? queue + slot : Math.Max(queue, slot); // the prior is decode alone
         }
         double prefill = tp * inputs.UncachedTokens;
         double overhead = _fixedOverheadMs + (inputs.Degraded ? _degradedPenaltyMs : 0);

@@ -49,6 +49,18 @@ public class DecodeTimeReportTests
     }
 
     [Fact]
+    public void A_one_token_request_leaves_the_decode_time_unknown_and_does_not_pull_it_down()
+    {
+        var core = new EngineCore(Simple());
+        VirtualEngineRun.Run(core, [(0, Request(1, Tokens(160, 1), maxTokens: 1))]);   // a warm-up or health check: no decode at all
+        Assert.Equal(0, core.State.DecodeMsPerRequest);                                  // still unknown: routers keep forecasting from the step
+
+        VirtualEngineRun.Run(core, [(10_000, Request(2, Tokens(160, 2), maxTokens: 11))]);
+        VirtualEngineRun.Run(core, [(20_000, Request(3, Tokens(160, 3), maxTokens: 1))]);
+        Assert.Equal(10 * 5, core.State.DecodeMsPerRequest, 9);                          // the ten decode steps of request 2 alone
+    }
+
+    [Fact]
     public void The_reported_decode_time_follows_recent_requests_as_a_moving_average()
     {
         var core = new EngineCore(Simple());

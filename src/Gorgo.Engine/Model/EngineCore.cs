@@ -28,7 +28,7 @@ public sealed class EngineCore
     private long _waitingTokens;
     private long _runningTokens;
     private long _runningPrefillTokens;
-    private double _decodeMsAverage; // over finished requests; 0 until the first finishes
+    private double _decodeMsAverage; // over finished requests that decoded (more than one token); 0 until the first of them finishes
 
     /// <summary>Weight of the newest finished request in the moving average of decode times (about the last 10 count).</summary>
     private const double DecodeAverageWeight = 0.1;
@@ -371,8 +371,11 @@ public sealed class EngineCore
             tokens?.Add(new TokenOutput(s.Id, s.Generated - 1, last, nowMs));
             if (last)
             {
-                double decodeMs = nowMs - s.FirstTokenMs;
-                _decodeMsAverage = _decodeMsAverage > 0 ? _decodeMsAverage + (DecodeAverageWeight * (decodeMs - _decodeMsAverage)) : Math.Max(decodeMs, double.Epsilon);
+                if (s.Generated > 1) // a one-token request (a warm-up, a health check) never decodes: it tells nothing of how long a slot is held
+                {
+                    double decodeMs = nowMs - s.FirstTokenMs;
+                    _decodeMsAverage = _decodeMsAverage > 0 ? _decodeMsAverage + (DecodeAverageWeight * (decodeMs - _decodeMsAverage)) : Math.Max(decodeMs, double.Epsilon);
+                }
                 finished.Add(new RequestTiming(s.Id, s.PromptTokens, s.CachedTokens, s.Generated, s.ArrivedMs, s.AdmittedMs, s.FirstTokenMs, nowMs));
                 _byId.Remove(s.Id);
                 Retire(s);

@@ -71,7 +71,7 @@ public readonly record struct RequestTiming(
 /// <param name="PrefixHitTokens">Of those, tokens found cached.</param>
 /// <param name="CacheEventSequence">Sequence number of the last cache event.</param>
 /// <param name="RunningPrefillTokens">Prompt tokens of running requests not yet prefilled (the prefill work still ahead of a new request).</param>
-/// <param name="DecodeMsPerRequest">How long a request holds its batch slot after its first token, ms: a moving average over finished requests; 0 before the first finishes.</param>
+/// <param name="DecodeMsPerRequest">How long a request holds its batch slot after its first token, ms: a moving average over finished requests of more than one token; 0 before the first of them finishes.</param>
 /// <param name="DecodeStepMs">How long one decode step takes, ms (the gap between a request's tokens): the running batch's predicted step, or while idle a full batch's with no context; 0 when unknown.</param>
 public readonly record struct EngineState(
     int RunningRequests,

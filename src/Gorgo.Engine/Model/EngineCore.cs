@@ -28,7 +28,7 @@ public sealed class EngineCore
     private long _waitingTokens;
     private long _runningTokens;
     private long _runningPrefillTokens;
-    private double _decodeMsAverage; // over finished requests that decoded (more than one token); 0 until the first of them finishes
+    private double _decodeMsAverage; // what load reports carry: measured over finished requests that decoded (more than one token), as vLLM's and SGLang's histograms give it; 0 until the first of them finishes (routers then forecast from the decode step)
 
     /// <summary>Weight of the newest finished request in the moving average of decode times (about the last 10 count).</summary>
     private const double DecodeAverageWeight = 0.1;
@@ -123,16 +123,13 @@ public sealed class EngineCore
         PrefixHitTokens,
         Cache.LastEventSequence,
         _runningPrefillTokens,
-        DecodeMsPerRequest(),
+        _decodeMsAverage,
         DecodeStepMs());
 
     /// <summary>The decode step a load report carries: the running batch's, or while idle a full batch's with no context (what a burst's first requests will see at least).</summary>
     private double DecodeStepMs() => (_running.Count > 0
         ? Profile.DecodeStepMs(_runningTokens, _running.Count)
         : Profile.DecodeStepMs(0, Profile.MaxRunningRequests)) * _slowdown;
-
-    /// <summary>The decode time per request a load report carries: measured, the moving average over finished requests (0 before the first), as vLLM's and SGLang's histograms give it; routers forecast from the decode step until then.</summary>
-    private double DecodeMsPerRequest() => _decodeMsAverage;
 
     /// <summary>Prompt tokens of running requests still to prefill, counted afresh (what the kept count must equal).</summary>
     internal long RecountRunningPrefillTokens()

@@ -23,6 +23,9 @@ gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh pape
     --run mesh-gorgo --run mesh-gorgo-sync --sweep gossip.digestBudgetBytes=65536,262144,1048576
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sweep)" \
     --sweep gossip.intervalMs=50,200,1000,5000
+gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-seeds)" \
+    --run mesh-gorgo --run mesh-gorgo-no-relay --run mesh-gorgo-sync --run mesh-least-load-local-first --run proxy-gorgo \
+    --sweep seed=1,2,3,4,5,6,7,8
 gorgo sim --scenario benchmarks/scenarios/scale-100x10.json --out "$(fresh scale-100x10-sim)"
 gorgo sim --scenario benchmarks/scenarios/scale-100x10-consistency.json --out "$(fresh scale-100x10-consistency-sim)"
 gorgo sim --scenario benchmarks/scenarios/scale-100x10-lite.json --out "$(fresh scale-100x10-lite-budget)" \

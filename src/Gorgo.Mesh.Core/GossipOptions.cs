@@ -113,4 +113,20 @@ public sealed record RegionNodeOptions
     /// was on the WAN is in that view, and not in the sender's.
     /// </summary>
     public bool RebindOnArrival { get; init; } = true;
+
+    /// <summary>
+    /// With <see cref="RebindOnArrival"/>, under a policy that ranks by estimated TTFT: a request another node sent here
+    /// goes on, once, to another region's replica when that replica's estimate (the extra leg included) times this
+    /// factor is below the best home replica's (default 1.5; 0 turns relaying off). The margin stands for this node's
+    /// view of other regions being as old as the sender's, while its view of its own region is fresh.
+    /// </summary>
+    public double RelayFactor { get; init; } = DefaultRelayFactor;
+
+    /// <summary>The default <see cref="RelayFactor"/>.</summary>
+    public const double DefaultRelayFactor = 1.5;
+
+    /// <summary>Problems with <paramref name="relayFactor"/> as a <see cref="RelayFactor"/>, empty when valid.</summary>
+    public static IReadOnlyList<string> ValidateRelayFactor(double relayFactor, string name = "RelayFactor") => new OptionsErrors()
+        .Check(double.IsFinite(relayFactor) && (relayFactor == 0 || relayFactor >= 1), $"{name} must be 0 (off) or at least 1 (got {relayFactor}).")
+        .Errors;
 }

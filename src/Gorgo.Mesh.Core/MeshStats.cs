@@ -17,6 +17,7 @@ public sealed class MeshStats
     private long _deltasWithoutBase;
     private long _forwardedArrivals;
     private long _rebound;
+    private long _relayed;
 
     /// <summary>Digests this node made.</summary>
     public long DigestsMade => Interlocked.Read(ref _digestsMade);
@@ -60,14 +61,21 @@ public sealed class MeshStats
     /// <summary>Of those, the ones this node sent to another of its replicas than the sender chose (<see cref="RegionNodeOptions.RebindOnArrival"/>).</summary>
     public long Rebound => Interlocked.Read(ref _rebound);
 
-    /// <summary>A snapshot of every counter.</summary>
-    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten, DeltasMade, DeltasWithoutBase, ForwardedArrivals, Rebound);
+    /// <summary>Of those, the ones this node sent on to another region's replica (<see cref="RegionNodeOptions.RelayFactor"/>).</summary>
+    public long Relayed => Interlocked.Read(ref _relayed);
 
-    /// <summary>Counts a request another region forwarded here reaching its replica, and whether it was rebound.</summary>
-    public void Arrived(bool rebound)
+    /// <summary>A snapshot of every counter.</summary>
+    public MeshStatsSnapshot Snapshot() => new(DigestsMade, LastDigestBytes, GossipBytesSent, GossipBytesReceived, Exchanges, ExchangeFailures, SyncQueries, Decisions, CrossRegionDecisions, RegionsForgotten, DeltasMade, DeltasWithoutBase, ForwardedArrivals, Rebound, Relayed);
+
+    /// <summary>Counts a request another region forwarded here reaching this node, and whether it was rebound to another of its replicas or relayed to another region's.</summary>
+    public void Arrived(bool rebound, bool relayed = false)
     {
         Interlocked.Increment(ref _forwardedArrivals);
-        if (rebound)
+        if (relayed)
+        {
+            Interlocked.Increment(ref _relayed);
+        }
+        else if (rebound)
         {
             Interlocked.Increment(ref _rebound);
         }
@@ -114,4 +122,4 @@ public sealed class MeshStats
 }
 
 /// <summary>The counters of <see cref="MeshStats"/> at one moment.</summary>
-public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten, long DeltasMade, long DeltasWithoutBase, long ForwardedArrivals, long Rebound);
+public sealed record MeshStatsSnapshot(long DigestsMade, long LastDigestBytes, long GossipBytesSent, long GossipBytesReceived, long Exchanges, long ExchangeFailures, long SyncQueries, long Decisions, long CrossRegionDecisions, long RegionsForgotten, long DeltasMade, long DeltasWithoutBase, long ForwardedArrivals, long Rebound, long Relayed);

@@ -2,6 +2,7 @@ using System.Buffers;
 using Gorgo.Mesh.Core.Wire;
 using Gorgo.Routing;
 using Gorgo.Routing.Fleet;
+using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Index;
 using MessagePack;
 
@@ -81,35 +82,40 @@ public sealed class RegionNode
     }
 
     /// <summary>
-    /// The replica of this region that serves a request another region's node sent to <paramref name="chosenReplicaId"/>,
-    /// decided as it arrives: with <see cref="RegionNodeOptions.RebindOnArrival"/> this node routes it again among its
-    /// own replicas (its decision counts as pending work and teaches the prefix index, as any decision does); otherwise,
-    /// when the replica is not this node's, or when none of its replicas can take the request, the sender's choice
-    /// stands. <paramref name="request"/> is the request as the sender routed it (its scope is ignored).
+    /// The replica that serves a request another region's node sent to <paramref name="chosenReplicaId"/>, decided as it
+    /// arrives. With <see cref="RegionNodeOptions.RebindOnArrival"/> this node routes it again on its own view (its
+    /// decision counts as pending work and teaches the prefix index, as any decision does): among its own replicas, or,
+    /// when <paramref name="mayRelay"/> and <see cref="RegionNodeOptions.RelayFactor"/> allow it, on to another region's
+    /// replica whose estimate beats them by that factor (<see cref="Router.RouteOnArrival"/>). Otherwise, when the
+    /// replica is not this node's, or when no replica can take the request, the sender's choice stands.
+    /// <paramref name="request"/> is the request as the sender routed it (its scope and client region are ignored);
+    /// <paramref name="senderRegion"/> is the region whose node sent it.
     /// </summary>
-    public string RebindOnArrival(in RoutingRequest request, string chosenReplicaId)
+    public ArrivalChoice RouteOnArrival(in RoutingRequest request, string chosenReplicaId, string? senderRegion, bool mayRelay)
     {
         ArgumentNullException.ThrowIfNull(chosenReplicaId);
         if (!_localIndex.ContainsKey(chosenReplicaId))
         {
-            return chosenReplicaId;
+            return new ArrivalChoice(chosenReplicaId, Region, Relayed: false);
         }
 
-        string serving = chosenReplicaId;
+        var choice = new ArrivalChoice(chosenReplicaId, Region, Relayed: false);
         if (Options.RebindOnArrival)
         {
             try
             {
-                serving = Router.RouteChoice(request with { Scope = RoutingScope.HomeOnly }).Chosen.ReplicaId;
+                double relayFactor = mayRelay && senderRegion is not null ? Options.RelayFactor : 0;
+                CandidateScore chosen = Router.RouteOnArrival(request with { ClientRegion = senderRegion }, relayFactor).Chosen;
+                choice = new ArrivalChoice(chosen.ReplicaId, chosen.Region, Relayed: chosen.Region != Region);
             }
             catch (RoutingException)
             {
-                // None of this region's replicas can take it now: the sender's choice stands (and fails there if it must).
+                // No replica can take it now: the sender's choice stands (and fails there if it must).
             }
         }
 
-        Stats.Arrived(rebound: !string.Equals(serving, chosenReplicaId, StringComparison.Ordinal));
-        return serving;
+        Stats.Arrived(rebound: !string.Equals(choice.ReplicaId, chosenReplicaId, StringComparison.Ordinal), relayed: choice.Relayed);
+        return choice;
     }
 
     /// <summary>Raised (under the node's lock) for input the node ignores, e.g. a replica in a peer's digest the router refuses.</summary>
@@ -1084,3 +1090,9 @@ public sealed record RemoteRegionState(string Origin, long Version, long AgeMs, 
 
 /// <summary>One replica of a remote region as the node's digest of it says.</summary>
 public sealed record RemoteReplicaState(string Id, string Model, long StateAgeMs, int HotBlocks);
+
+/// <summary>Where a request another region's node sent here is served: <see cref="ReplicaId"/> in <see cref="Region"/>, relayed when that is another region.</summary>
+/// <param name="ReplicaId">The serving replica.</param>
+/// <param name="Region">Its region.</param>
+/// <param name="Relayed">Whether the request goes on to another region's replica (it may not be relayed again).</param>
+public readonly record struct ArrivalChoice(string ReplicaId, string Region, bool Relayed);

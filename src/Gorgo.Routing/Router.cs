@@ -607,6 +607,15 @@ public sealed class Router
         }
     }
 
+    /// <summary>The region of a replica this router knows; null when it does not know it.</summary>
+    public string? RegionOfReplica(string replicaId)
+    {
+        lock (_gate)
+        {
+            return KnownState(replicaId)?.View.Region;
+        }
+    }
+
     /// <summary>Requests other routers said are on their way to <paramref name="replicaId"/> and its view does not reflect yet (0 when unknown).</summary>
     public int PeerPendingRequests(string replicaId)
     {
@@ -674,6 +683,40 @@ public sealed class Router
     }
 
     /// <summary>
+    /// Routes a request another region's node sent to this router's region, as it arrives. The policy chooses among the
+    /// home replicas, as <see cref="RouteChoice"/> with <see cref="RoutingScope.HomeOnly"/> would, unless
+    /// <paramref name="relayFactor"/> is above 0, the policy ranks by estimated TTFT, and another region's best replica's
+    /// estimate times <paramref name="relayFactor"/> is below the best home replica's (or no home replica can take it):
+    /// then that replica is chosen, a relay onwards. <paramref name="request"/>'s client region should be the sender's,
+    /// so that every estimate includes the leg back to it. The choice is recorded as any decision is.
+    /// </summary>
+    /// <exception cref="RoutingException">No replica the rule allows can take the request.</exception>
+    public RoutedChoice RouteOnArrival(in RoutingRequest request, double relayFactor)
+    {
+        EnsureRoutable(request);
+        lock (_gate)
+        {
+            long now = NowMs;
+            if (relayFactor > 0 && Policy.RanksByEstimate)
+            {
+                RoutingRequest global = request with { Scope = RoutingScope.Global };
+                ReadOnlySpan<CandidateScore> all = ScoreEligible(global, now, into: null, out _, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
+                int home = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: true);
+                int remote = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: false);
+                if (remote >= 0 && (home < 0 || all[remote].Estimate.TotalMs * relayFactor < all[home].Estimate.TotalMs))
+                {
+                    TtftEstimate model = Commit(ref _candidates[eligible[remote]], all[remote], global, matchedBlocks, clientLeg, now);
+                    return new RoutedChoice(all[remote], all.Length, HomeIdleOverride: false, model);
+                }
+            }
+
+            RoutingRequest homeOnly = request with { Scope = RoutingScope.HomeOnly };
+            ReadOnlySpan<CandidateScore> candidates = ScoreAndChoose(homeOnly, now, into: null, out PolicyChoice choice, out TtftEstimate chosenModel);
+            return new RoutedChoice(candidates[choice.Chosen], candidates.Length, HomeIdleOverride: false, chosenModel);
+        }
+    }
+
+    /// <summary>
     /// Scores the eligible replicas into <paramref name="into"/> (a decision record's buffer) or else this thread's
     /// scratch, lets the policy choose, records the choice; returns the scores (the scratch's are valid until the
     /// thread's next decision) and the chosen replica's estimate by the uncalibrated model. Nothing is written to
@@ -681,13 +724,25 @@ public sealed class Router
     /// </summary>
     private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, CandidateList? into, out PolicyChoice choice, out TtftEstimate chosenModel)
     {
-        DecisionScratch scratch = t_scratch ??= new DecisionScratch();
-        double clientLeg = ClientLeg(request.ClientRegion);
-        ReadOnlySpan<ulong> hashes = request.Prompt.Hashes.Span;
-        int[] matchedBlocks = scratch.MatchedBlocks(_index.SlotCapacity);
-        _index.Match(hashes, matchedBlocks);
+        ReadOnlySpan<CandidateScore> scores = ScoreEligible(request, now, into, out _, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
+        choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
+        chosenModel = Commit(ref _candidates[eligible[choice.Chosen]], scores[choice.Chosen], request, matchedBlocks, clientLeg, now);
+        return scores;
+    }
 
-        int[] eligible = scratch.EligiblePositions(_candidates.Length);
+    /// <summary>
+    /// Scores the eligible replicas into <paramref name="into"/> or else this thread's scratch, recording nothing;
+    /// <paramref name="eligible"/> maps each score to its candidate position, <paramref name="matchedBlocks"/> holds
+    /// the prompt's match per index slot.
+    /// </summary>
+    private ReadOnlySpan<CandidateScore> ScoreEligible(in RoutingRequest request, long now, CandidateList? into, out DecisionScratch scratch, out int[] eligible, out int[] matchedBlocks, out double clientLeg)
+    {
+        scratch = t_scratch ??= new DecisionScratch();
+        clientLeg = ClientLeg(request.ClientRegion);
+        matchedBlocks = scratch.MatchedBlocks(_index.SlotCapacity);
+        _index.Match(request.Prompt.Hashes.Span, matchedBlocks);
+
+        eligible = scratch.EligiblePositions(_candidates.Length);
         int count = CollectEligible(request, now, eligible);
         Span<CandidateScore> scores = into is null ? scratch.Scores(count) : into.Reset(count);
         ReadOnlySpan<double> transit = TransitAllowancesNow(scratch.Transit(_transit.Length), now);
@@ -696,21 +751,25 @@ public sealed class Router
             Score(ref _candidates[eligible[i]], matchedBlocks, request.Prompt.TokenCount, request.MaxOutputTokens, clientLeg, now, transit, out scores[i]);
         }
 
-        choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
-        ref Candidate target = ref _candidates[eligible[choice.Chosen]];
-        chosenModel = Options.Cost.Calibration.Enabled ? ModelEstimate(ref target, scores[choice.Chosen].UncachedTokens, request.MaxOutputTokens, clientLeg) : scores[choice.Chosen].Estimate;
+        return scores;
+    }
+
+    /// <summary>Records a choice: its pending work on <paramref name="target"/> and what the index learns from it; returns its estimate by the uncalibrated model.</summary>
+    private TtftEstimate Commit(ref Candidate target, in CandidateScore chosen, in RoutingRequest request, int[] matchedBlocks, double clientLeg, long now)
+    {
+        TtftEstimate chosenModel = Options.Cost.Calibration.Enabled ? ModelEstimate(ref target, chosen.UncachedTokens, request.MaxOutputTokens, clientLeg) : chosen.Estimate;
         if (Options.TrackPendingWork)
         {
             long arrivesAt = now + (long)Math.Ceiling(target.RttFromHomeMs / 2);
-            target.Pending.Add(scores[choice.Chosen].UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
+            target.Pending.Add(chosen.UncachedTokens, arrivesAt, now + (long)Options.PendingTimeoutMs);
         }
 
         if (Options.LearnFromDecisions && (target.CacheView != CacheViewKind.Exact || request.OwnRendering))
         {
-            _index.Record(target.Slot, hashes, heldPrefix: matchedBlocks[target.Slot]);
+            _index.Record(target.Slot, request.Prompt.Hashes.Span, heldPrefix: matchedBlocks[target.Slot]);
         }
 
-        return scores;
+        return chosenModel;
     }
 
     /// <summary>Each region's transit allowance in force now (0 everywhere when the allowance is off), once per decision rather than once per candidate.</summary>

@@ -434,6 +434,9 @@ public sealed record RunSpec
     /// <summary>Whether a mesh run's nodes route a request another node forwarded to one of their replicas again on arrival, among their own replicas (<c>mesh.rebindOnArrival</c>; default on).</summary>
     public bool? RebindOnArrival { get; init; }
 
+    /// <summary>A mesh run's relay factor: a node sends a forwarded request on, once, to another region's replica whose estimate times this is below its own best (<c>mesh.relayFactor</c>; default 1.5, 0: off).</summary>
+    public double? RelayFactor { get; init; }
+
     /// <summary>Whether a mesh run's users reach the nodes through a gateway in their region (default: <c>mesh.gateways</c>).</summary>
     public bool? Gateways { get; init; }
 
@@ -502,6 +505,8 @@ public sealed record RunSpec
         .Check(ForecastSlotWait is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has forecastSlotWait.")
         .Check(TransitAllowance is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has transitAllowance.")
         .Check(RebindOnArrival is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has rebindOnArrival.")
+        .Check(RelayFactor is null || Mode == DeploymentMode.Mesh, $"run '{Name}': only a mesh run has relayFactor.")
+        .Include(RelayFactor is { } relay ? RegionNodeOptions.ValidateRelayFactor(relay, $"run '{Name}': relayFactor") : [])
         .Check(CacheView is null || Enum.IsDefined(CacheView.Value), EnumNames<CacheViewMode>.Expected($"run '{Name}': cacheView", CacheView?.ToString() ?? string.Empty))
         .Check(ProxyRegion is null || regions.Contains(ProxyRegion), $"run '{Name}': proxyRegion '{ProxyRegion}' is not in regions.")
         .Errors;

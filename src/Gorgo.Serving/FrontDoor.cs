@@ -176,7 +176,7 @@ public sealed partial class FrontDoor
             served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts, first.ServedBy);
             RequestTracing.Tag(generation, replica, opened.Attempts);
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency, served.WaitedMs);
-            context.Response.Headers[RoutingHeaders.Region] = replica.Region;
+            context.Response.Headers[RoutingHeaders.Region] = first.ServedBy is { } servedBy && Router.RegionOfReplica(servedBy) is { } servedIn ? servedIn : replica.Region;
             context.Response.Headers[RoutingHeaders.Replica] = served.ServedBy;
             if (first.ServedBy is not null)
             {

@@ -98,6 +98,7 @@ internal sealed class MeshDriver : RunDriver
             NearestRegions = context.Scenario.Mesh.NearestRegions,
             Scope = context.Run.EffectiveScope,
             RebindOnArrival = context.Run.RebindOnArrival ?? true,
+            RelayFactor = context.Run.RelayFactor ?? RegionNodeOptions.DefaultRelayFactor,
         };
 
     /// <summary>The node of a region (by RTT-matrix index).</summary>
@@ -245,8 +246,9 @@ internal sealed class MeshDriver : RunDriver
     }
 
     /// <inheritdoc />
-    public override double ReturnLegMs(SimRequest request, SimReplica replica) =>
-        Context.OneWay(replica.Region, request.Ingress, sameRegionFree: true) + Context.OneWay(request.Ingress, request.User, sameRegionFree: true);
+    public override double ReturnLegMs(SimRequest request, SimReplica replica) => (request.RelayRegion is { } relay
+        ? Context.OneWay(replica.Region, relay, sameRegionFree: true) + Context.OneWay(relay, request.Ingress, sameRegionFree: true)
+        : Context.OneWay(replica.Region, request.Ingress, sameRegionFree: true)) + Context.OneWay(request.Ingress, request.User, sameRegionFree: true);
 
     /// <inheritdoc />
     public override double ForwardLegMs(SimRequest request, SimReplica replica) => Context.OneWay(request.Ingress, replica.Region, sameRegionFree: true);
@@ -352,27 +354,36 @@ internal sealed class MeshDriver : RunDriver
     }
 
     /// <summary>
-    /// A request another region's node forwarded reaches its replica: that region's node, when up, routes it again among
-    /// its own replicas (<see cref="RegionNode.RebindOnArrival"/>), as a live node's replica grain does.
+    /// A request another region's node forwarded reaches its replica: that region's node, when up, routes it again
+    /// (<see cref="RegionNode.RouteOnArrival"/>), as a live node's replica grain does: among its own replicas, or, once,
+    /// on to another region's, whose response then comes back through this region.
     /// </summary>
-    public override SimReplica OnArriving(SimRequest request, SimReplica replica)
+    public override SimReplica? OnArriving(SimRequest request, SimReplica replica)
     {
-        if (replica.Region == request.Ingress || _faults?.IsUp(replica.Region) == false || _nodes[replica.Region] is not { } slot)
+        int sender = request.RelayRegion ?? request.Ingress;
+        if (replica.Region == sender || _faults?.IsUp(replica.Region) == false || _nodes[replica.Region] is not { } slot)
         {
             return replica;
         }
 
         var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, MaxOutputTokens: request.Shape.OutputTokens, RequestId: request.Shape.Index);
-        string serving = slot.Node.RebindOnArrival(routing, replica.Id);
-        if (string.Equals(serving, replica.Id, StringComparison.Ordinal))
+        ArrivalChoice choice = slot.Node.RouteOnArrival(routing, replica.Id, Context.RegionName(sender), mayRelay: request.RelayRegion is null);
+        if (string.Equals(choice.ReplicaId, replica.Id, StringComparison.Ordinal))
         {
             return replica;
         }
 
-        SimReplica rebound = Fleet[serving];
-        request.ReboundFrom = replica.Id;
-        request.Replica = rebound.Index;
-        return rebound;
+        SimReplica serving = Fleet[choice.ReplicaId];
+        request.ReboundFrom ??= replica.Id;
+        request.Replica = serving.Index;
+        if (!choice.Relayed)
+        {
+            return serving;
+        }
+
+        request.RelayRegion = replica.Region;
+        Fleet.Forward(request, serving, Context.OneWay(replica.Region, serving.Region, sameRegionFree: true));
+        return null;
     }
 
     /// <summary>A retry's choice, as the live front door makes it (<see cref="Retries.Next"/>), on a decision taken now.</summary>

@@ -48,6 +48,9 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
     /// <summary>The replica the deciding node chose, when the node of its region rebound the request to another on arrival; null otherwise.</summary>
     public string? ReboundFrom { get; set; }
 
+    /// <summary>The region whose node relayed the request on to another region's replica as it arrived; null otherwise.</summary>
+    public int? RelayRegion { get; set; }
+
     /// <summary>Sync answers still awaited before the decision.</summary>
     public int PendingSync { get; set; }
 

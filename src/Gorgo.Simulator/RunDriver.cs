@@ -45,8 +45,11 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
     {
     }
 
-    /// <summary>A request reaches <paramref name="replica"/>, before the engine sees it; returns the replica that takes it (the mesh may rebind it to another of the region's replicas).</summary>
-    public virtual SimReplica OnArriving(SimRequest request, SimReplica replica) => replica;
+    /// <summary>
+    /// A request reaches <paramref name="replica"/>, before the engine sees it; returns the replica that takes it (the mesh
+    /// may rebind it to another of the region's replicas), or null when the driver sent it on to another region's.
+    /// </summary>
+    public virtual SimReplica? OnArriving(SimRequest request, SimReplica replica) => replica;
 
     /// <summary>A request reached its replica (before the engine takes it).</summary>
     public virtual void OnReplicaArrived(SimRequest request, SimReplica replica)
@@ -101,6 +104,7 @@ internal abstract class RunDriver(SimContext context, SimFleet fleet, RunResults
         CandidateScore chosen = decision.Chosen;
         request.Replica = replica;
         request.ReboundFrom = null;
+        request.RelayRegion = null;
         request.StateAgeMs = chosen.StateAgeMs;
         request.EstimatedTtftMs = chosen.Estimate.TotalMs;
         request.EstimatedNetworkMs = chosen.Estimate.NetworkMs;

@@ -69,7 +69,12 @@ internal sealed class SimFleet
             return; // its client sent it again elsewhere meanwhile (faults only)
         }
 
-        replica = Driver.OnArriving(request, replica);
+        if (Driver.OnArriving(request, replica) is not { } serving)
+        {
+            return; // relayed: it arrives elsewhere later
+        }
+
+        replica = serving;
         if (replica.Down || replica.Failing)
         {
             Driver.OnAttemptFailed(request, replica, replica.Down ? "its node is down" : "the replica is failing");

@@ -41,7 +41,7 @@ public sealed class RebindOnArrivalTests
     {
         RegionNode node = NodeOfB(rebind: true);
 
-        Assert.Equal("b2", node.RebindOnArrival(Forwarded(), "b1"));
+        Assert.Equal("b2", node.RouteOnArrival(Forwarded(), "b1", "a", mayRelay: false).ReplicaId);
         Assert.Equal((1L, 1L), (node.Stats.ForwardedArrivals, node.Stats.Rebound));
         Assert.Equal(1, node.Router.PendingRequests("b2")); // the node's own decision: counted where the request goes
     }
@@ -50,11 +50,11 @@ public sealed class RebindOnArrivalTests
     public void Without_rebinding_or_for_a_replica_of_another_node_the_senders_choice_stands()
     {
         RegionNode node = NodeOfB(rebind: false);
-        Assert.Equal("b1", node.RebindOnArrival(Forwarded(), "b1"));
+        Assert.Equal("b1", node.RouteOnArrival(Forwarded(), "b1", "a", mayRelay: false).ReplicaId);
         Assert.Equal((1L, 0L), (node.Stats.ForwardedArrivals, node.Stats.Rebound));
 
         RegionNode other = NodeOfB(rebind: true);
-        Assert.Equal("a1", other.RebindOnArrival(Forwarded(), "a1"));
+        Assert.Equal("a1", other.RouteOnArrival(Forwarded(), "a1", "a", mayRelay: false).ReplicaId);
         Assert.Equal(0L, other.Stats.ForwardedArrivals);
     }
 
@@ -65,7 +65,7 @@ public sealed class RebindOnArrivalTests
         node.Router.SetSuspended("b1", true);
         node.Router.SetSuspended("b2", true);
 
-        Assert.Equal("b1", node.RebindOnArrival(Forwarded(), "b1"));
+        Assert.Equal("b1", node.RouteOnArrival(Forwarded(), "b1", "a", mayRelay: false).ReplicaId);
         Assert.Equal((1L, 0L), (node.Stats.ForwardedArrivals, node.Stats.Rebound));
     }
 }

@@ -124,6 +124,52 @@ public class MeshClusterTests(MeshFixture fixture) : IClassFixture<MeshFixture>
     }
 
     [Fact]
+    public async Task A_forwarded_request_whose_region_cannot_take_it_is_relayed_once_and_streams_back_through_that_node()
+    {
+        // us-east may only choose euc-1; eu-central's node can serve neither of its own and sees only apn-1 elsewhere;
+        // ap-northeast's node would rebind to apn-1 anyway (apn-2 is closed there too), and does not relay again.
+        RegionState usEast = fixture.Mesh.Services("us-east").GetRequiredService<RegionState>();
+        RegionState euCentral = fixture.Mesh.Services("eu-central").GetRequiredService<RegionState>();
+        RegionState apNortheast = fixture.Mesh.Services("ap-northeast").GetRequiredService<RegionState>();
+        (RegionState Node, string[] Closed)[] closed =
+        [
+            (usEast, ["use-1", "use-2", "euc-2", "apn-1", "apn-2"]),
+            (euCentral, ["euc-1", "euc-2", "use-1", "use-2", "apn-2"]),
+            (apNortheast, ["apn-2"]),
+        ];
+        (long relayedAtEu, long arrivedAtAp, long relayedAtAp) = (euCentral.Node.Stats.Relayed, apNortheast.Node.Stats.ForwardedArrivals, apNortheast.Node.Stats.Relayed);
+        try
+        {
+            SetSuspended(closed, true);
+            using HttpResponseMessage response = await CompleteAsync("us-east", $$"""{"model": "{{MeshFixture.Model}}", "prompt": "relay me on arrival", "max_tokens": 2}""");
+
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("apn-1", response.Headers.GetValues("x-gorgo-replica").Single());
+            Assert.Equal("euc-1", response.Headers.GetValues("x-gorgo-rebound-from").Single());
+            Assert.Equal("ap-northeast", response.Headers.GetValues("x-gorgo-region").Single());
+            using JsonDocument body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+            Assert.Equal(2, body.RootElement.GetProperty("usage").GetProperty("completion_tokens").GetInt32());
+            Assert.Equal(relayedAtEu + 1, euCentral.Node.Stats.Relayed);
+            Assert.Equal((arrivedAtAp + 1, relayedAtAp), (apNortheast.Node.Stats.ForwardedArrivals, apNortheast.Node.Stats.Relayed));
+        }
+        finally
+        {
+            SetSuspended(closed, false);
+        }
+
+        static void SetSuspended((RegionState Node, string[] Closed)[] closed, bool suspended)
+        {
+            foreach ((RegionState node, string[] ids) in closed)
+            {
+                foreach (string id in ids)
+                {
+                    node.Router.SetSuspended(id, suspended);
+                }
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_cross_region_request_takes_at_least_the_emulated_rtt()
     {
         // Only ap-northeast serves this model, so a request at us-east must cross 178.6 ms of emulated RTT.

@@ -14,6 +14,10 @@ public sealed class FeatureOrderingSimTests
     [InlineData("paper-3region.json", "mesh-gorgo", "mesh-gorgo-no-rebind")]
     // Learning per remote region what forwarded requests take beyond their estimates.
     [InlineData("paper-3region.json", "mesh-gorgo", "mesh-gorgo-no-transit-allowance")]
+    // Relaying a forwarded request on, once, when the destination region turned out far worse than another's; on the
+    // paper's three regions and on six AWS regions.
+    [InlineData("paper-3region.json", "mesh-gorgo", "mesh-gorgo-no-relay")]
+    [InlineData("aws-6region.json", "mesh-gorgo", "mesh-gorgo-no-relay")]
     // Online calibration is not here: on calibration.json's half-speed engines its effect on the mean changes sign
     // from seed to seed (benchmarks/README.md, "Online calibration").
     public void The_run_with_the_correction_has_a_lower_mean_ttft_than_the_same_run_without_it(string scenarioFile, string with, string without)
@@ -24,7 +28,8 @@ public sealed class FeatureOrderingSimTests
 
         RunSummary corrected = result.Summary.Runs.Single(r => r.Name == with);
         RunSummary uncorrected = result.Summary.Runs.Single(r => r.Name == without);
-        Assert.Equal((400, 400), (corrected.Completed, uncorrected.Completed));
+        Assert.Equal((corrected.Requests, uncorrected.Requests), (corrected.Completed, uncorrected.Completed));
+        Assert.True(corrected.Completed >= 400, $"{corrected.Completed} requests completed");
         Assert.True(corrected.TtftMs.Mean < uncorrected.TtftMs.Mean, $"{with} {corrected.TtftMs.Mean:F0} ms, {without} {uncorrected.TtftMs.Mean:F0} ms (mean)");
     }
 }

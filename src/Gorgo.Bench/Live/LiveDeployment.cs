@@ -170,6 +170,7 @@ public sealed class LiveDeployment : IAsyncDisposable
             Consistency = run.EffectiveConsistency ?? ConsistencyMode.Gossip,
             Scope = run.Scope,
             RebindOnArrival = run.RebindOnArrival ?? true,
+            RelayFactor = run.RelayFactor ?? RegionNodeOptions.DefaultRelayFactor,
             Gossip = run.EffectiveGossip(scenario.Mesh.Gossip),
             Probes = scenario.Mesh.Probes,
             LoadReportIntervalMs = scenario.Mesh.LoadReportIntervalMs,

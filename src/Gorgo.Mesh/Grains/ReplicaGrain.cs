@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Gorgo.Replica.OpenAi;
+using Gorgo.Mesh.Core;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wire;
@@ -10,8 +11,8 @@ using Orleans.Concurrency;
 namespace Gorgo.Mesh.Grains;
 
 /// <summary>
-/// Runs requests other nodes sent on the local backend of its replica (rebinding them on arrival), through this node's
-/// circuit breakers; placed on the replica's region's silo, reentrant so streams run concurrently.
+/// Runs requests other nodes sent on the local backend of its replica (rebinding them on arrival, or relaying them once
+/// to another region's replica grain), through this node's circuit breakers; placed on the replica's region's silo, reentrant so streams run concurrently.
 /// </summary>
 [RegionPlacement, Reentrant, GrainType("replica")]
 public sealed class ReplicaGrain(RegionState region, IServiceProvider services) : Grain, IReplicaGrain
@@ -26,18 +27,77 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
     public async IAsyncEnumerable<GenerationChunk> Generate(GenerationRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         string chosen = MeshKeys.ReplicaIdOf(this.GetPrimaryKeyString());
-        string id = region.Node.RebindOnArrival(request.ToRoutingRequest(), chosen); // another node sent it: route it again among this region's replicas
-        LocalReplica? replica = region.FindLocal(id);
-        if (replica is null)
+
+        // Another node sent it: route it again on this node's view, among this region's replicas or, once, onwards.
+        ArrivalChoice choice = region.Node.RouteOnArrival(request.ToRoutingRequest(), chosen, request.SenderRegion, mayRelay: !request.Relayed);
+        if (choice.Relayed)
         {
-            yield return GenerationChunk.FromError(new OpenAiError(503, $"Replica '{id}' is not served by the node of region '{region.Region}'.", OpenAiError.Server, code: "replica_unavailable"), retryable: true);
+            IReplicaGrain next = GrainFactory.GetGrain<IReplicaGrain>(MeshKeys.Replica(choice.Region, choice.ReplicaId));
+            await foreach (GenerationChunk chunk in RelayAsync(next, request.RelayedFrom(region.Region), choice.ReplicaId, cancellationToken).ConfigureAwait(true))
+            {
+                yield return chunk;
+            }
+
             yield break;
         }
 
-        string? servedBy = string.Equals(id, chosen, StringComparison.Ordinal) ? null : id;
+        LocalReplica? replica = region.FindLocal(choice.ReplicaId);
+        if (replica is null)
+        {
+            yield return GenerationChunk.FromError(new OpenAiError(503, $"Replica '{choice.ReplicaId}' is not served by the node of region '{region.Region}'.", OpenAiError.Server, code: "replica_unavailable"), retryable: true);
+            yield break;
+        }
+
+        string? servedBy = string.Equals(choice.ReplicaId, chosen, StringComparison.Ordinal) ? null : choice.ReplicaId;
         await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, servedBy, _breakers, cancellationToken).ConfigureAwait(true))
         {
             yield return chunk;
+        }
+    }
+
+    /// <summary>
+    /// Streams another region's replica's response through this node, naming <paramref name="replicaId"/> on the first
+    /// piece unless that node names its own rebinding; a failure of the call becomes a retryable error piece.
+    /// </summary>
+    private static async IAsyncEnumerable<GenerationChunk> RelayAsync(IReplicaGrain next, GenerationRequest request, string replicaId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        IAsyncEnumerator<GenerationChunk> chunks = next.Generate(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        try
+        {
+            bool first = true;
+            while (await NextAsync(chunks, replicaId, cancellationToken).ConfigureAwait(true) is { } chunk)
+            {
+                yield return first && chunk.ServedBy is null ? chunk.WithServedBy(replicaId) : chunk;
+                first = false;
+                if (chunk.IsError)
+                {
+                    yield break;
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                await chunks.DisposeAsync().ConfigureAwait(true);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The remote enumerator (or its silo) is already gone.
+            }
+        }
+    }
+
+    /// <summary>The next piece of a relayed response, null at its end; a failed call becomes a retryable error piece.</summary>
+    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, string replicaId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await chunks.MoveNextAsync().ConfigureAwait(true) ? chunks.Current : null;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
+        {
+            return GenerationChunk.FromError(new OpenAiError(503, $"Replica '{replicaId}', to which this node relayed the request, became unreachable: {ex.Message}", OpenAiError.Server, code: "replica_unavailable"), retryable: true, servedBy: replicaId);
         }
     }
 }

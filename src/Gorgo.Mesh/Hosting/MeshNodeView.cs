@@ -37,6 +37,6 @@ internal sealed class MeshNodeView(RegionState state) : INodeView
         (long sent, long received) = (stats.GossipBytesSent, stats.GossipBytesReceived);
         (double sentRate, double receivedRate) = _rates.Read(state.NowMs, sent, received);
         long made = stats.DigestsMade, deltas = stats.DeltasMade;
-        return new GossipReading(sent, received, stats.Exchanges, stats.ExchangeFailures, sentRate, receivedRate, deltas, made - deltas, stats.DeltasWithoutBase, stats.ForwardedArrivals, stats.Rebound);
+        return new GossipReading(sent, received, stats.Exchanges, stats.ExchangeFailures, sentRate, receivedRate, deltas, made - deltas, stats.DeltasWithoutBase, stats.ForwardedArrivals, stats.Rebound, stats.Relayed);
     }
 }

@@ -167,6 +167,9 @@ public sealed class MeshOptions
     /// <summary>Whether a node routes a request another node sent to one of its replicas again on arrival, among its own replicas (default on; <see cref="RegionNodeOptions.RebindOnArrival"/>).</summary>
     public bool RebindOnArrival { get; set; } = true;
 
+    /// <summary>With <see cref="RebindOnArrival"/>: how much better another region's replica must look for a node to send a forwarded request on to it, once (default 1.5; 0: never; <see cref="RegionNodeOptions.RelayFactor"/>).</summary>
+    public double RelayFactor { get; set; } = RegionNodeOptions.DefaultRelayFactor;
+
     /// <summary>Gossip settings.</summary>
     public GossipOptions Gossip { get; set; } = new();
 
@@ -219,6 +222,7 @@ public sealed class MeshOptions
         NearestRegions = NearestRegions,
         Scope = Scope,
         RebindOnArrival = RebindOnArrival,
+        RelayFactor = RelayFactor,
     };
 
     /// <summary>Each model's prompt encoder: its replicas' <c>tokenizer</c> file, cl100k_base for models without one.</summary>
@@ -313,6 +317,7 @@ public sealed class MeshOptions
         errors.Check(Enum.IsDefined(Clustering.Mode), EnumNames<ClusteringMode>.Expected("Clustering.Mode", Clustering.Mode.ToString()));
         errors.Check(Clustering.Mode != ClusteringMode.AzureTable || !string.IsNullOrWhiteSpace(Clustering.ConnectionString), "Clustering.ConnectionString is required for azure-table clustering.");
         errors.Check(Clustering.PrimaryRegion is null || Regions.ContainsKey(Clustering.PrimaryRegion), $"Clustering.PrimaryRegion '{Clustering.PrimaryRegion}' is not a configured region.");
+        errors.Include(RegionNodeOptions.ValidateRelayFactor(RelayFactor));
         errors.Include(Gossip?.Validate() ?? ["Gossip is missing."]);
         errors.Include(Probes?.Validate() ?? ["Probes is missing."]);
         errors.Include(Admission?.Validate() ?? ["Admission is missing."]);

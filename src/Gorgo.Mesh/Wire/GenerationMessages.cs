@@ -46,9 +46,35 @@ public sealed class GenerationRequest
     /// <summary>The client's other fields as UTF-8 JSON, forwarded to HTTP replicas unchanged (see <see cref="OpenAiRequest.ForwardedJson"/>).</summary>
     [Id(11)] public byte[]? ForwardedJson { get; init; }
 
-    /// <summary>Builds the wire request from a validated client request and its prepared prompt.</summary>
-    public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt) => new()
+    /// <summary>The region whose node sent the request (null from a node of an older version).</summary>
+    [Id(12)] public string? SenderRegion { get; init; }
+
+    /// <summary>Whether a node that received it already sent it on to another region (it is not relayed again).</summary>
+    [Id(13)] public bool Relayed { get; init; }
+
+    /// <summary>This request as the node of <paramref name="region"/> sends it on to another region's replica.</summary>
+    public GenerationRequest RelayedFrom(string region) => new()
     {
+        Endpoint = Endpoint,
+        Model = Model,
+        Prompt = Prompt,
+        PromptTokenIds = PromptTokenIds,
+        Roles = Roles,
+        Contents = Contents,
+        MaxTokens = MaxTokens,
+        PromptTokens = PromptTokens,
+        BlockHashes = BlockHashes,
+        BlockSize = BlockSize,
+        Stream = Stream,
+        ForwardedJson = ForwardedJson,
+        SenderRegion = region,
+        Relayed = true,
+    };
+
+    /// <summary>Builds the wire request from a validated client request and its prepared prompt, as the node of <paramref name="senderRegion"/> sends it.</summary>
+    public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt, string? senderRegion = null) => new()
+    {
+        SenderRegion = senderRegion,
         Endpoint = request.Endpoint == OpenAiEndpoint.ChatCompletions ? 1 : 0,
         Model = request.Model,
         Prompt = request.Prompt,
@@ -126,6 +152,22 @@ public sealed class GenerationChunk
 
     /// <summary>The usage carried by a final piece.</summary>
     public OpenAiUsage Usage => new(PromptTokens, CompletionTokens, CachedTokens);
+
+    /// <summary>This piece naming <paramref name="servedBy"/> as <see cref="ServedBy"/>.</summary>
+    public GenerationChunk WithServedBy(string servedBy) => new()
+    {
+        Text = Text,
+        FinishReason = FinishReason,
+        PromptTokens = PromptTokens,
+        CompletionTokens = CompletionTokens,
+        CachedTokens = CachedTokens,
+        ErrorStatus = ErrorStatus,
+        ErrorMessage = ErrorMessage,
+        ErrorType = ErrorType,
+        ErrorCode = ErrorCode,
+        Retryable = Retryable,
+        ServedBy = servedBy,
+    };
 
     /// <summary>An error piece for a backend failure (<paramref name="servedBy"/>: as <see cref="ServedBy"/>).</summary>
     public static GenerationChunk FromError(OpenAiError error, bool retryable, string? servedBy = null) => new()

@@ -15,6 +15,9 @@ public sealed class GorgoPolicy(GorgoPolicyOptions options) : IRoutingPolicy
     public string Name => PolicyCatalog.Gorgo;
 
     /// <inheritdoc />
+    public bool RanksByEstimate => true;
+
+    /// <inheritdoc />
     public PolicyChoice Choose(ReadOnlySpan<CandidateScore> candidates, in PolicyContext context)
     {
         var order = default(EstimatedTtftOrder);

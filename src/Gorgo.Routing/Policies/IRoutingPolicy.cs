@@ -21,6 +21,9 @@ public interface IRoutingPolicy
     /// <summary>The policy's name, as selected in configuration.</summary>
     string Name { get; }
 
+    /// <summary>Whether the policy ranks by estimated TTFT, so that a node may relay on the estimates (<see cref="Router.RouteOnArrival"/>).</summary>
+    bool RanksByEstimate => false;
+
     /// <summary>Chooses among <paramref name="candidates"/>, which is never empty.</summary>
     PolicyChoice Choose(ReadOnlySpan<CandidateScore> candidates, in PolicyContext context);
 }

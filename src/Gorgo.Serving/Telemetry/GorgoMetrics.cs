@@ -188,8 +188,9 @@ public static class GorgoMetrics
         {
             if (node.Gossip() is { } g)
             {
-                yield return new Measurement<long>(g.ForwardedArrivals - g.Rebound, new TagList { { "region", node.Region }, { "outcome", "kept" } });
+                yield return new Measurement<long>(g.ForwardedArrivals - g.Rebound - g.Relayed, new TagList { { "region", node.Region }, { "outcome", "kept" } });
                 yield return new Measurement<long>(g.Rebound, new TagList { { "region", node.Region }, { "outcome", "rebound" } });
+                yield return new Measurement<long>(g.Relayed, new TagList { { "region", node.Region }, { "outcome", "relayed" } });
             }
         }
     }

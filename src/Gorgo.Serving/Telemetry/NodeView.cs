@@ -43,7 +43,8 @@ public sealed record PeerReading(string Region, string Status, double RttMs, dou
 /// <param name="DeltasDropped">Deltas received and dropped for want of their base.</param>
 /// <param name="ForwardedArrivals">Requests other regions' nodes forwarded to this node's replicas that reached them.</param>
 /// <param name="Rebound">Of those, the ones this node rebound to another of its replicas on arrival.</param>
-public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond, long Deltas = 0, long Wholes = 0, long DeltasDropped = 0, long ForwardedArrivals = 0, long Rebound = 0);
+/// <param name="Relayed">Of those, the ones this node sent on to another region's replica on arrival.</param>
+public readonly record struct GossipReading(long BytesSent, long BytesReceived, long Exchanges, long Failures, double SentPerSecond, double ReceivedPerSecond, long Deltas = 0, long Wholes = 0, long DeltasDropped = 0, long ForwardedArrivals = 0, long Rebound = 0, long Relayed = 0);
 
 /// <summary>Turns growing byte totals into per-second rates over intervals of at least a second (thread-safe).</summary>
 public sealed class ByteRates

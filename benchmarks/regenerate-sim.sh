@@ -20,11 +20,13 @@ gorgo sim --scenario benchmarks/scenarios/burst.json --out "$(fresh burst-sim)"
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-load-sweep)" \
     --sweep trace.rateMultiplier=0.5,0.75,1,1.25,1.5
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-budget-sweep)" \
-    --run mesh-gorgo --run mesh-gorgo-sync --sweep gossip.digestBudgetBytes=65536,262144,1048576
+    --run mesh-gorgo --run mesh-gorgo-sync --run mesh-gorgo-no-relay --run mesh-gorgo-sync-no-relay \
+    --sweep gossip.digestBudgetBytes=65536,262144,1048576
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sweep)" \
     --sweep gossip.intervalMs=50,200,1000,5000
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-seeds)" \
-    --run mesh-gorgo --run mesh-gorgo-no-relay --run mesh-gorgo-sync --run mesh-least-load-local-first --run proxy-gorgo \
+    --run mesh-gorgo --run mesh-gorgo-no-relay --run mesh-gorgo-sync --run mesh-gorgo-sync-no-relay \
+    --run mesh-least-load-local-first --run proxy-gorgo \
     --sweep seed=1,2,3,4,5,6,7,8
 gorgo sim --scenario benchmarks/scenarios/scale-100x10.json --out "$(fresh scale-100x10-sim)"
 gorgo sim --scenario benchmarks/scenarios/scale-100x10-consistency.json --out "$(fresh scale-100x10-consistency-sim)"

@@ -116,9 +116,10 @@ public sealed record RegionNodeOptions
 
     /// <summary>
     /// With <see cref="RebindOnArrival"/>, under a policy that ranks by estimated TTFT: a request another node sent here
-    /// goes on, once, to another region's replica when that replica's estimate (the extra leg included) times this
-    /// factor is below the best home replica's (default 1.5; 0 turns relaying off). The margin stands for this node's
-    /// view of other regions being as old as the sender's, while its view of its own region is fresh.
+    /// goes on, once, to another region's replica when this region's best engine time turned out this factor above what
+    /// the sender expected and that replica's estimate (the extra leg included) times this factor is below the best home
+    /// replica's (default 1.5; 0 turns relaying off). The margins stand for this node's view of other regions being as
+    /// old as the sender's, while its view of its own region is fresh: it acts only on a large surprise.
     /// </summary>
     public double RelayFactor { get; init; } = DefaultRelayFactor;
 

@@ -86,12 +86,14 @@ public sealed class RegionNode
     /// arrives. With <see cref="RegionNodeOptions.RebindOnArrival"/> this node routes it again on its own view (its
     /// decision counts as pending work and teaches the prefix index, as any decision does): among its own replicas, or,
     /// when <paramref name="mayRelay"/> and <see cref="RegionNodeOptions.RelayFactor"/> allow it, on to another region's
-    /// replica whose estimate beats them by that factor (<see cref="Router.RouteOnArrival"/>). Otherwise, when the
-    /// replica is not this node's, or when no replica can take the request, the sender's choice stands.
-    /// <paramref name="request"/> is the request as the sender routed it (its scope and client region are ignored);
-    /// <paramref name="senderRegion"/> is the region whose node sent it.
+    /// replica, when this region turned out that factor worse than the sender expected and that replica is that factor
+    /// better (<see cref="Router.RouteOnArrival"/>). Otherwise, when the replica is not this node's, or when no replica
+    /// can take the request, the sender's choice stands. <paramref name="request"/> is the request as the sender routed
+    /// it (its scope and client region are ignored); <paramref name="senderRegion"/> is the region whose node sent it and
+    /// <paramref name="expectedEngineMs"/> what it expected of the engine it chose (its estimate less the network; 0 when
+    /// unknown, which relays only when no replica of this region can take the request).
     /// </summary>
-    public ArrivalChoice RouteOnArrival(in RoutingRequest request, string chosenReplicaId, string? senderRegion, bool mayRelay)
+    public ArrivalChoice RouteOnArrival(in RoutingRequest request, string chosenReplicaId, string? senderRegion, bool mayRelay, double expectedEngineMs = 0)
     {
         ArgumentNullException.ThrowIfNull(chosenReplicaId);
         if (!_localIndex.ContainsKey(chosenReplicaId))
@@ -105,7 +107,7 @@ public sealed class RegionNode
             try
             {
                 double relayFactor = mayRelay && senderRegion is not null ? Options.RelayFactor : 0;
-                CandidateScore chosen = Router.RouteOnArrival(request with { ClientRegion = senderRegion }, relayFactor).Chosen;
+                CandidateScore chosen = Router.RouteOnArrival(request with { ClientRegion = senderRegion }, relayFactor, expectedEngineMs).Chosen;
                 choice = new ArrivalChoice(chosen.ReplicaId, chosen.Region, Relayed: chosen.Region != Region);
             }
             catch (RoutingException)

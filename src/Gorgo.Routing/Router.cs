@@ -685,13 +685,16 @@ public sealed class Router
     /// <summary>
     /// Routes a request another region's node sent to this router's region, as it arrives. The policy chooses among the
     /// home replicas, as <see cref="RouteChoice"/> with <see cref="RoutingScope.HomeOnly"/> would, unless
-    /// <paramref name="relayFactor"/> is above 0, the policy ranks by estimated TTFT, and another region's best replica's
-    /// estimate times <paramref name="relayFactor"/> is below the best home replica's (or no home replica can take it):
-    /// then that replica is chosen, a relay onwards. <paramref name="request"/>'s client region should be the sender's,
-    /// so that every estimate includes the leg back to it. The choice is recorded as any decision is.
+    /// <paramref name="relayFactor"/> is above 0, the policy ranks by estimated TTFT, and either no home replica can take
+    /// the request, or both: the best home replica's engine time (its estimate less the network) exceeds
+    /// <paramref name="expectedEngineMs"/>, what the sender expected of the engine it chose, times the factor (the region
+    /// turned out far worse than the sender saw), and another region's best replica's estimate times the factor is below
+    /// the best home replica's. Then that replica is chosen, a relay onwards. <paramref name="request"/>'s client region
+    /// should be the sender's, so that every estimate includes the leg back to it. The choice is recorded as any
+    /// decision is.
     /// </summary>
     /// <exception cref="RoutingException">No replica the rule allows can take the request.</exception>
-    public RoutedChoice RouteOnArrival(in RoutingRequest request, double relayFactor)
+    public RoutedChoice RouteOnArrival(in RoutingRequest request, double relayFactor, double expectedEngineMs)
     {
         EnsureRoutable(request);
         lock (_gate)
@@ -703,7 +706,7 @@ public sealed class Router
                 ReadOnlySpan<CandidateScore> all = ScoreEligible(global, now, into: null, out _, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
                 int home = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: true);
                 int remote = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: false);
-                if (remote >= 0 && (home < 0 || all[remote].Estimate.TotalMs * relayFactor < all[home].Estimate.TotalMs))
+                if (remote >= 0 && (home < 0 || (Surprised(all[home].Estimate, expectedEngineMs, relayFactor) && all[remote].Estimate.TotalMs * relayFactor < all[home].Estimate.TotalMs)))
                 {
                     TtftEstimate model = Commit(ref _candidates[eligible[remote]], all[remote], global, matchedBlocks, clientLeg, now);
                     return new RoutedChoice(all[remote], all.Length, HomeIdleOverride: false, model);
@@ -715,6 +718,10 @@ public sealed class Router
             return new RoutedChoice(candidates[choice.Chosen], candidates.Length, HomeIdleOverride: false, chosenModel);
         }
     }
+
+    /// <summary>Whether a home estimate's engine time exceeds what the sender expected (unknown: 0) by the factor.</summary>
+    private static bool Surprised(in TtftEstimate home, double expectedEngineMs, double relayFactor) =>
+        expectedEngineMs > 0 && home.TotalMs - home.NetworkMs > expectedEngineMs * relayFactor;
 
     /// <summary>
     /// Scores the eligible replicas into <paramref name="into"/> (a decision record's buffer) or else this thread's

@@ -367,7 +367,7 @@ internal sealed class MeshDriver : RunDriver
         }
 
         var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, MaxOutputTokens: request.Shape.OutputTokens, RequestId: request.Shape.Index);
-        ArrivalChoice choice = slot.Node.RouteOnArrival(routing, replica.Id, Context.RegionName(sender), mayRelay: request.RelayRegion is null);
+        ArrivalChoice choice = slot.Node.RouteOnArrival(routing, replica.Id, Context.RegionName(sender), mayRelay: request.RelayRegion is null, request.EstimatedTtftMs - request.EstimatedNetworkMs);
         if (string.Equals(choice.ReplicaId, replica.Id, StringComparison.Ordinal))
         {
             return replica;

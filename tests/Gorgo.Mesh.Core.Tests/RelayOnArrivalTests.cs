@@ -4,7 +4,7 @@ using Gorgo.Routing.Hashing;
 
 namespace Gorgo.Mesh.Core.Tests;
 
-/// <summary>A node sending a forwarded request on, once, to another region's replica when its own region turned out far worse.</summary>
+/// <summary>A node sending a forwarded request on, once, to another region's replica when its own region turned out far worse than the sender expected.</summary>
 public sealed class RelayOnArrivalTests
 {
     private const long T0 = 1_800_000_000_000;
@@ -42,7 +42,7 @@ public sealed class RelayOnArrivalTests
     {
         RegionNode node = NodeOfB(b2QueuedTokens: 200_000); // 6 s of prefill ahead on both; a1 is an RTT back
 
-        ArrivalChoice choice = node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: true);
+        ArrivalChoice choice = node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: true, expectedEngineMs: 20);
 
         Assert.Equal(new ArrivalChoice("a1", "a", Relayed: true), choice);
         Assert.Equal((1L, 1L, 0L), (node.Stats.ForwardedArrivals, node.Stats.Relayed, node.Stats.Rebound));
@@ -51,11 +51,34 @@ public sealed class RelayOnArrivalTests
     }
 
     [Fact]
+    public void A_region_about_as_busy_as_the_sender_expected_keeps_the_request_however_much_better_another_looks()
+    {
+        RegionNode node = NodeOfB(b2QueuedTokens: 200_000);
+
+        // The sender saw b1's 6 s queue and chose it anyway: no surprise, so no second guess from this node's older view.
+        ArrivalChoice choice = node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: true, expectedEngineMs: 6_000);
+
+        Assert.Equal(("b", false), (choice.Region, choice.Relayed));
+        Assert.Equal(0L, node.Stats.Relayed);
+    }
+
+    [Fact]
+    public void A_sender_that_did_not_say_what_it_expected_is_relayed_only_when_no_replica_of_the_region_can_take_it()
+    {
+        RegionNode node = NodeOfB(b2QueuedTokens: 200_000);
+        Assert.False(node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: true).Relayed);
+
+        node.Router.SetSuspended("b1", true);
+        node.Router.SetSuspended("b2", true);
+        Assert.Equal(new ArrivalChoice("a1", "a", Relayed: true), node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: true));
+    }
+
+    [Fact]
     public void A_request_already_relayed_is_not_relayed_again_and_stays_in_the_region()
     {
         RegionNode node = NodeOfB(b2QueuedTokens: 200_000);
 
-        ArrivalChoice choice = node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: false);
+        ArrivalChoice choice = node.RouteOnArrival(Forwarded(), "b1", senderRegion: "a", mayRelay: false, expectedEngineMs: 20);
 
         Assert.Equal("b", choice.Region);
         Assert.False(choice.Relayed);
@@ -66,15 +89,15 @@ public sealed class RelayOnArrivalTests
     public void A_remote_replica_better_by_less_than_the_factor_does_not_draw_the_request_on()
     {
         // Home b2: the leg from a (80 ms) + 120 ms of queue; a1: 80 ms there + 80 ms back. Better, not 1.5x better.
-        Assert.Equal(new ArrivalChoice("b2", "b", Relayed: false), NodeOfB(b2QueuedTokens: 4_000).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true));
-        Assert.Equal(new ArrivalChoice("a1", "a", Relayed: true), NodeOfB(b2QueuedTokens: 4_000, relayFactor: 1).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true));
+        Assert.Equal(new ArrivalChoice("b2", "b", Relayed: false), NodeOfB(b2QueuedTokens: 4_000).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20));
+        Assert.Equal(new ArrivalChoice("a1", "a", Relayed: true), NodeOfB(b2QueuedTokens: 4_000, relayFactor: 1).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20));
     }
 
     [Fact]
     public void With_relaying_off_or_a_policy_that_does_not_rank_by_estimate_the_request_stays_in_the_region()
     {
-        Assert.Equal("b", NodeOfB(b2QueuedTokens: 200_000, relayFactor: 0).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true).Region);
-        Assert.Equal("b", NodeOfB(b2QueuedTokens: 200_000, policy: "least-load").RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true).Region);
+        Assert.Equal("b", NodeOfB(b2QueuedTokens: 200_000, relayFactor: 0).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20).Region);
+        Assert.Equal("b", NodeOfB(b2QueuedTokens: 200_000, policy: "least-load").RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20).Region);
     }
 
     [Theory]

@@ -29,7 +29,7 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
         string chosen = MeshKeys.ReplicaIdOf(this.GetPrimaryKeyString());
 
         // Another node sent it: route it again on this node's view, among this region's replicas or, once, onwards.
-        ArrivalChoice choice = region.Node.RouteOnArrival(request.ToRoutingRequest(), chosen, request.SenderRegion, mayRelay: !request.Relayed);
+        ArrivalChoice choice = region.Node.RouteOnArrival(request.ToRoutingRequest(), chosen, request.SenderRegion, mayRelay: !request.Relayed, request.ExpectedEngineMs);
         if (choice.Relayed)
         {
             IReplicaGrain next = GrainFactory.GetGrain<IReplicaGrain>(MeshKeys.Replica(choice.Region, choice.ReplicaId));

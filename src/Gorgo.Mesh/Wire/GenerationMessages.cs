@@ -52,6 +52,9 @@ public sealed class GenerationRequest
     /// <summary>Whether a node that received it already sent it on to another region (it is not relayed again).</summary>
     [Id(13)] public bool Relayed { get; init; }
 
+    /// <summary>What the sender's estimate expected of the engine it chose (the estimate less the network), ms; 0 when unknown.</summary>
+    [Id(14)] public double ExpectedEngineMs { get; init; }
+
     /// <summary>This request as the node of <paramref name="region"/> sends it on to another region's replica.</summary>
     public GenerationRequest RelayedFrom(string region) => new()
     {
@@ -69,12 +72,17 @@ public sealed class GenerationRequest
         ForwardedJson = ForwardedJson,
         SenderRegion = region,
         Relayed = true,
+        ExpectedEngineMs = ExpectedEngineMs,
     };
 
-    /// <summary>Builds the wire request from a validated client request and its prepared prompt, as the node of <paramref name="senderRegion"/> sends it.</summary>
-    public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt, string? senderRegion = null) => new()
+    /// <summary>
+    /// Builds the wire request from a validated client request and its prepared prompt, as the node of
+    /// <paramref name="senderRegion"/> sends it expecting <paramref name="expectedEngineMs"/> of the engine.
+    /// </summary>
+    public static GenerationRequest From(OpenAiRequest request, PreparedPrompt prompt, string? senderRegion = null, double expectedEngineMs = 0) => new()
     {
         SenderRegion = senderRegion,
+        ExpectedEngineMs = expectedEngineMs,
         Endpoint = request.Endpoint == OpenAiEndpoint.ChatCompletions ? 1 : 0,
         Model = request.Model,
         Prompt = request.Prompt,

@@ -24,6 +24,9 @@ gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh pape
     --sweep gossip.digestBudgetBytes=65536,262144,1048576
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-sweep)" \
     --sweep gossip.intervalMs=50,200,1000,5000
+gorgo sim --scenario benchmarks/scenarios/paper-3region-mismatch.json --out "$(fresh paper-3region-mismatch-sim)"
+gorgo sim --scenario benchmarks/scenarios/paper-3region-mismatch.json --out "$(fresh paper-3region-mismatch-seeds)" \
+    --sweep seed=1,2,3,4
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-seeds)" \
     --run mesh-gorgo --run mesh-gorgo-no-relay --run mesh-gorgo-sync --run mesh-gorgo-sync-no-relay \
     --run mesh-least-load-local-first --run proxy-gorgo \

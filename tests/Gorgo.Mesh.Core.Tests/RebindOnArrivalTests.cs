@@ -1,40 +1,19 @@
 using Gorgo.Routing;
-using Gorgo.Routing.Fleet;
-using Gorgo.Routing.Hashing;
+using static Gorgo.Mesh.Core.Tests.ArrivalFixtures;
 
 namespace Gorgo.Mesh.Core.Tests;
 
 /// <summary>A node routing again, among its own replicas, a request another region's node forwarded to one of them.</summary>
 public sealed class RebindOnArrivalTests
 {
-    private const long T0 = 1_800_000_000_000;
-
-    private static readonly RttMatrix TwoRegions = RttMatrix.FromNested(new Dictionary<string, Dictionary<string, double>> { ["a"] = new() { ["b"] = 80 } }, ["a", "b"], 1);
-
     private static RegionNode NodeOfB(bool rebind)
     {
         var router = new Router(new RouterOptions { Region = "b" }, TwoRegions, new FixedClock(T0));
         var node = new RegionNode(new RegionNodeOptions { Region = "b", RebindOnArrival = rebind }, router, TwoRegions, incarnation: 1, ["b1", "b2"]);
-        node.UpdateLocal(Replica("b1", running: 8, queued: 40, queuedTokens: 200_000)); // what reached b1 while the request was on its way
-        node.UpdateLocal(Replica("b2", running: 0, queued: 0, queuedTokens: 0));
+        node.UpdateLocal(Replica("b1", "b", running: 8, queued: 40, queuedTokens: 200_000)); // what reached b1 while the request was on its way
+        node.UpdateLocal(Replica("b2", "b", running: 0, queued: 0, queuedTokens: 0));
         return node;
     }
-
-    private static ReplicaView Replica(string id, int running, int queued, long queuedTokens) => new()
-    {
-        Id = id,
-        Region = "b",
-        Model = "m",
-        RunningRequests = running,
-        QueuedRequests = queued,
-        QueuedTokens = queuedTokens,
-        PrefillMsPerToken = 0.03,
-        MaxRunningRequests = 8,
-        MaxContextTokens = 4096,
-        TakenAtMs = T0,
-    };
-
-    private static RoutingRequest Forwarded() => new(new PromptBlocks(new ulong[] { 11, 12, 13, 14 }, 64, BlockHasher.DefaultBlockSize), "m", MaxOutputTokens: 16);
 
     [Fact]
     public void A_forwarded_request_that_reaches_a_busy_replica_is_rebound_to_an_idle_one_of_its_region()

@@ -1,41 +1,21 @@
 using Gorgo.Routing;
-using Gorgo.Routing.Fleet;
-using Gorgo.Routing.Hashing;
+using static Gorgo.Mesh.Core.Tests.ArrivalFixtures;
 
 namespace Gorgo.Mesh.Core.Tests;
 
 /// <summary>A node sending a forwarded request on, once, to another region's replica when its own region turned out far worse than the sender expected.</summary>
 public sealed class RelayOnArrivalTests
 {
-    private const long T0 = 1_800_000_000_000;
-
-    private static readonly RttMatrix TwoRegions = RttMatrix.FromNested(new Dictionary<string, Dictionary<string, double>> { ["a"] = new() { ["b"] = 80 } }, ["a", "b"], 1);
-
     /// <summary>The node of b: b1 swamped, b2 with <paramref name="b2QueuedTokens"/> queued, and a1 (the sender's region) idle as b last heard.</summary>
     private static RegionNode NodeOfB(long b2QueuedTokens, double relayFactor = RegionNodeOptions.DefaultRelayFactor, string policy = "gorgo")
     {
         var router = new Router(new RouterOptions { Region = "b", Policy = new Gorgo.Routing.Policies.PolicyOptions { Name = policy } }, TwoRegions, new FixedClock(T0));
         var node = new RegionNode(new RegionNodeOptions { Region = "b", RelayFactor = relayFactor }, router, TwoRegions, incarnation: 1, ["b1", "b2"]);
-        node.UpdateLocal(Replica("b1", "b", queuedTokens: 200_000));
-        node.UpdateLocal(Replica("b2", "b", queuedTokens: b2QueuedTokens));
-        router.Upsert(Replica("a1", "a", queuedTokens: 0));
+        node.UpdateLocal(Replica("b1", "b", running: 0, queued: 4, queuedTokens: 200_000));
+        node.UpdateLocal(Replica("b2", "b", running: 0, queued: 4, queuedTokens: b2QueuedTokens));
+        router.Upsert(Replica("a1", "a", running: 0, queued: 0, queuedTokens: 0));
         return node;
     }
-
-    private static ReplicaView Replica(string id, string region, long queuedTokens) => new()
-    {
-        Id = id,
-        Region = region,
-        Model = "m",
-        QueuedRequests = queuedTokens > 0 ? 4 : 0,
-        QueuedTokens = queuedTokens,
-        PrefillMsPerToken = 0.03,
-        MaxRunningRequests = 8,
-        MaxContextTokens = 4096,
-        TakenAtMs = T0,
-    };
-
-    private static RoutingRequest Forwarded() => new(new PromptBlocks(new ulong[] { 11, 12, 13, 14 }, 64, BlockHasher.DefaultBlockSize), "m", MaxOutputTokens: 16);
 
     [Fact]
     public void A_forwarded_request_whose_region_is_swamped_goes_on_to_a_far_better_replica_elsewhere()

@@ -8,7 +8,7 @@ namespace Gorgo.Mesh.Wire;
 
 /// <summary>A request sent from an ingress to a replica grain: the client's request and its prompt blocks.</summary>
 [GenerateSerializer, Immutable]
-public sealed class GenerationRequest
+public sealed record GenerationRequest
 {
     /// <summary>0 = completions, 1 = chat completions.</summary>
     [Id(0)] public int Endpoint { get; init; }
@@ -56,24 +56,7 @@ public sealed class GenerationRequest
     [Id(14)] public double ExpectedEngineMs { get; init; }
 
     /// <summary>This request as the node of <paramref name="region"/> sends it on to another region's replica.</summary>
-    public GenerationRequest RelayedFrom(string region) => new()
-    {
-        Endpoint = Endpoint,
-        Model = Model,
-        Prompt = Prompt,
-        PromptTokenIds = PromptTokenIds,
-        Roles = Roles,
-        Contents = Contents,
-        MaxTokens = MaxTokens,
-        PromptTokens = PromptTokens,
-        BlockHashes = BlockHashes,
-        BlockSize = BlockSize,
-        Stream = Stream,
-        ForwardedJson = ForwardedJson,
-        SenderRegion = region,
-        Relayed = true,
-        ExpectedEngineMs = ExpectedEngineMs,
-    };
+    public GenerationRequest RelayedFrom(string region) => this with { SenderRegion = region, Relayed = true };
 
     /// <summary>
     /// Builds the wire request from a validated client request and its prepared prompt, as the node of
@@ -120,7 +103,7 @@ public sealed class GenerationRequest
 
 /// <summary>A piece of a replica grain's response: text, or the end with usage, or an error.</summary>
 [GenerateSerializer, Immutable]
-public sealed class GenerationChunk
+public sealed record GenerationChunk
 {
     /// <summary>Generated text (null on the final or error piece).</summary>
     [Id(0)] public string? Text { get; init; }
@@ -162,20 +145,7 @@ public sealed class GenerationChunk
     public OpenAiUsage Usage => new(PromptTokens, CompletionTokens, CachedTokens);
 
     /// <summary>This piece naming <paramref name="servedBy"/> as <see cref="ServedBy"/>.</summary>
-    public GenerationChunk WithServedBy(string servedBy) => new()
-    {
-        Text = Text,
-        FinishReason = FinishReason,
-        PromptTokens = PromptTokens,
-        CompletionTokens = CompletionTokens,
-        CachedTokens = CachedTokens,
-        ErrorStatus = ErrorStatus,
-        ErrorMessage = ErrorMessage,
-        ErrorType = ErrorType,
-        ErrorCode = ErrorCode,
-        Retryable = Retryable,
-        ServedBy = servedBy,
-    };
+    public GenerationChunk WithServedBy(string servedBy) => this with { ServedBy = servedBy };
 
     /// <summary>An error piece for a backend failure (<paramref name="servedBy"/>: as <see cref="ServedBy"/>).</summary>
     public static GenerationChunk FromError(OpenAiError error, bool retryable, string? servedBy = null) => new()

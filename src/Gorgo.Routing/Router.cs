@@ -703,7 +703,7 @@ public sealed class Router
             if (relayFactor > 0 && Policy.RanksByEstimate)
             {
                 RoutingRequest global = request with { Scope = RoutingScope.Global };
-                ReadOnlySpan<CandidateScore> all = ScoreEligible(global, now, into: null, out _, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
+                ReadOnlySpan<CandidateScore> all = ScoreEligible(global, now, into: null, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
                 int home = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: true);
                 int remote = CandidateRanking.Best(all, default(EstimatedTtftOrder), home: false);
                 if (remote >= 0 && (home < 0 || (Surprised(all[home].Estimate, expectedEngineMs, relayFactor) && all[remote].Estimate.TotalMs * relayFactor < all[home].Estimate.TotalMs)))
@@ -731,7 +731,7 @@ public sealed class Router
     /// </summary>
     private ReadOnlySpan<CandidateScore> ScoreAndChoose(in RoutingRequest request, long now, CandidateList? into, out PolicyChoice choice, out TtftEstimate chosenModel)
     {
-        ReadOnlySpan<CandidateScore> scores = ScoreEligible(request, now, into, out _, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
+        ReadOnlySpan<CandidateScore> scores = ScoreEligible(request, now, into, out int[] eligible, out int[] matchedBlocks, out double clientLeg);
         choice = Policy.Choose(scores, new PolicyContext(request.Prompt.TokenCount, request.ClientRegion));
         chosenModel = Commit(ref _candidates[eligible[choice.Chosen]], scores[choice.Chosen], request, matchedBlocks, clientLeg, now);
         return scores;
@@ -742,9 +742,9 @@ public sealed class Router
     /// <paramref name="eligible"/> maps each score to its candidate position, <paramref name="matchedBlocks"/> holds
     /// the prompt's match per index slot.
     /// </summary>
-    private ReadOnlySpan<CandidateScore> ScoreEligible(in RoutingRequest request, long now, CandidateList? into, out DecisionScratch scratch, out int[] eligible, out int[] matchedBlocks, out double clientLeg)
+    private ReadOnlySpan<CandidateScore> ScoreEligible(in RoutingRequest request, long now, CandidateList? into, out int[] eligible, out int[] matchedBlocks, out double clientLeg)
     {
-        scratch = t_scratch ??= new DecisionScratch();
+        DecisionScratch scratch = t_scratch ??= new DecisionScratch();
         clientLeg = ClientLeg(request.ClientRegion);
         matchedBlocks = scratch.MatchedBlocks(_index.SlotCapacity);
         _index.Match(request.Prompt.Hashes.Span, matchedBlocks);

@@ -173,10 +173,10 @@ public sealed partial class FrontDoor
         await using (opened.ConfigureAwait(false))
         {
             (IAsyncEnumerator<BackendChunk> chunks, BackendChunk first, CandidateScore replica) = (opened.Chunks, opened.First, opened.Served);
-            served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts, first.ServedBy);
+            served.FirstToken(Stopwatch.GetTimestamp(), replica, opened.Attempts, first.ServedBy, first.ServedBy is { } servedBy ? Router.RegionOfReplica(servedBy) : null);
             RequestTracing.Tag(generation, replica, opened.Attempts);
             RoutingHeaders.Apply(context.Response.Headers, decision, Options.Consistency, served.WaitedMs);
-            context.Response.Headers[RoutingHeaders.Region] = first.ServedBy is { } servedBy && Router.RegionOfReplica(servedBy) is { } servedIn ? servedIn : replica.Region;
+            context.Response.Headers[RoutingHeaders.Region] = served.ServedRegion;
             context.Response.Headers[RoutingHeaders.Replica] = served.ServedBy;
             if (first.ServedBy is not null)
             {
@@ -297,7 +297,7 @@ public sealed partial class FrontDoor
             entry.Outcome = outcome;
         }
 
-        LogRequest(_logger, served.Decision?.RequestId ?? 0, outcome, served.Status, Options.Region, served.ClientRegion, served.ServedBy ?? served.Decision?.Chosen.ReplicaId, served.Replica?.Region ?? served.Decision?.Chosen.Region, served.Decision?.Chosen.Estimate.TotalMs, ttft, e2e, served.Decision?.PromptTokens, served.Decision?.MatchedTokens, served.Attempts);
+        LogRequest(_logger, served.Decision?.RequestId ?? 0, outcome, served.Status, Options.Region, served.ClientRegion, served.ServedBy ?? served.Decision?.Chosen.ReplicaId, served.ServedRegion ?? served.Decision?.Chosen.Region, served.Decision?.Chosen.Estimate.TotalMs, ttft, e2e, served.Decision?.PromptTokens, served.Decision?.MatchedTokens, served.Attempts);
     }
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "Request {Request} {Outcome} ({Status}): ingress {Ingress}, client {ClientRegion}, replica {Replica} in {ReplicaRegion}, estimated {EstimatedTtftMs:F0} ms, TTFT {TtftMs:F0} ms, total {E2eMs:F0} ms, prompt {PromptTokens} tokens ({MatchedTokens} matched), {Attempts} attempt(s)")]

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Mesh.Core;
+using Gorgo.Mesh.Ingress;
 using Gorgo.Mesh.Placement;
 using Gorgo.Mesh.State;
 using Gorgo.Mesh.Wire;
@@ -77,14 +78,7 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
         }
         finally
         {
-            try
-            {
-                await chunks.DisposeAsync().ConfigureAwait(true);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                // The remote enumerator (or its silo) is already gone.
-            }
+            await MeshFrontDoorBackend.DisposeQuietlyAsync(chunks).ConfigureAwait(true);
         }
     }
 

@@ -85,7 +85,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     }
 
     /// <summary>Ends a remote enumeration; when its silo is gone there is nothing to end, and that is not an error.</summary>
-    private static async ValueTask DisposeQuietlyAsync(IAsyncEnumerator<GenerationChunk> chunks)
+    internal static async ValueTask DisposeQuietlyAsync(IAsyncEnumerator<GenerationChunk> chunks)
     {
         try
         {

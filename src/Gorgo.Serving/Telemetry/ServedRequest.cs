@@ -61,21 +61,29 @@ internal sealed class ServedRequest(long startedTicks)
 
     /// <summary>
     /// The first token arrived from <paramref name="replica"/> after <paramref name="attempts"/> attempts; served by
-    /// <paramref name="reboundTo"/> when the replica's node rebound the request to another of its replicas.
+    /// <paramref name="reboundTo"/>, in <paramref name="reboundRegion"/> when known, when the replica's node rebound the
+    /// request to another of its replicas or relayed it to another region's.
     /// </summary>
-    public void FirstToken(long nowTicks, CandidateScore replica, int attempts, string? reboundTo = null)
+    public void FirstToken(long nowTicks, CandidateScore replica, int attempts, string? reboundTo = null, string? reboundRegion = null)
     {
         TtftMs = ElapsedMs(nowTicks);
         Replica = replica;
         Attempts = attempts;
         ReboundTo = reboundTo;
+        ReboundRegion = reboundTo is null ? null : reboundRegion;
     }
 
-    /// <summary>The replica its node rebound the request to on arrival; null when the one called served it.</summary>
+    /// <summary>The replica its node rebound or relayed the request to on arrival; null when the one called served it.</summary>
     public string? ReboundTo { get; private set; }
+
+    /// <summary>The region of <see cref="ReboundTo"/> when known.</summary>
+    public string? ReboundRegion { get; private set; }
 
     /// <summary>The replica that served the request (null before its first token).</summary>
     public string? ServedBy => ReboundTo ?? Replica?.ReplicaId;
+
+    /// <summary>The region that served the request (null before its first token).</summary>
+    public string? ServedRegion => ReboundRegion ?? Replica?.Region;
 
     /// <summary>Classifies a failure.</summary>
     public void Failed(Exception failure, bool clientLeft)

@@ -721,7 +721,7 @@ public sealed class Router
 
     /// <summary>Whether a home estimate's engine time exceeds what the sender expected (unknown: 0) by the factor.</summary>
     private static bool Surprised(in TtftEstimate home, double expectedEngineMs, double relayFactor) =>
-        expectedEngineMs > 0 && home.TotalMs - home.NetworkMs > expectedEngineMs * relayFactor;
+        expectedEngineMs > 0 && home.EngineMs > expectedEngineMs * relayFactor;
 
     /// <summary>
     /// Scores the eligible replicas into <paramref name="into"/> (a decision record's buffer) or else this thread's

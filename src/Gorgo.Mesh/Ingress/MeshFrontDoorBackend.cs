@@ -39,7 +39,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
     public IAsyncEnumerable<BackendChunk> RunAsync(CandidateScore target, BackendRequest request, CancellationToken cancellationToken) =>
         target.Region == state.Region && state.FindLocal(target.ReplicaId) is { } local
             ? local.GenerateAsync(request, cancellationToken)
-            : ThroughGrainAsync(target, GenerationRequest.From(request.Request, request.Prompt, state.Region, target.Estimate.TotalMs - target.Estimate.NetworkMs), cancellationToken);
+            : ThroughGrainAsync(target, GenerationRequest.From(request.Request, request.Prompt, state.Region, target.Estimate.EngineMs), cancellationToken);
 
     /// <summary>The front door's settings for a node of this mesh.</summary>
     public static FrontDoorOptions OptionsFor(RegionState state) => new()

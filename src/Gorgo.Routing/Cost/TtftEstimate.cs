@@ -28,6 +28,9 @@ public readonly struct TtftEstimate : IEquatable<TtftEstimate>
     /// <summary>The estimated TTFT: the sum of the terms.</summary>
     public double TotalMs { get; }
 
+    /// <summary>What the estimate expects of the engine: the TTFT less the network (queue, prefill and overhead).</summary>
+    public double EngineMs => TotalMs - NetworkMs;
+
     /// <inheritdoc />
     public bool Equals(TtftEstimate other) =>
         NetworkMs.Equals(other.NetworkMs) && QueueMs.Equals(other.QueueMs) && PrefillMs.Equals(other.PrefillMs) && OverheadMs.Equals(other.OverheadMs);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using Gorgo.Mesh.Core.Wire;
 using Gorgo.Routing;
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Fleet;
 using Gorgo.Routing.Decisions;
 using Gorgo.Routing.Index;
@@ -107,8 +108,10 @@ public sealed class RegionNode
             try
             {
                 double relayFactor = mayRelay && senderRegion is not null ? Options.RelayFactor : 0;
-                CandidateScore chosen = Router.RouteOnArrival(request with { ClientRegion = senderRegion }, relayFactor, expectedEngineMs).Chosen;
-                choice = new ArrivalChoice(chosen.ReplicaId, chosen.Region, Relayed: chosen.Region != Region);
+                RoutedChoice routed = Router.RouteOnArrival(request with { ClientRegion = senderRegion }, relayFactor, expectedEngineMs);
+                CandidateScore chosen = routed.Chosen;
+                bool relayed = chosen.Region != Region;
+                choice = new ArrivalChoice(chosen.ReplicaId, chosen.Region, relayed) { Model = relayed ? null : routed.ChosenModelEstimate };
             }
             catch (RoutingException)
             {
@@ -118,6 +121,27 @@ public sealed class RegionNode
 
         Stats.Arrived(rebound: !string.Equals(choice.ReplicaId, chosenReplicaId, StringComparison.Ordinal), relayed: choice.Relayed);
         return choice;
+    }
+
+    /// <summary>
+    /// Feeds the calibration of one of this node's replicas with a request another node sent, which the replica served:
+    /// the model's estimate when the request arrived (<see cref="ArrivalChoice.Model"/>) against the time its first
+    /// token took from then (ms). Together with the TTFTs of its own users' requests, the node so fits its replicas from
+    /// all they serve, and publishes their calibrated prefill rate in its digests (<see cref="Router.PublishedPrefillMsPerToken"/>).
+    /// </summary>
+    public void ObserveArrival(string replicaId, in TtftEstimate model, double firstTokenMs)
+    {
+        if (_localIndex.ContainsKey(replicaId))
+        {
+            Router.Observe(replicaId, model.QueueMs, model.PrefillMs, firstTokenMs);
+        }
+    }
+
+    /// <summary>A mesh node's router settings from <paramref name="options"/>: calibration fits only the node's own replicas (<see cref="CalibrationOptions.OwnReplicasOnly"/>); the other regions' calibrated prefill rates arrive in their digests.</summary>
+    public static RouterOptions RouterOptions(RouterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options with { Cost = options.Cost with { Calibration = options.Cost.Calibration with { OwnReplicasOnly = true } } };
     }
 
     /// <summary>Raised (under the node's lock) for input the node ignores, e.g. a replica in a peer's digest the router refuses.</summary>
@@ -232,7 +256,7 @@ public sealed class RegionNode
                     DecodeStepMicros = shares ? ReplicaDigest.ToMicros(view.DecodeStepMs) : -1,
                     QueuedTokens = shares ? view.QueuedTokens : 0,
                     KvUtilization = shares ? view.KvCacheUtilization : 0,
-                    PrefillMsPerToken = view.PrefillMsPerToken,
+                    PrefillMsPerToken = Router.PublishedPrefillMsPerToken(view.Id, view.PrefillMsPerToken),
                     MaxRunning = view.MaxRunningRequests,
                     MaxQueued = view.MaxQueuedRequests,
                     MaxContextTokens = view.MaxContextTokens,
@@ -1097,4 +1121,8 @@ public sealed record RemoteReplicaState(string Id, string Model, long StateAgeMs
 /// <param name="ReplicaId">The serving replica.</param>
 /// <param name="Region">Its region.</param>
 /// <param name="Relayed">Whether the request goes on to another region's replica (it may not be relayed again).</param>
-public readonly record struct ArrivalChoice(string ReplicaId, string Region, bool Relayed);
+public readonly record struct ArrivalChoice(string ReplicaId, string Region, bool Relayed)
+{
+    /// <summary>The uncalibrated model's estimate for the home replica chosen on arrival (its network part is the sender's leg); null when the node did not route the request or relayed it.</summary>
+    public TtftEstimate? Model { get; init; }
+}

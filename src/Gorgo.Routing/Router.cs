@@ -343,6 +343,7 @@ public sealed class Router
 
             ref Candidate c = ref _candidates[state.Position];
             double engineMs = observedMs;
+            bool fits = c.IsHome || !Options.Cost.Calibration.OwnReplicasOnly;
             if (!c.IsHome)
             {
                 // What the estimate left out, against the terms it used (the fit in use, else the model), before this
@@ -358,8 +359,12 @@ public sealed class Router
                 _transit[c.RegionIndex].Observe(observedMs - estimated.TotalMs, now, transit);
             }
 
-            c.Calibration.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
-            _pooled.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
+            if (fits)
+            {
+                c.Calibration.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
+                _pooled.Observe(queueMs, prefillMs, engineMs, Options.Cost.Calibration);
+            }
+
             return true;
         }
     }
@@ -397,6 +402,33 @@ public sealed class Router
         }
     }
 
+    /// <summary>
+    /// The prefill rate (ms per token) to publish for one of this router's own replicas whose configured rate is
+    /// <paramref name="configuredMsPerToken"/>: that rate times the prefill gain of the fit in use, to three significant
+    /// digits (so that a fit's small moves do not make a replica's gossiped state change every round), or the configured
+    /// rate when calibration is off, the replica is not this router's own, or no fit is ready. Peers that calibrate only
+    /// their own replicas (<see cref="CalibrationOptions.OwnReplicasOnly"/>) estimate with it.
+    /// </summary>
+    public double PublishedPrefillMsPerToken(string replicaId, double configuredMsPerToken)
+    {
+        if (!Options.Cost.Calibration.Enabled)
+        {
+            return configuredMsPerToken;
+        }
+
+        lock (_gate)
+        {
+            if (KnownState(replicaId) is not { } state || !_candidates[state.Position].IsHome || FitInUse(ref _candidates[state.Position]) is not { } fit)
+            {
+                return configuredMsPerToken;
+            }
+
+            double rate = configuredMsPerToken * fit.PrefillGain;
+            double step = Math.Pow(10, Math.Floor(Math.Log10(rate)) - 2);
+            return Math.Round(rate / step) * step;
+        }
+    }
+
     /// <summary>The fit over every observation this router has made, which replicas without enough observations of their own use (fitted whether or not calibration is on).</summary>
     public TtftCalibration PooledCalibration
     {
@@ -409,7 +441,7 @@ public sealed class Router
         }
     }
 
-    /// <summary>The calibration of each replica's estimates, by replica id (fitted whether or not <see cref="CalibrationOptions.Enabled"/> uses it).</summary>
+    /// <summary>The calibration of each replica this router fits, by replica id (fitted whether or not <see cref="CalibrationOptions.Enabled"/> uses it; its own region's only under <see cref="CalibrationOptions.OwnReplicasOnly"/>).</summary>
     public IReadOnlyDictionary<string, TtftCalibration> Calibrations()
     {
         lock (_gate)
@@ -417,7 +449,11 @@ public sealed class Router
             var fits = new Dictionary<string, TtftCalibration>(StringComparer.Ordinal);
             foreach (ReplicaState state in _byId.Values)
             {
-                fits[state.View.Id] = _candidates[state.Position].Calibration;
+                ref Candidate c = ref _candidates[state.Position];
+                if (c.IsHome || !Options.Cost.Calibration.OwnReplicasOnly)
+                {
+                    fits[state.View.Id] = c.Calibration;
+                }
             }
 
             return fits;
@@ -803,6 +839,11 @@ public sealed class Router
     private TtftCalibration? FitInUse(ref Candidate c)
     {
         CalibrationOptions options = Options.Cost.Calibration;
+        if (options.OwnReplicasOnly && !c.IsHome)
+        {
+            return null; // its owner's fit is in the prefill rate its view carries
+        }
+
         return c.Calibration.IsReady(options) ? c.Calibration : _pooled.IsReady(options) ? _pooled : null;
     }
 

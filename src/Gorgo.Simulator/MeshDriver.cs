@@ -45,7 +45,7 @@ internal sealed class MeshDriver : RunDriver
         : base(context, fleet, results)
     {
         _consistency = consistency;
-        _routerBase = routerBase;
+        _routerBase = routerBase = RegionNode.RouterOptions(routerBase);
         _cacheView = context.Run.CacheView ?? CacheViewMode.Hybrid;
         RegionNodeOptions nodeBase = _nodeBase = NodeOptions(context.Scenario.Regions[0], consistency, context);
         _gossipIntervalMs = nodeBase.Gossip.IntervalMs;
@@ -368,6 +368,7 @@ internal sealed class MeshDriver : RunDriver
 
         var routing = new RoutingRequest(request.Prompt, Context.Scenario.Replicas.Model, MaxOutputTokens: request.Shape.OutputTokens, RequestId: request.Shape.Index);
         ArrivalChoice choice = slot.Node.RouteOnArrival(routing, replica.Id, Context.RegionName(sender), mayRelay: request.RelayRegion is null, request.EstimatedTtftMs - request.EstimatedNetworkMs);
+        request.ArrivalModel = choice.Model is { } model ? (model, Context.NowMs) : null;
         if (string.Equals(choice.ReplicaId, replica.Id, StringComparison.Ordinal))
         {
             return replica;
@@ -410,6 +411,10 @@ internal sealed class MeshDriver : RunDriver
 
         double ttft = timing.FirstTokenMs + ReturnLegMs(request, replica) - request.Shape.ArrivalMs;
         _nodes[request.Ingress]!.Node.Router.Observe(request.ReboundFrom ?? replica.Id, request.BaseQueueMs, request.BasePrefillMs, ttft - request.EstimatedNetworkMs);
+        if (request.ArrivalModel is { } arrival && _nodes[replica.Region] is { } owner)
+        {
+            owner.Node.ObserveArrival(replica.Id, arrival.Model, timing.FirstTokenMs - arrival.AtMs);
+        }
     }
 
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using Gorgo.Scenarios.Workload;
 using Gorgo.Engine.Model;
 using Gorgo.Proxy.Core;
+using Gorgo.Routing.Cost;
 using Gorgo.Routing.Hashing;
 
 namespace Gorgo.Simulator;
@@ -65,6 +66,9 @@ internal sealed class SimRequest(RequestShape shape, PromptBlocks prompt, int us
 
     /// <summary>The same over the replicas of the client's own region (null when not forecast or there are none).</summary>
     public double? BestHomeForecastTtftMs { get; set; }
+
+    /// <summary>The serving region's node's model estimate when the request reached it from another region, and when (ms); null when that node did not route it.</summary>
+    public (TtftEstimate Model, double AtMs)? ArrivalModel { get; set; }
 
     /// <summary>The router's estimated TTFT.</summary>
     public double EstimatedTtftMs { get; set; }

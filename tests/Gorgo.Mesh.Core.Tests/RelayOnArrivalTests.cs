@@ -69,7 +69,8 @@ public sealed class RelayOnArrivalTests
     public void A_remote_replica_better_by_less_than_the_factor_does_not_draw_the_request_on()
     {
         // Home b2: the leg from a (80 ms) + 120 ms of queue; a1: 80 ms there + 80 ms back. Better, not 1.5x better.
-        Assert.Equal(new ArrivalChoice("b2", "b", Relayed: false), NodeOfB(b2QueuedTokens: 4_000).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20));
+        ArrivalChoice kept = NodeOfB(b2QueuedTokens: 4_000).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20);
+        Assert.Equal(("b2", "b", false), (kept.ReplicaId, kept.Region, kept.Relayed));
         Assert.Equal(new ArrivalChoice("a1", "a", Relayed: true), NodeOfB(b2QueuedTokens: 4_000, relayFactor: 1).RouteOnArrival(Forwarded(), "b1", "a", mayRelay: true, expectedEngineMs: 20));
     }
 

@@ -123,9 +123,10 @@ public class RouterTests
     {
         // The same forwarded requests, each starting 800 ms later than the model says (work that arrived during its
         // transit), observed by a router whose allowance prices that delay and by one whose allowance is off.
-        // Calibration is fitted in both but used in neither, so only the allowance differs.
-        Router priced = Router(_clock);
-        Router unpriced = Router(_clock, configure: o => o with { Cost = new CostModelOptions { TransitAllowance = new TransitAllowanceOptions { Enabled = false } } });
+        // Calibration is fitted in both but used in neither, so only the allowance differs; its overhead may reach 1 s.
+        var calibration = new CalibrationOptions { MaxOverheadMs = 1_000 };
+        Router priced = Router(_clock, configure: o => o with { Cost = new CostModelOptions { Calibration = calibration } });
+        Router unpriced = Router(_clock, configure: o => o with { Cost = new CostModelOptions { Calibration = calibration, TransitAllowance = new TransitAllowanceOptions { Enabled = false } } });
         foreach (Router router in new[] { priced, unpriced })
         {
             router.Upsert(Replica("remote", EuCentral, Now));

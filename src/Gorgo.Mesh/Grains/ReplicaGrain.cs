@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Gorgo.Replica.OpenAi;
 using Gorgo.Mesh.Core;
@@ -50,8 +51,17 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
         }
 
         string? servedBy = string.Equals(choice.ReplicaId, chosen, StringComparison.Ordinal) ? null : choice.ReplicaId;
+        long started = Stopwatch.GetTimestamp();
+        bool observed = choice.Model is null;
         await foreach (GenerationChunk chunk in ReplicaRunner.RunAsync(replica, request, servedBy, _breakers, cancellationToken).ConfigureAwait(true))
         {
+            if (!observed && !chunk.IsError)
+            {
+                // The first token: this node calibrates its replica from every request it serves, other nodes' too.
+                observed = true;
+                region.Node.ObserveArrival(choice.ReplicaId, choice.Model!.Value, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+
             yield return chunk;
         }
     }

@@ -41,7 +41,7 @@ public sealed class RegionState : IAsyncDisposable
         _time = time ?? TimeProvider.System;
         RttMatrix rtt = options.BuildRtt();
         var router = new Router(
-            new RouterOptions { Region = region, Policy = options.Policy, Cost = options.Cost, MaxStateAgeMs = options.MaxStateAgeMs, NearestRegions = options.NearestRegions, CountPeerPendingWork = options.CountPeerPendingWork },
+            RegionNode.RouterOptions(new RouterOptions { Region = region, Policy = options.Policy, Cost = options.Cost, MaxStateAgeMs = options.MaxStateAgeMs, NearestRegions = options.NearestRegions, CountPeerPendingWork = options.CountPeerPendingWork }),
             rtt,
             _time);
         List<ReplicaOptions> local = options.Replicas.Where(r => r.Region == region).ToList();

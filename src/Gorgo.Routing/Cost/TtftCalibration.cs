@@ -11,6 +11,13 @@ public sealed record CalibrationOptions
     /// <summary>Weight kept by past observations at each new one (recursive least squares' forgetting factor).</summary>
     public double Forgetting { get; init; } = 0.98;
 
+    /// <summary>
+    /// Whether the router fits only its own region's replicas (the mesh: each node fits the replicas it hosts, from every
+    /// request they serve, and publishes their calibrated prefill rate in its gossip); off, it fits every replica it
+    /// observes (the proxy, which sees every request).
+    /// </summary>
+    public bool OwnReplicasOnly { get; init; }
+
     /// <summary>Observations of a replica before its fit is used.</summary>
     public int MinObservations { get; init; } = 10;
 
@@ -21,7 +28,7 @@ public sealed record CalibrationOptions
     public double MaxGain { get; init; } = 8;
 
     /// <summary>Upper bound of the fitted fixed overhead, ms (the lower bound is 0).</summary>
-    public double MaxOverheadMs { get; init; } = 5_000;
+    public double MaxOverheadMs { get; init; } = 100;
 
     /// <summary>A residual larger than this many typical residuals counts only this much (so one outlier cannot drag the fit).</summary>
     public double ClipResiduals { get; init; } = 3;

@@ -35,7 +35,7 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
         if (choice.Relayed)
         {
             IReplicaGrain next = GrainFactory.GetGrain<IReplicaGrain>(MeshKeys.Replica(choice.Region, choice.ReplicaId));
-            await foreach (GenerationChunk chunk in RelayAsync(next, request.RelayedFrom(region.Region), choice.ReplicaId, cancellationToken).ConfigureAwait(true))
+            await foreach (GenerationChunk chunk in RelayAsync(next, request.RelayedFrom(region.Region), choice.Region, choice.ReplicaId, cancellationToken).ConfigureAwait(true))
             {
                 yield return chunk;
             }
@@ -68,16 +68,30 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
 
     /// <summary>
     /// Streams another region's replica's response through this node, naming <paramref name="replicaId"/> on the first
-    /// piece unless that node names its own rebinding; a failure of the call becomes a retryable error piece.
+    /// piece unless that node names its own rebinding. A failure of the call, or that region becoming unreachable from
+    /// this node while waiting (as the ingress watches its own calls), becomes a retryable error piece.
     /// </summary>
-    private static async IAsyncEnumerable<GenerationChunk> RelayAsync(IReplicaGrain next, GenerationRequest request, string replicaId, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<GenerationChunk> RelayAsync(IReplicaGrain next, GenerationRequest request, string onwardRegion, string replicaId, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         IAsyncEnumerator<GenerationChunk> chunks = next.Generate(request, cancellationToken).GetAsyncEnumerator(cancellationToken);
+        CancellationToken reachable = region.WhileReachable(onwardRegion);
         try
         {
             bool first = true;
-            while (await NextAsync(chunks, replicaId, cancellationToken).ConfigureAwait(true) is { } chunk)
+            while (true)
             {
+                RemoteChunks.Next read = await RemoteChunks.NextAsync(chunks, onwardRegion, replicaId, reachable, cancellationToken).ConfigureAwait(true);
+                if (read.Failure is { } failure)
+                {
+                    yield return GenerationChunk.FromError(new OpenAiError(503, $"{failure} This node had relayed the request there.", OpenAiError.Server, code: "replica_unavailable"), retryable: true, servedBy: replicaId);
+                    yield break;
+                }
+
+                if (read.Chunk is not { } chunk)
+                {
+                    yield break;
+                }
+
                 yield return first && chunk.ServedBy is null ? chunk.WithServedBy(replicaId) : chunk;
                 first = false;
                 if (chunk.IsError)
@@ -88,20 +102,7 @@ public sealed class ReplicaGrain(RegionState region, IServiceProvider services) 
         }
         finally
         {
-            await MeshFrontDoorBackend.DisposeQuietlyAsync(chunks).ConfigureAwait(true);
-        }
-    }
-
-    /// <summary>The next piece of a relayed response, null at its end; a failed call becomes a retryable error piece.</summary>
-    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, string replicaId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await chunks.MoveNextAsync().ConfigureAwait(true) ? chunks.Current : null;
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
-        {
-            return GenerationChunk.FromError(new OpenAiError(503, $"Replica '{replicaId}', to which this node relayed the request, became unreachable: {ex.Message}", OpenAiError.Server, code: "replica_unavailable"), retryable: true, servedBy: replicaId);
+            await RemoteChunks.EndAsync(chunks, reachable).ConfigureAwait(true);
         }
     }
 }

@@ -61,8 +61,20 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         CancellationToken reachable = state.WhileReachable(target.Region);
         try
         {
-            while (await NextAsync(chunks, target, reachable, cancellationToken).ConfigureAwait(false) is { } chunk)
+            while (true)
             {
+                // A failure of the replica's silo or of the call, or its region becoming unreachable, is retryable.
+                RemoteChunks.Next next = await RemoteChunks.NextAsync(chunks, target.Region, target.ReplicaId, reachable, cancellationToken).ConfigureAwait(false);
+                if (next.Failure is { } failure)
+                {
+                    throw new BackendException(BackendFailure.Unavailable, failure, inner: next.Cause);
+                }
+
+                if (next.Chunk is not { } chunk)
+                {
+                    yield break;
+                }
+
                 if (chunk.IsError)
                 {
                     throw chunk.ToBackendException();
@@ -73,50 +85,7 @@ public sealed class MeshFrontDoorBackend(RegionState state, GossipService gossip
         }
         finally
         {
-            if (reachable.IsCancellationRequested)
-            {
-                _ = DisposeQuietlyAsync(chunks).AsTask(); // the call would wait out the response timeout: let it, unawaited
-            }
-            else
-            {
-                await DisposeQuietlyAsync(chunks).ConfigureAwait(false);
-            }
-        }
-    }
-
-    /// <summary>Ends a remote enumeration; when its silo is gone there is nothing to end, and that is not an error.</summary>
-    internal static async ValueTask DisposeQuietlyAsync(IAsyncEnumerator<GenerationChunk> chunks)
-    {
-        try
-        {
-            await chunks.DisposeAsync().ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // The remote enumerator (or its silo) is already gone.
-        }
-    }
-
-    /// <summary>
-    /// The next chunk from a remote replica; a failure of its silo or of the call (enumerator lost, silo gone, timeout),
-    /// or its region becoming unreachable (<paramref name="reachable"/> cancelled) while waiting, becomes a retryable
-    /// <see cref="BackendException"/>.
-    /// </summary>
-    private static async ValueTask<GenerationChunk?> NextAsync(IAsyncEnumerator<GenerationChunk> chunks, CandidateScore target, CancellationToken reachable, CancellationToken cancellationToken)
-    {
-        try
-        {
-            ValueTask<bool> next = chunks.MoveNextAsync();
-            bool any = next.IsCompleted ? next.Result : await next.AsTask().WaitAsync(reachable).ConfigureAwait(false);
-            return any ? chunks.Current : null;
-        }
-        catch (OperationCanceledException) when (reachable.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            throw new BackendException(BackendFailure.Unavailable, $"Region '{target.Region}' of replica '{target.ReplicaId}' became unreachable from this node.");
-        }
-        catch (Exception ex) when (ex is not BackendException && (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
-        {
-            throw new BackendException(BackendFailure.Unavailable, $"Replica '{target.ReplicaId}' in region '{target.Region}' became unreachable: {ex.Message}", inner: ex);
+            await RemoteChunks.EndAsync(chunks, reachable).ConfigureAwait(false);
         }
     }
 }

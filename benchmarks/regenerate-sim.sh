@@ -16,6 +16,8 @@ gorgo sim --scenario benchmarks/scenarios/kv-views.json --out "$(fresh kv-views-
 gorgo sim --scenario benchmarks/scenarios/aws-6region.json --out "$(fresh aws-6region-sim)"
 gorgo sim --scenario benchmarks/scenarios/calibration.json --out "$(fresh calibration-sim)"
 gorgo sim --scenario benchmarks/scenarios/calibration-degraded.json --out "$(fresh calibration-degraded-sim)"
+gorgo sim --scenario benchmarks/scenarios/calibration.json --out "$(fresh calibration-seeds)" --sweep seed=1,2,3,4
+gorgo sim --scenario benchmarks/scenarios/calibration-degraded.json --out "$(fresh calibration-degraded-seeds)" --sweep seed=1,2,3,4
 gorgo sim --scenario benchmarks/scenarios/burst.json --out "$(fresh burst-sim)"
 gorgo sim --scenario benchmarks/scenarios/paper-3region.json --out "$(fresh paper-3region-load-sweep)" \
     --sweep trace.rateMultiplier=0.5,0.75,1,1.25,1.5
